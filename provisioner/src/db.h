@@ -1,0 +1,14 @@
+#ifndef PROV_DB_H
+#define PROV_DB_H
+
+#include <libpq-fe.h>
+
+PGconn   *db_connect(const char *conninfo);
+int       db_exec(PGconn *conn, const char *what, const char *sql);
+PGresult *db_query(PGconn *conn, const char *what, const char *sql,
+                   int nparams, const char *const *params);
+int       db_begin(PGconn *conn);
+int       db_commit(PGconn *conn);
+void      db_rollback(PGconn *conn);
+
+#endif
