@@ -1,0 +1,680 @@
+
+/*
+ * The shared-memory tenant cache: slab, rbtree keyed by the host's crc32,
+ * LRU queue.  Entries are packed (about 128 bytes for a tenant with one
+ * endpoint) because platforms cache millions of hosts.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_tenant_cache.h"
+
+
+/*
+ * Overlays ngx_rbtree_node_t from its "color" field on, as limit_req does,
+ * so the tree node costs 33 bytes instead of 40.
+ */
+typedef struct {
+    u_char                          color;
+    u_char                          status;
+    u_char                          role;
+    u_char                          nendpoints;
+    u_char                          id_len;
+    u_char                          blueprint_len;
+    u_short                         host_len;
+    uint32_t                        expire;
+    uint32_t                        generation;
+    uint32_t                        serial;
+    ngx_queue_t                     queue;
+    u_char                          data[1];  /* host, id, blueprint, eps */
+} ngx_http_tenant_node_t;
+
+
+/* an endpoint and its balancer state, followed by its packed address */
+typedef struct {
+    int32_t                         current_weight;
+    uint32_t                        checked;
+    u_short                         fails;
+    u_char                          weight;
+    u_char                          family;
+    u_short                         addr_len;
+    u_short                         reserved;
+} ngx_http_tenant_node_ep_t;
+
+
+#define ngx_http_tenant_node(n)                                              \
+    ((ngx_http_tenant_node_t *) &(n)->color)
+
+#define ngx_http_tenant_align4(n)  (((n) + 3) & ~((size_t) 3))
+
+
+static ngx_http_tenant_node_t *ngx_http_tenant_cache_find(
+    ngx_http_tenant_cache_t *cache, ngx_str_t *host, uint32_t hash);
+static void ngx_http_tenant_cache_delete(ngx_http_tenant_cache_t *cache,
+    ngx_http_tenant_node_t *tn);
+static void ngx_http_tenant_cache_rbtree_insert_value(
+    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel);
+static ngx_http_tenant_node_ep_t *ngx_http_tenant_node_eps(
+    ngx_http_tenant_node_t *tn);
+static size_t ngx_http_tenant_addr_pack(u_char *dst,
+    ngx_http_tenant_endpoint_t *ep, u_char *family);
+static ngx_int_t ngx_http_tenant_addr_unpack(ngx_pool_t *pool,
+    ngx_http_tenant_node_ep_t *nep, ngx_http_tenant_endpoint_t *ep);
+
+
+ngx_int_t
+ngx_http_tenant_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_tenant_cache_t  *ocache = data;
+
+    size_t                    len;
+    ngx_http_tenant_cache_t  *cache;
+
+    cache = shm_zone->data;
+
+    if (ocache) {
+        /* reload: keep the warm cache of the previous cycle */
+        cache->sh = ocache->sh;
+        cache->shpool = ocache->shpool;
+        return NGX_OK;
+    }
+
+    cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        cache->sh = cache->shpool->data;
+        return NGX_OK;
+    }
+
+    cache->sh = ngx_slab_alloc(cache->shpool,
+                               sizeof(ngx_http_tenant_cache_sh_t));
+    if (cache->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(cache->sh, sizeof(ngx_http_tenant_cache_sh_t));
+
+    cache->shpool->data = cache->sh;
+
+    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
+                    ngx_http_tenant_cache_rbtree_insert_value);
+
+    ngx_queue_init(&cache->sh->queue);
+
+    cache->sh->generation = 1;
+
+    len = sizeof(" in tenant cache zone \"\"") + shm_zone->shm.name.len;
+
+    cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool, len);
+    if (cache->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(cache->shpool->log_ctx, " in tenant cache zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    cache->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_tenant_cache_get(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
+    ngx_pool_t *pool, ngx_http_tenant_record_t *rec, void **node,
+    uint32_t *serial, time_t *age)
+{
+    u_char                      *p;
+    time_t                       now;
+    uint32_t                     hash;
+    ngx_int_t                    rc;
+    ngx_uint_t                   i;
+    ngx_http_tenant_node_t      *tn;
+    ngx_http_tenant_node_ep_t   *nep;
+    ngx_http_tenant_endpoint_t  *ep;
+
+    hash = ngx_crc32_short(host->data, host->len);
+    now = ngx_time();
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    tn = ngx_http_tenant_cache_find(cache, host, hash);
+
+    if (tn == NULL) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_HTTP_TENANT_CACHE_ABSENT;
+    }
+
+    ngx_queue_remove(&tn->queue);
+    ngx_queue_insert_head(&cache->sh->queue, &tn->queue);
+
+    rc = NGX_HTTP_TENANT_CACHE_FRESH;
+
+    if ((time_t) tn->expire <= now
+        || tn->generation != (uint32_t) cache->sh->generation)
+    {
+        rc = NGX_HTTP_TENANT_CACHE_OLD;
+    }
+
+    *age = now - (time_t) tn->expire;
+    *node = tn;
+    *serial = tn->serial;
+
+    rec->status = tn->status;
+    rec->role = tn->role;
+    rec->nendpoints = tn->nendpoints;
+
+    /* id and blueprint are stored side by side: one copy for both */
+
+    p = ngx_pnalloc(pool, tn->id_len + tn->blueprint_len);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy(p, tn->data + tn->host_len, tn->id_len + tn->blueprint_len);
+
+    rec->id.len = tn->id_len;
+    rec->id.data = p;
+    rec->blueprint.len = tn->blueprint_len;
+    rec->blueprint.data = p + tn->id_len;
+
+    rec->endpoints = NULL;
+
+    if (tn->nendpoints) {
+        rec->endpoints = ngx_palloc(pool, tn->nendpoints
+                                          * sizeof(ngx_http_tenant_endpoint_t));
+        if (rec->endpoints == NULL) {
+            goto failed;
+        }
+
+        nep = ngx_http_tenant_node_eps(tn);
+
+        for (i = 0; i < tn->nendpoints; i++) {
+            ep = &rec->endpoints[i];
+
+            if (ngx_http_tenant_addr_unpack(pool, nep, ep) != NGX_OK) {
+                goto failed;
+            }
+
+            nep = (ngx_http_tenant_node_ep_t *) ((u_char *) (nep + 1)
+                               + ngx_http_tenant_align4(nep->addr_len));
+        }
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return rc;
+
+failed:
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
+    ngx_http_tenant_record_t *rec, void **node, uint32_t *serial)
+{
+    u_char                       buf[NGX_HTTP_TENANT_MAX_ENDPOINTS][128];
+    u_char                       family[NGX_HTTP_TENANT_MAX_ENDPOINTS];
+    size_t                       size, alen[NGX_HTTP_TENANT_MAX_ENDPOINTS];
+    time_t                       ttl;
+    uint32_t                     hash;
+    ngx_uint_t                   i, n, tries;
+    ngx_queue_t                 *q;
+    ngx_rbtree_node_t           *rn;
+    ngx_http_tenant_node_t      *tn, *old;
+    ngx_http_tenant_node_ep_t   *nep;
+
+    if (rec->id.len > 255 || rec->blueprint.len > 255) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_min(rec->nendpoints, NGX_HTTP_TENANT_MAX_ENDPOINTS);
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_tenant_node_t, data)
+           + ngx_http_tenant_align4(host->len + rec->id.len
+                                    + rec->blueprint.len);
+
+    for (i = 0; i < n; i++) {
+        alen[i] = ngx_http_tenant_addr_pack(buf[i], &rec->endpoints[i],
+                                            &family[i]);
+        if (alen[i] == 0) {
+            return NGX_ERROR;
+        }
+
+        size += sizeof(ngx_http_tenant_node_ep_t)
+                + ngx_http_tenant_align4(alen[i]);
+    }
+
+    hash = ngx_crc32_short(host->data, host->len);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    old = ngx_http_tenant_cache_find(cache, host, hash);
+    if (old) {
+        ngx_http_tenant_cache_delete(cache, old);
+    }
+
+    /* evict least recently used entries until the new one fits */
+
+    for (tries = 0; /* void */; tries++) {
+        rn = ngx_slab_alloc_locked(cache->shpool, size);
+        if (rn) {
+            break;
+        }
+
+        if (tries == 256 || ngx_queue_empty(&cache->sh->queue)) {
+            cache->sh->zone_full++;
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return NGX_DECLINED;
+        }
+
+        q = ngx_queue_last(&cache->sh->queue);
+        ngx_http_tenant_cache_delete(cache,
+                     ngx_queue_data(q, ngx_http_tenant_node_t, queue));
+        cache->sh->evictions++;
+    }
+
+    rn->key = hash;
+    tn = ngx_http_tenant_node(rn);
+
+    ttl = (rec->status == NGX_HTTP_TENANT_UNKNOWN) ? cache->negative_ttl
+                                                    : cache->ttl;
+
+    tn->status = (u_char) rec->status;
+    tn->role = (u_char) rec->role;
+    tn->nendpoints = (u_char) n;
+    tn->id_len = (u_char) rec->id.len;
+    tn->blueprint_len = (u_char) rec->blueprint.len;
+    tn->host_len = (u_short) host->len;
+    tn->expire = (uint32_t) (ngx_time() + ttl);
+    tn->generation = (uint32_t) cache->sh->generation;
+    tn->serial = (uint32_t) ++cache->sh->serial;
+
+    ngx_memcpy(ngx_cpymem(ngx_cpymem(tn->data, host->data, host->len),
+                          rec->id.data, rec->id.len),
+               rec->blueprint.data, rec->blueprint.len);
+
+    nep = ngx_http_tenant_node_eps(tn);
+
+    for (i = 0; i < n; i++) {
+        nep->current_weight = 0;
+        nep->checked = 0;
+        nep->fails = 0;
+        nep->weight = (u_char) ngx_min(rec->endpoints[i].weight, 255);
+        nep->family = family[i];
+        nep->addr_len = (u_short) alen[i];
+        nep->reserved = 0;
+
+        ngx_memcpy(nep + 1, buf[i], alen[i]);
+
+        nep = (ngx_http_tenant_node_ep_t *) ((u_char *) (nep + 1)
+                                             + ngx_http_tenant_align4(alen[i]));
+    }
+
+    ngx_rbtree_insert(&cache->sh->rbtree, rn);
+    ngx_queue_insert_head(&cache->sh->queue, &tn->queue);
+    cache->sh->entries++;
+
+    *node = tn;
+    *serial = tn->serial;
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Smooth weighted round robin (as ngx_http_upstream_round_robin.c) with
+ * max_fails/fail_timeout; returns the endpoint index, or NGX_BUSY when every
+ * endpoint is tried or failed, or NGX_DECLINED when the entry changed since
+ * the request copied it and the caller should fall back to its own copy.
+ */
+
+ngx_int_t
+ngx_http_tenant_cache_pick(ngx_http_tenant_cache_t *cache, void *node,
+    uint32_t serial, uint64_t tried, ngx_uint_t max_fails,
+    time_t fail_timeout)
+{
+    time_t                      now;
+    int32_t                     total;
+    ngx_int_t                   best;
+    ngx_uint_t                  i;
+    ngx_http_tenant_node_t     *tn = node;
+    ngx_http_tenant_node_ep_t  *nep, *bep;
+
+    now = ngx_time();
+    best = NGX_BUSY;
+    bep = NULL;
+    total = 0;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    if (tn->serial != serial) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    nep = ngx_http_tenant_node_eps(tn);
+
+    for (i = 0; i < tn->nendpoints; i++) {
+
+        if (!(tried & ((uint64_t) 1 << i))
+            && !(max_fails && nep->fails >= max_fails
+                 && now - (time_t) nep->checked <= fail_timeout))
+        {
+            nep->current_weight += nep->weight;
+            total += nep->weight;
+
+            if (bep == NULL || nep->current_weight > bep->current_weight) {
+                bep = nep;
+                best = i;
+            }
+        }
+
+        nep = (ngx_http_tenant_node_ep_t *) ((u_char *) (nep + 1)
+                                     + ngx_http_tenant_align4(nep->addr_len));
+    }
+
+    if (bep) {
+        bep->current_weight -= total;
+
+        if (now - (time_t) bep->checked > fail_timeout) {
+            bep->checked = (uint32_t) now;
+        }
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return best;
+}
+
+
+void
+ngx_http_tenant_cache_mark(ngx_http_tenant_cache_t *cache, void *node,
+    uint32_t serial, ngx_uint_t idx, ngx_uint_t failed, time_t fail_timeout)
+{
+    time_t                      now;
+    ngx_uint_t                  i;
+    ngx_http_tenant_node_t     *tn = node;
+    ngx_http_tenant_node_ep_t  *nep;
+
+    now = ngx_time();
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    if (tn->serial != serial || idx >= tn->nendpoints) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return;
+    }
+
+    nep = ngx_http_tenant_node_eps(tn);
+
+    for (i = 0; i < idx; i++) {
+        nep = (ngx_http_tenant_node_ep_t *) ((u_char *) (nep + 1)
+                                     + ngx_http_tenant_align4(nep->addr_len));
+    }
+
+    if (failed) {
+        if (now - (time_t) nep->checked > fail_timeout) {
+            nep->fails = 0;
+        }
+
+        if (nep->fails < 0xffff) {
+            nep->fails++;
+        }
+
+        nep->checked = (uint32_t) now;
+
+    } else if (nep->fails) {
+        nep->fails = 0;
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+static ngx_http_tenant_node_t *
+ngx_http_tenant_cache_find(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
+    uint32_t hash)
+{
+    ngx_int_t                rc;
+    ngx_rbtree_node_t       *node, *sentinel;
+    ngx_http_tenant_node_t  *tn;
+
+    node = cache->sh->rbtree.root;
+    sentinel = cache->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* hash == node->key */
+
+        tn = ngx_http_tenant_node(node);
+
+        rc = ngx_memn2cmp(host->data, tn->data, host->len,
+                          (size_t) tn->host_len);
+
+        if (rc == 0) {
+            return tn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_tenant_cache_delete(ngx_http_tenant_cache_t *cache,
+    ngx_http_tenant_node_t *tn)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) tn - offsetof(ngx_rbtree_node_t, color));
+
+    /* a balancer holding this entry's address sees the serial change */
+    tn->serial = 0;
+
+    ngx_queue_remove(&tn->queue);
+    ngx_rbtree_delete(&cache->sh->rbtree, node);
+    ngx_slab_free_locked(cache->shpool, node);
+
+    cache->sh->entries--;
+}
+
+
+static void
+ngx_http_tenant_cache_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t       **p;
+    ngx_http_tenant_node_t   *tn, *tnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            tn = ngx_http_tenant_node(node);
+            tnt = ngx_http_tenant_node(temp);
+
+            p = (ngx_memn2cmp(tn->data, tnt->data, tn->host_len,
+                              tnt->host_len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_http_tenant_node_ep_t *
+ngx_http_tenant_node_eps(ngx_http_tenant_node_t *tn)
+{
+    return (ngx_http_tenant_node_ep_t *)
+               (tn->data + ngx_http_tenant_align4(tn->host_len + tn->id_len
+                                                  + tn->blueprint_len));
+}
+
+
+/* addresses are packed: 6 bytes for IPv4, 18 for IPv6, the path for unix */
+
+static size_t
+ngx_http_tenant_addr_pack(u_char *dst, ngx_http_tenant_endpoint_t *ep,
+    u_char *family)
+{
+    size_t                len;
+    struct sockaddr_in   *sin;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+#if (NGX_HAVE_UNIX_DOMAIN)
+    struct sockaddr_un   *saun;
+#endif
+
+    *family = (u_char) ep->sockaddr->sa_family;
+
+    switch (ep->sockaddr->sa_family) {
+
+    case AF_INET:
+        sin = (struct sockaddr_in *) ep->sockaddr;
+        ngx_memcpy(dst, &sin->sin_addr, 4);
+        ngx_memcpy(dst + 4, &sin->sin_port, 2);
+        return 6;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) ep->sockaddr;
+        ngx_memcpy(dst, &sin6->sin6_addr, 16);
+        ngx_memcpy(dst + 16, &sin6->sin6_port, 2);
+        return 18;
+#endif
+
+#if (NGX_HAVE_UNIX_DOMAIN)
+    case AF_UNIX:
+        saun = (struct sockaddr_un *) ep->sockaddr;
+        len = ngx_strlen(saun->sun_path);
+        if (len == 0 || len >= sizeof(saun->sun_path)) {
+            return 0;
+        }
+        ngx_memcpy(dst, saun->sun_path, len);
+        return len;
+#endif
+    }
+
+    (void) len;
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_addr_unpack(ngx_pool_t *pool, ngx_http_tenant_node_ep_t *nep,
+    ngx_http_tenant_endpoint_t *ep)
+{
+    u_char               *src, *p;
+    size_t                len;
+    struct sockaddr_in   *sin;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+#if (NGX_HAVE_UNIX_DOMAIN)
+    struct sockaddr_un   *saun;
+#endif
+
+    src = (u_char *) (nep + 1);
+    ep->weight = nep->weight;
+
+    switch (nep->family) {
+
+    case AF_INET:
+        sin = ngx_pcalloc(pool, sizeof(struct sockaddr_in));
+        if (sin == NULL) {
+            return NGX_ERROR;
+        }
+        sin->sin_family = AF_INET;
+        ngx_memcpy(&sin->sin_addr, src, 4);
+        ngx_memcpy(&sin->sin_port, src + 4, 2);
+        ep->sockaddr = (struct sockaddr *) sin;
+        ep->socklen = sizeof(struct sockaddr_in);
+        len = NGX_INET_ADDRSTRLEN + sizeof(":65535") - 1;
+        break;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = ngx_pcalloc(pool, sizeof(struct sockaddr_in6));
+        if (sin6 == NULL) {
+            return NGX_ERROR;
+        }
+        sin6->sin6_family = AF_INET6;
+        ngx_memcpy(&sin6->sin6_addr, src, 16);
+        ngx_memcpy(&sin6->sin6_port, src + 16, 2);
+        ep->sockaddr = (struct sockaddr *) sin6;
+        ep->socklen = sizeof(struct sockaddr_in6);
+        len = NGX_SOCKADDR_STRLEN;
+        break;
+#endif
+
+#if (NGX_HAVE_UNIX_DOMAIN)
+    case AF_UNIX:
+        saun = ngx_pcalloc(pool, sizeof(struct sockaddr_un));
+        if (saun == NULL) {
+            return NGX_ERROR;
+        }
+        saun->sun_family = AF_UNIX;
+        ngx_memcpy(saun->sun_path, src, nep->addr_len);
+        ep->sockaddr = (struct sockaddr *) saun;
+        ep->socklen = sizeof(struct sockaddr_un);
+        len = NGX_SOCKADDR_STRLEN;
+        break;
+#endif
+
+    default:
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ep->name.data = p;
+    ep->name.len = ngx_sock_ntop(ep->sockaddr, ep->socklen, p, len, 1);
+
+    return NGX_OK;
+}

@@ -1,0 +1,63 @@
+
+/*
+ * The shared-memory tenant cache, keyed by normalised host.
+ */
+
+
+#ifndef _NGX_HTTP_TENANT_CACHE_H_INCLUDED_
+#define _NGX_HTTP_TENANT_CACHE_H_INCLUDED_
+
+
+#include "ngx_http_tenant_module.h"
+
+
+typedef struct {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_queue_t                     queue;       /* LRU, most recent first */
+
+    ngx_atomic_t                    generation;  /* bumped to expire all */
+    ngx_atomic_t                    serial;
+    ngx_atomic_t                    entries;
+
+    ngx_atomic_t                    hits;
+    ngx_atomic_t                    misses;
+    ngx_atomic_t                    stale;
+    ngx_atomic_t                    evictions;
+    ngx_atomic_t                    zone_full;
+} ngx_http_tenant_cache_sh_t;
+
+
+struct ngx_http_tenant_cache_s {
+    ngx_http_tenant_cache_sh_t     *sh;
+    ngx_slab_pool_t                *shpool;
+    time_t                          ttl;
+    time_t                          negative_ttl;
+    time_t                          max_stale;
+};
+
+
+/* results of ngx_http_tenant_cache_get() */
+#define NGX_HTTP_TENANT_CACHE_FRESH      0
+#define NGX_HTTP_TENANT_CACHE_OLD        1   /* expired: refresh it */
+#define NGX_HTTP_TENANT_CACHE_ABSENT     2
+
+
+ngx_int_t ngx_http_tenant_cache_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+ngx_int_t ngx_http_tenant_cache_get(ngx_http_tenant_cache_t *cache,
+    ngx_str_t *host, ngx_pool_t *pool, ngx_http_tenant_record_t *rec,
+    void **node, uint32_t *serial, time_t *age);
+ngx_int_t ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache,
+    ngx_str_t *host, ngx_http_tenant_record_t *rec, void **node,
+    uint32_t *serial);
+
+/* balancer state kept in the entry so every worker shares it */
+ngx_int_t ngx_http_tenant_cache_pick(ngx_http_tenant_cache_t *cache,
+    void *node, uint32_t serial, uint64_t tried, ngx_uint_t max_fails,
+    time_t fail_timeout);
+void ngx_http_tenant_cache_mark(ngx_http_tenant_cache_t *cache, void *node,
+    uint32_t serial, ngx_uint_t i, ngx_uint_t failed, time_t fail_timeout);
+
+
+#endif /* _NGX_HTTP_TENANT_CACHE_H_INCLUDED_ */

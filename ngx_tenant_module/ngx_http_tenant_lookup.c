@@ -1,0 +1,444 @@
+
+/*
+ * Registry look-ups of hosts.  Requests for a host that is already being
+ * looked up in this worker wait for that look-up instead of sending their
+ * own query; the answer, positive or negative, goes into the shared cache.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_tenant_module.h"
+#include "ngx_http_tenant_cache.h"
+#include "ngx_http_tenant_host.h"
+#include "ngx_http_tenant_lookup.h"
+#include "ngx_http_tenant_pg.h"
+
+
+struct ngx_http_tenant_lookup_s {
+    ngx_str_node_t                  sn;
+    ngx_pool_t                     *pool;
+    ngx_http_tenant_pg_query_t      query;
+    ngx_queue_t                     waiters;
+    ngx_uint_t                      role;
+};
+
+
+static void ngx_http_tenant_lookup_handler(ngx_http_tenant_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_tenant_lookup_parse(ngx_http_tenant_lookup_t *lk,
+    PGresult *res, ngx_http_tenant_record_t *rec);
+static ngx_int_t ngx_http_tenant_parse_address(ngx_pool_t *pool,
+    u_char *text, size_t len, ngx_http_tenant_endpoint_t *ep);
+static ngx_uint_t ngx_http_tenant_parse_status(u_char *s, size_t len);
+
+
+/*
+ * Exact hosts (custom domains) win over hosts matched by a pattern; the
+ * pattern's tenant and role come in as $2 and $3.
+ */
+static const char  ngx_http_tenant_lookup_sql[] =
+    "SELECT t.id, h.role, t.status, t.blueprint, e.address, e.weight"
+    "  FROM (SELECT tenant_id, role"
+    "          FROM (SELECT tenant_id, role, 0 AS prio"
+    "                  FROM tenant_hosts WHERE host = $1"
+    "                UNION ALL"
+    "                SELECT $2::text, $3::text, 1 WHERE $2::text <> '') c"
+    "         ORDER BY prio LIMIT 1) h"
+    "  JOIN tenants t ON t.id = h.tenant_id"
+    "  LEFT JOIN tenant_endpoints e"
+    "         ON e.tenant_id = t.id AND e.role = h.role"
+    " ORDER BY e.id";
+
+
+static ngx_rbtree_t       ngx_http_tenant_lookups;
+static ngx_rbtree_node_t  ngx_http_tenant_lookups_sentinel;
+
+
+void
+ngx_http_tenant_lookup_init_process(void)
+{
+    ngx_rbtree_init(&ngx_http_tenant_lookups,
+                    &ngx_http_tenant_lookups_sentinel,
+                    ngx_str_rbtree_insert_value);
+}
+
+
+/*
+ * Returns NGX_AGAIN when the request waits for the answer, NGX_DECLINED
+ * when the registry is known to be down, NGX_ERROR on failure.
+ */
+
+ngx_int_t
+ngx_http_tenant_lookup_start(ngx_http_tenant_ctx_t *ctx)
+{
+    u_char                    *p;
+    uint32_t                   hash;
+    ngx_int_t                  rc;
+    ngx_pool_t                *pool;
+    ngx_str_node_t            *sn;
+    ngx_http_tenant_lookup_t  *lk;
+
+    hash = ngx_crc32_short(ctx->host.data, ctx->host.len);
+
+    sn = ngx_str_rbtree_lookup(&ngx_http_tenant_lookups, &ctx->host, hash);
+
+    if (sn) {
+        lk = (ngx_http_tenant_lookup_t *) sn;
+        goto wait;
+    }
+
+    pool = ngx_create_pool(512, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    lk = ngx_pcalloc(pool, sizeof(ngx_http_tenant_lookup_t));
+    if (lk == NULL) {
+        goto failed;
+    }
+
+    /* parameters go to libpq as NUL-terminated strings */
+
+    p = ngx_pnalloc(pool, ctx->host.len + 1 + ctx->tenant.len + 1);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    lk->pool = pool;
+    lk->role = ctx->role;
+    lk->sn.node.key = hash;
+    lk->sn.str.len = ctx->host.len;
+    lk->sn.str.data = p;
+
+    lk->query.params[0] = (char *) p;
+    p = ngx_cpymem(p, ctx->host.data, ctx->host.len);
+    *p++ = '\0';
+
+    lk->query.params[1] = (char *) p;
+    p = ngx_cpymem(p, ctx->tenant.data, ctx->tenant.len);
+    *p = '\0';
+
+    lk->query.params[2] = (ctx->role == NGX_HTTP_TENANT_ROLE_ADMIN)
+                          ? "admin" : "site";
+    lk->query.nparams = 3;
+    lk->query.sql = ngx_http_tenant_lookup_sql;
+    lk->query.handler = ngx_http_tenant_lookup_handler;
+    lk->query.data = lk;
+
+    ngx_queue_init(&lk->waiters);
+
+    rc = ngx_http_tenant_pg_send(&lk->query);
+
+    if (rc != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return rc;
+    }
+
+    ngx_rbtree_insert(&ngx_http_tenant_lookups, &lk->sn.node);
+
+wait:
+
+    ctx->lookup = lk;
+    ctx->waiting = 1;
+    ngx_queue_insert_tail(&lk->waiters, &ctx->queue);
+
+    return NGX_AGAIN;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    return NGX_ERROR;
+}
+
+
+/* the request went away before the answer came */
+
+void
+ngx_http_tenant_lookup_cancel(ngx_http_tenant_ctx_t *ctx)
+{
+    if (ctx->lookup) {
+        ngx_queue_remove(&ctx->queue);
+        ctx->lookup = NULL;
+        ctx->waiting = 0;
+    }
+}
+
+
+static void
+ngx_http_tenant_lookup_handler(ngx_http_tenant_pg_query_t *q, PGresult *res)
+{
+    void                      *node;
+    uint32_t                   serial;
+    ngx_int_t                  rc;
+    ngx_queue_t                waiters, *qq;
+    ngx_http_tenant_ctx_t     *ctx;
+    ngx_http_tenant_cache_t   *cache;
+    ngx_http_tenant_record_t   rec;
+    ngx_http_tenant_lookup_t  *lk;
+
+    lk = q->data;
+    node = NULL;
+    serial = 0;
+
+    ngx_rbtree_delete(&ngx_http_tenant_lookups, &lk->sn.node);
+
+    rc = NGX_ERROR;
+
+    if (res) {
+        rc = ngx_http_tenant_lookup_parse(lk, res, &rec);
+    }
+
+    if (rc == NGX_OK) {
+        cache = ngx_http_tenant_get_cache();
+
+        if (ngx_http_tenant_cache_put(cache, &lk->sn.str, &rec, &node,
+                                      &serial)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "tenant: could not cache \"%V\": zone is full",
+                          &lk->sn.str);
+        }
+    }
+
+    /*
+     * Detach the waiters first: waking one may finalize it, and its
+     * cleanup must not touch a list being walked.
+     */
+
+    ngx_queue_init(&waiters);
+
+    if (!ngx_queue_empty(&lk->waiters)) {
+        waiters = lk->waiters;
+        waiters.next->prev = &waiters;
+        waiters.prev->next = &waiters;
+        ngx_queue_init(&lk->waiters);
+    }
+
+    while (!ngx_queue_empty(&waiters)) {
+        qq = ngx_queue_head(&waiters);
+        ngx_queue_remove(qq);
+
+        ctx = ngx_queue_data(qq, ngx_http_tenant_ctx_t, queue);
+        ctx->lookup = NULL;
+        ctx->waiting = 0;
+
+        if (rc == NGX_OK
+            && ngx_http_tenant_record_copy(ctx->request->pool, &ctx->record,
+                                           &rec)
+               == NGX_OK)
+        {
+            ctx->resolved = 1;
+            ctx->failed = 0;
+            ctx->node = node;
+            ctx->serial = serial;
+
+        } else {
+            ctx->failed = 1;
+        }
+
+        ngx_http_tenant_lookup_done(ctx);
+    }
+
+    ngx_destroy_pool(lk->pool);
+}
+
+
+static ngx_int_t
+ngx_http_tenant_lookup_parse(ngx_http_tenant_lookup_t *lk, PGresult *res,
+    ngx_http_tenant_record_t *rec)
+{
+    int                          i, rows;
+    ngx_int_t                    role, weight;
+    ngx_http_tenant_endpoint_t  *ep;
+
+    ngx_memzero(rec, sizeof(ngx_http_tenant_record_t));
+
+    rows = PQntuples(res);
+
+    if (rows == 0 || PQnfields(res) != 6) {
+        rec->status = NGX_HTTP_TENANT_UNKNOWN;
+        rec->role = lk->role;
+        return NGX_OK;
+    }
+
+    rec->id.len = PQgetlength(res, 0, 0);
+    rec->id.data = ngx_pstrdup(lk->pool, &(ngx_str_t) {
+                                   rec->id.len,
+                                   (u_char *) PQgetvalue(res, 0, 0) });
+
+    rec->blueprint.len = PQgetlength(res, 0, 3);
+    rec->blueprint.data = ngx_pstrdup(lk->pool, &(ngx_str_t) {
+                                          rec->blueprint.len,
+                                          (u_char *) PQgetvalue(res, 0, 3) });
+
+    if (rec->id.data == NULL || rec->blueprint.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    role = ngx_http_tenant_role_parse((u_char *) PQgetvalue(res, 0, 1),
+                                           PQgetlength(res, 0, 1));
+    rec->role = (role == NGX_ERROR) ? lk->role : (ngx_uint_t) role;
+
+    rec->status = ngx_http_tenant_parse_status(
+                                   (u_char *) PQgetvalue(res, 0, 2),
+                                   PQgetlength(res, 0, 2));
+
+    rec->endpoints = ngx_pcalloc(lk->pool, ngx_min(rows,
+                                     NGX_HTTP_TENANT_MAX_ENDPOINTS)
+                                 * sizeof(ngx_http_tenant_endpoint_t));
+    if (rec->endpoints == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < rows && rec->nendpoints < NGX_HTTP_TENANT_MAX_ENDPOINTS;
+         i++)
+    {
+        if (PQgetisnull(res, i, 4)) {
+            continue;
+        }
+
+        ep = &rec->endpoints[rec->nendpoints];
+
+        if (ngx_http_tenant_parse_address(lk->pool,
+                                          (u_char *) PQgetvalue(res, i, 4),
+                                          PQgetlength(res, i, 4), ep)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "tenant: skipping bad endpoint \"%s\" of \"%V\"",
+                          PQgetvalue(res, i, 4), &rec->id);
+            continue;
+        }
+
+        weight = ngx_atoi((u_char *) PQgetvalue(res, i, 5),
+                          PQgetlength(res, i, 5));
+        ep->weight = (weight < 1) ? 1 : ngx_min(weight, 255);
+
+        rec->nendpoints++;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "ip:port", "[ipv6]:port" or "unix:/path"; never a name to resolve */
+
+static ngx_int_t
+ngx_http_tenant_parse_address(ngx_pool_t *pool, u_char *text, size_t len,
+    ngx_http_tenant_endpoint_t *ep)
+{
+    ngx_addr_t           addr;
+#if (NGX_HAVE_UNIX_DOMAIN)
+    struct sockaddr_un  *saun;
+
+    if (len > 5 && ngx_strncmp(text, "unix:", 5) == 0) {
+        text += 5;
+        len -= 5;
+
+        saun = ngx_pcalloc(pool, sizeof(struct sockaddr_un));
+        if (saun == NULL || len == 0 || len >= sizeof(saun->sun_path)) {
+            return NGX_ERROR;
+        }
+
+        saun->sun_family = AF_UNIX;
+        ngx_memcpy(saun->sun_path, text, len);
+
+        ep->sockaddr = (struct sockaddr *) saun;
+        ep->socklen = sizeof(struct sockaddr_un);
+        ep->name.len = len + 5;
+        ep->name.data = text - 5;
+        return NGX_OK;
+    }
+#endif
+
+    if (ngx_parse_addr_port(pool, &addr, text, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_inet_get_port(addr.sockaddr) == 0) {
+        return NGX_ERROR;
+    }
+
+    ep->sockaddr = addr.sockaddr;
+    ep->socklen = addr.socklen;
+    ep->name.len = len;
+    ep->name.data = text;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_tenant_parse_status(u_char *s, size_t len)
+{
+    static ngx_str_t  names[] = {
+        ngx_null_string,
+        ngx_string("provisioning"),
+        ngx_string("active"),
+        ngx_string("suspended"),
+        ngx_string("failed"),
+        ngx_string("deleting")
+    };
+
+    ngx_uint_t  i;
+
+    for (i = 1; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (names[i].len == len && ngx_strncmp(names[i].data, s, len) == 0) {
+            return i;
+        }
+    }
+
+    return NGX_HTTP_TENANT_FAILED;
+}
+
+
+ngx_int_t
+ngx_http_tenant_record_copy(ngx_pool_t *pool, ngx_http_tenant_record_t *dst,
+    ngx_http_tenant_record_t *src)
+{
+    ngx_uint_t                   i;
+    ngx_http_tenant_endpoint_t  *d, *s;
+
+    *dst = *src;
+
+    dst->id.data = ngx_pstrdup(pool, &src->id);
+    dst->blueprint.data = ngx_pstrdup(pool, &src->blueprint);
+
+    if ((src->id.len && dst->id.data == NULL)
+        || (src->blueprint.len && dst->blueprint.data == NULL))
+    {
+        return NGX_ERROR;
+    }
+
+    if (src->nendpoints == 0) {
+        dst->endpoints = NULL;
+        return NGX_OK;
+    }
+
+    dst->endpoints = ngx_palloc(pool, src->nendpoints
+                                      * sizeof(ngx_http_tenant_endpoint_t));
+    if (dst->endpoints == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < src->nendpoints; i++) {
+        s = &src->endpoints[i];
+        d = &dst->endpoints[i];
+
+        *d = *s;
+
+        d->sockaddr = ngx_palloc(pool, s->socklen);
+        d->name.data = ngx_pstrdup(pool, &s->name);
+
+        if (d->sockaddr == NULL || d->name.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(d->sockaddr, s->sockaddr, s->socklen);
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,979 @@
+
+/*
+ * ngx_tenant: the nginx face.  Directives, variables and the preaccess
+ * phase handler that turns a request's Host into its tenant.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_tenant_module.h"
+#include "ngx_http_tenant_cache.h"
+#include "ngx_http_tenant_host.h"
+#include "ngx_http_tenant_lookup.h"
+#include "ngx_http_tenant_pg.h"
+
+
+static ngx_int_t ngx_http_tenant_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tenant_resolve(ngx_http_request_t *r,
+    ngx_http_tenant_ctx_t *ctx);
+static ngx_int_t ngx_http_tenant_match(ngx_http_request_t *r,
+    ngx_http_tenant_ctx_t *ctx);
+static ngx_int_t ngx_http_tenant_route(ngx_http_request_t *r,
+    ngx_http_tenant_ctx_t *ctx, ngx_http_tenant_loc_conf_t *tlcf);
+static ngx_int_t ngx_http_tenant_unavailable(ngx_http_request_t *r,
+    ngx_uint_t status, time_t retry_after);
+static void ngx_http_tenant_cleanup(void *data);
+
+static ngx_int_t ngx_http_tenant_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+static ngx_int_t ngx_http_tenant_add_variables(ngx_conf_t *cf);
+static void *ngx_http_tenant_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_tenant_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_tenant_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_tenant_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_tenant_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_tenant_host_pattern(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_tenant_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_tenant_init_process(ngx_cycle_t *cycle);
+static void ngx_http_tenant_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_tenant_status_bounds = {
+    ngx_conf_check_num_bounds, 400, 599
+};
+
+static ngx_conf_num_bounds_t  ngx_http_tenant_connections_bounds = {
+    ngx_conf_check_num_bounds, 1, 64
+};
+
+
+static ngx_command_t  ngx_http_tenant_commands[] = {
+
+    { ngx_string("tenant_registry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_tenant_main_conf_t, registry),
+      NULL },
+
+    { ngx_string("tenant_registry_connections"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_tenant_main_conf_t, connections),
+      &ngx_http_tenant_connections_bounds },
+
+    { ngx_string("tenant_registry_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_tenant_main_conf_t, timeout),
+      NULL },
+
+    { ngx_string("tenant_registry_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_tenant_main_conf_t, retry),
+      NULL },
+
+    { ngx_string("tenant_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_tenant_cache_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tenant_cache_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_tenant_main_conf_t, ttl),
+      NULL },
+
+    { ngx_string("tenant_cache_negative_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_tenant_main_conf_t, negative_ttl),
+      NULL },
+
+    { ngx_string("tenant_cache_max_stale"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_tenant_main_conf_t, max_stale),
+      NULL },
+
+    { ngx_string("tenant_host_pattern"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_tenant_host_pattern,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tenant"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tenant_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("tenant_unknown_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tenant_loc_conf_t, unknown_status),
+      &ngx_http_tenant_status_bounds },
+
+    { ngx_string("tenant_suspended_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tenant_loc_conf_t, suspended_status),
+      &ngx_http_tenant_status_bounds },
+
+    { ngx_string("tenant_retry_after"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tenant_loc_conf_t, retry_after),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_tenant_module_ctx = {
+    ngx_http_tenant_add_variables,         /* preconfiguration */
+    ngx_http_tenant_init,                  /* postconfiguration */
+
+    ngx_http_tenant_create_main_conf,      /* create main configuration */
+    ngx_http_tenant_init_main_conf,        /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_tenant_create_loc_conf,       /* create location configuration */
+    ngx_http_tenant_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_tenant_module = {
+    NGX_MODULE_V1,
+    &ngx_http_tenant_module_ctx,           /* module context */
+    ngx_http_tenant_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_tenant_init_process,          /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_tenant_exit_process,          /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+#define NGX_HTTP_TENANT_VAR_ID            0
+#define NGX_HTTP_TENANT_VAR_ROLE          1
+#define NGX_HTTP_TENANT_VAR_STATUS        2
+#define NGX_HTTP_TENANT_VAR_BLUEPRINT     3
+#define NGX_HTTP_TENANT_VAR_CACHE_STATUS  4
+
+
+static ngx_http_variable_t  ngx_http_tenant_vars[] = {
+
+    { ngx_string("tenant_id"), NULL, ngx_http_tenant_variable,
+      NGX_HTTP_TENANT_VAR_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tenant_role"), NULL, ngx_http_tenant_variable,
+      NGX_HTTP_TENANT_VAR_ROLE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tenant_status"), NULL, ngx_http_tenant_variable,
+      NGX_HTTP_TENANT_VAR_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tenant_blueprint"), NULL, ngx_http_tenant_variable,
+      NGX_HTTP_TENANT_VAR_BLUEPRINT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("tenant_cache_status"), NULL, ngx_http_tenant_variable,
+      NGX_HTTP_TENANT_VAR_CACHE_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_tenant_status_names[] = {
+    ngx_string("unknown"),
+    ngx_string("provisioning"),
+    ngx_string("active"),
+    ngx_string("suspended"),
+    ngx_string("failed"),
+    ngx_string("deleting")
+};
+
+
+static ngx_str_t  ngx_http_tenant_cache_status_names[] = {
+    ngx_null_string,
+    ngx_string("HIT"),
+    ngx_string("MISS"),
+    ngx_string("EXPIRED"),
+    ngx_string("STALE"),
+    ngx_string("NEGATIVE"),
+    ngx_string("ERROR")
+};
+
+
+static ngx_str_t  ngx_http_tenant_role_names[] = {
+    ngx_string("site"),
+    ngx_string("admin")
+};
+
+
+/* the cache of this cycle, for code that runs outside a request */
+static ngx_http_tenant_cache_t  *ngx_http_tenant_cache;
+
+
+ngx_http_tenant_cache_t *
+ngx_http_tenant_get_cache(void)
+{
+    return ngx_http_tenant_cache;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_tenant_ctx_t       *ctx;
+    ngx_http_tenant_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_tenant_module);
+
+    if (!tlcf->enable || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_tenant_get_ctx(r);
+
+    if (ctx == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_tenant_ctx_t));
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx = cln->data;
+        ngx_memzero(ctx, sizeof(ngx_http_tenant_ctx_t));
+        ctx->request = r;
+
+        cln->handler = ngx_http_tenant_cleanup;
+
+        ngx_http_set_ctx(r, ctx, ngx_http_tenant_module);
+
+        rc = ngx_http_tenant_resolve(r, ctx);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+    } else if (ctx->waiting) {
+        return NGX_AGAIN;
+    }
+
+    return ngx_http_tenant_route(r, ctx, tlcf);
+}
+
+
+/*
+ * Finds the request's tenant: NGX_OK when ctx holds the answer (or the
+ * registry failed), NGX_AGAIN while a registry look-up is under way, or an
+ * HTTP status.
+ */
+
+static ngx_int_t
+ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
+{
+    u_char                       *buf;
+    time_t                        age;
+    ngx_int_t                     rc, n;
+    ngx_http_tenant_cache_t      *cache;
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
+    cache = tmcf->shm_zone->data;
+
+    buf = ngx_pnalloc(r->pool, NGX_HTTP_TENANT_HOST_MAX);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * headers_in.server is the authority nginx itself uses for $host: the
+     * absolute request URI's, else the Host header's.
+     */
+
+    n = ngx_http_tenant_host_normalize(buf, r->headers_in.server.data,
+                                       r->headers_in.server.len);
+
+    if (n == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "tenant: bad host \"%V\"", &r->headers_in.server);
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (n == 0) {
+        /* IP literal: never a tenant, and no reason to ask the registry */
+        ctx->resolved = 1;
+        ctx->record.status = NGX_HTTP_TENANT_UNKNOWN;
+        return NGX_OK;
+    }
+
+    ctx->host.data = buf;
+    ctx->host.len = n;
+
+    if (ngx_http_tenant_match(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_tenant_cache_get(cache, &ctx->host, r->pool, &ctx->record,
+                                   &ctx->node, &ctx->serial, &age);
+
+    switch (rc) {
+
+    case NGX_HTTP_TENANT_CACHE_FRESH:
+        ctx->resolved = 1;
+        ctx->cache_status = (ctx->record.status == NGX_HTTP_TENANT_UNKNOWN)
+                            ? NGX_HTTP_TENANT_CACHE_NEGATIVE
+                            : NGX_HTTP_TENANT_CACHE_HIT;
+        (void) ngx_atomic_fetch_add(&cache->sh->hits, 1);
+        return NGX_OK;
+
+    case NGX_HTTP_TENANT_CACHE_OLD:
+        /* kept in case the registry does not answer (stale-if-error) */
+        ctx->stale = (age <= tmcf->max_stale);
+        ctx->cache_status = NGX_HTTP_TENANT_CACHE_EXPIRED;
+        break;
+
+    case NGX_HTTP_TENANT_CACHE_ABSENT:
+        ctx->cache_status = NGX_HTTP_TENANT_CACHE_MISS;
+        break;
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    (void) ngx_atomic_fetch_add(&cache->sh->misses, 1);
+
+    rc = ngx_http_tenant_lookup_start(ctx);
+
+    switch (rc) {
+
+    case NGX_AGAIN:
+        /* a client that leaves while waiting is noticed and finalized */
+        r->read_event_handler = ngx_http_test_reading;
+        return NGX_AGAIN;
+
+    case NGX_DECLINED:
+        ctx->failed = 1;
+        return NGX_OK;
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tenant_match(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
+{
+    int                          *caps;
+    ngx_int_t                     rc, role;
+    ngx_uint_t                    i;
+    ngx_http_tenant_pattern_t    *pat;
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
+
+    ctx->role = NGX_HTTP_TENANT_ROLE_SITE;
+
+    pat = tmcf->patterns.elts;
+
+    for (i = 0; i < tmcf->patterns.nelts; i++) {
+
+        caps = ngx_palloc(r->pool, (pat[i].captures + 1) * 3 * sizeof(int));
+        if (caps == NULL) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_regex_exec(pat[i].regex, &ctx->host, caps,
+                            (pat[i].captures + 1) * 3);
+
+        if (rc == NGX_REGEX_NO_MATCHED) {
+            continue;
+        }
+
+        if (rc < 0) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          ngx_regex_exec_n " failed: %i on \"%V\" using "
+                          "\"%V\"", rc, &ctx->host, &pat[i].source);
+            return NGX_ERROR;
+        }
+
+        if (pat[i].tenant < rc && caps[2 * pat[i].tenant] >= 0) {
+            ctx->tenant.data = ctx->host.data + caps[2 * pat[i].tenant];
+            ctx->tenant.len = caps[2 * pat[i].tenant + 1]
+                              - caps[2 * pat[i].tenant];
+        }
+
+        if (pat[i].role > 0 && pat[i].role < rc
+            && caps[2 * pat[i].role] >= 0)
+        {
+            role = ngx_http_tenant_role_parse(
+                           ctx->host.data + caps[2 * pat[i].role],
+                           caps[2 * pat[i].role + 1] - caps[2 * pat[i].role]);
+
+            if (role != NGX_ERROR) {
+                ctx->role = role;
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_route(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx,
+    ngx_http_tenant_loc_conf_t *tlcf)
+{
+    ngx_http_tenant_cache_t  *cache;
+
+    if (ctx->failed) {
+        if (!ctx->stale) {
+            ctx->cache_status = NGX_HTTP_TENANT_CACHE_ERROR;
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "tenant: registry unavailable for \"%V\"",
+                          &ctx->host);
+
+            return ngx_http_tenant_unavailable(r,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               tlcf->retry_after);
+        }
+
+        /* serve what the cache had (stale-if-error) */
+
+        ctx->failed = 0;
+        ctx->resolved = 1;
+        ctx->cache_status = NGX_HTTP_TENANT_CACHE_STALE;
+
+        cache = ngx_http_tenant_get_cache();
+        (void) ngx_atomic_fetch_add(&cache->sh->stale, 1);
+    }
+
+    switch (ctx->record.status) {
+
+    case NGX_HTTP_TENANT_ACTIVE:
+        if (ctx->record.nendpoints == 0) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "tenant: \"%V\" has no %V endpoint", &ctx->record.id,
+                          &ngx_http_tenant_role_names[ctx->record.role]);
+
+            return ngx_http_tenant_unavailable(r,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               tlcf->retry_after);
+        }
+
+        return NGX_DECLINED;
+
+    case NGX_HTTP_TENANT_PROVISIONING:
+        return ngx_http_tenant_unavailable(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           tlcf->retry_after);
+
+    case NGX_HTTP_TENANT_SUSPENDED:
+        return ngx_http_tenant_unavailable(r, tlcf->suspended_status,
+                                           tlcf->retry_after);
+
+    default:
+        return tlcf->unknown_status;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_tenant_unavailable(ngx_http_request_t *r, ngx_uint_t status,
+    time_t retry_after)
+{
+    ngx_table_elt_t  *h;
+
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE && retry_after > 0) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+
+        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%T", retry_after)
+                       - h->value.data;
+    }
+
+    return status;
+}
+
+
+void
+ngx_http_tenant_lookup_done(ngx_http_tenant_ctx_t *ctx)
+{
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    /* resume the phases from the event loop, not from inside the look-up */
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_post_event(r->connection->write, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_tenant_cleanup(void *data)
+{
+    ngx_http_tenant_ctx_t  *ctx = data;
+
+    ngx_http_tenant_lookup_cancel(ctx);
+}
+
+
+/*
+ * An internal redirect (error_page, try_files) clears module contexts; the
+ * context is also the data of a pool cleanup, which survives, so the
+ * variables keep their values in the access log and error pages.
+ */
+
+ngx_http_tenant_ctx_t *
+ngx_http_tenant_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_tenant_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_tenant_module);
+
+    if (ctx) {
+        return ctx;
+    }
+
+    for (cln = r->main->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_tenant_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r->main, ctx, ngx_http_tenant_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    ngx_str_t               *s;
+    ngx_http_tenant_ctx_t   *ctx;
+
+    ctx = ngx_http_tenant_get_ctx(r);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    s = NULL;
+
+    switch (data) {
+
+    case NGX_HTTP_TENANT_VAR_ID:
+        s = &ctx->record.id;
+        break;
+
+    case NGX_HTTP_TENANT_VAR_ROLE:
+        s = &ngx_http_tenant_role_names[ctx->resolved ? ctx->record.role
+                                                      : ctx->role];
+        break;
+
+    case NGX_HTTP_TENANT_VAR_STATUS:
+        if (ctx->resolved) {
+            s = &ngx_http_tenant_status_names[ctx->record.status];
+        }
+        break;
+
+    case NGX_HTTP_TENANT_VAR_BLUEPRINT:
+        s = &ctx->record.blueprint;
+        break;
+
+    case NGX_HTTP_TENANT_VAR_CACHE_STATUS:
+        s = &ngx_http_tenant_cache_status_names[ctx->cache_status];
+        break;
+    }
+
+    if (s == NULL || s->len == 0 || (data != NGX_HTTP_TENANT_VAR_CACHE_STATUS
+                                     && data != NGX_HTTP_TENANT_VAR_ROLE
+                                     && !ctx->resolved))
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = s->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_tenant_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_tenant_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    tmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_tenant_main_conf_t));
+    if (tmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     tmcf->registry = { 0, NULL };
+     *     tmcf->shm_zone = NULL;
+     */
+
+    tmcf->connections = NGX_CONF_UNSET_UINT;
+    tmcf->timeout = NGX_CONF_UNSET_MSEC;
+    tmcf->retry = NGX_CONF_UNSET_MSEC;
+    tmcf->ttl = NGX_CONF_UNSET;
+    tmcf->negative_ttl = NGX_CONF_UNSET;
+    tmcf->max_stale = NGX_CONF_UNSET;
+
+    if (ngx_array_init(&tmcf->patterns, cf->pool, 2,
+                       sizeof(ngx_http_tenant_pattern_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return tmcf;
+}
+
+
+static char *
+ngx_http_tenant_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_tenant_main_conf_t  *tmcf = conf;
+
+    ngx_http_tenant_cache_t  *cache;
+
+    ngx_conf_init_uint_value(tmcf->connections, 2);
+    ngx_conf_init_msec_value(tmcf->timeout, 1000);
+    ngx_conf_init_msec_value(tmcf->retry, 5000);
+    ngx_conf_init_value(tmcf->ttl, 60);
+    ngx_conf_init_value(tmcf->negative_ttl, 5);
+    ngx_conf_init_value(tmcf->max_stale, 3600);
+
+    if (tmcf->shm_zone) {
+        cache = tmcf->shm_zone->data;
+        cache->ttl = tmcf->ttl;
+        cache->negative_ttl = tmcf->negative_ttl;
+        cache->max_stale = tmcf->max_stale;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_tenant_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_tenant_loc_conf_t  *tlcf;
+
+    tlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_tenant_loc_conf_t));
+    if (tlcf == NULL) {
+        return NULL;
+    }
+
+    tlcf->enable = NGX_CONF_UNSET;
+    tlcf->unknown_status = NGX_CONF_UNSET_UINT;
+    tlcf->suspended_status = NGX_CONF_UNSET_UINT;
+    tlcf->retry_after = NGX_CONF_UNSET;
+
+    return tlcf;
+}
+
+
+static char *
+ngx_http_tenant_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_tenant_loc_conf_t  *prev = parent;
+    ngx_http_tenant_loc_conf_t  *conf = child;
+
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_uint_value(conf->unknown_status, prev->unknown_status,
+                              NGX_HTTP_NOT_FOUND);
+    ngx_conf_merge_uint_value(conf->suspended_status, prev->suspended_status,
+                              NGX_HTTP_SERVICE_UNAVAILABLE);
+    ngx_conf_merge_value(conf->retry_after, prev->retry_after, 30);
+
+    if (conf->enable) {
+        tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tenant_module);
+
+        if (tmcf->shm_zone == NULL || tmcf->registry.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"tenant on\" needs \"tenant_cache_zone\" "
+                               "and \"tenant_registry\" in the http block");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* tenant_cache_zone name:size */
+
+static char *
+ngx_http_tenant_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_tenant_main_conf_t  *tmcf = conf;
+
+    u_char                   *p;
+    ssize_t                   size;
+    ngx_str_t                *value, name, s;
+    ngx_http_tenant_cache_t  *cache;
+
+    if (tmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected name:size",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - name.data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (name.len == 0 || size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    cache = ngx_pcalloc(cf->pool, sizeof(ngx_http_tenant_cache_t));
+    if (cache == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_http_tenant_module);
+    if (tmcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (tmcf->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->shm_zone->init = ngx_http_tenant_cache_init_zone;
+    tmcf->shm_zone->data = cache;
+
+    /* survives reloads only while the zone keeps its name and size */
+    tmcf->shm_zone->noreuse = 0;
+
+    return NGX_CONF_OK;
+}
+
+
+/* tenant_host_pattern regex, with a named capture "tenant", maybe "role" */
+
+static char *
+ngx_http_tenant_host_pattern(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_tenant_main_conf_t  *tmcf = conf;
+
+    u_char                      errstr[NGX_MAX_CONF_ERRSTR], *p;
+    size_t                      len;
+    ngx_int_t                   i, idx;
+    ngx_str_t                  *value;
+    ngx_regex_compile_t         rc;
+    ngx_http_tenant_pattern_t  *pat;
+
+    value = cf->args->elts;
+
+    ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+
+    rc.pattern = value[1];
+    rc.pool = cf->pool;
+    rc.err.len = NGX_MAX_CONF_ERRSTR;
+    rc.err.data = errstr;
+
+    if (ngx_regex_compile(&rc) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V", &rc.err);
+        return NGX_CONF_ERROR;
+    }
+
+    pat = ngx_array_push(&tmcf->patterns);
+    if (pat == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    pat->regex = rc.regex;
+    pat->source = value[1];
+    pat->captures = rc.captures;
+    pat->tenant = -1;
+    pat->role = -1;
+
+    /* names table: 2-byte big-endian capture index, then the NUL-ended name */
+
+    p = rc.names;
+
+    for (i = 0; i < rc.named_captures; i++, p += rc.name_size) {
+        idx = 256 * p[0] + p[1];
+        len = ngx_strlen(&p[2]);
+
+        if (len == 6 && ngx_strncmp(&p[2], "tenant", 6) == 0) {
+            pat->tenant = idx;
+
+        } else if (len == 4 && ngx_strncmp(&p[2], "role", 4) == 0) {
+            pat->role = idx;
+        }
+    }
+
+    if (pat->tenant == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pattern \"%V\" has no (?<tenant>...) capture",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt          *h;
+    ngx_http_core_main_conf_t    *cmcf;
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tenant_module);
+
+    ngx_http_tenant_cache = tmcf->shm_zone ? tmcf->shm_zone->data : NULL;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    /*
+     * Preaccess, so limit_req and limit_conn keyed by $tenant_id see the
+     * tenant: handlers added last run first within a phase.
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_tenant_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_tenant_module);
+
+    if (tmcf == NULL || tmcf->registry.len == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_tenant_lookup_init_process();
+
+    return ngx_http_tenant_pg_init_process(cycle, &tmcf->registry,
+                                           tmcf->connections, tmcf->timeout,
+                                           tmcf->retry);
+}
+
+
+static void
+ngx_http_tenant_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_tenant_pg_exit_process();
+}

@@ -1,0 +1,656 @@
+
+/*
+ * Non-blocking PostgreSQL: PQconnectStart/PQconnectPoll, PQsendQueryParams,
+ * PQflush, PQconsumeInput/PQisBusy/PQgetResult, all on nginx events, so a
+ * worker never waits for the registry.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include "ngx_http_tenant_pg.h"
+
+
+#define NGX_HTTP_TENANT_PG_DOWN        0
+#define NGX_HTTP_TENANT_PG_CONNECTING  1
+#define NGX_HTTP_TENANT_PG_IDLE        2
+#define NGX_HTTP_TENANT_PG_BUSY        3
+
+
+typedef struct {
+    PGconn                         *conn;
+    ngx_connection_t               *connection;
+    ngx_uint_t                      state;
+    PostgresPollingStatusType       poll;
+    ngx_http_tenant_pg_query_t     *query;
+    PGresult                       *result;
+    ngx_event_t                     timer;    /* connect timeout or retry */
+    ngx_msec_t                      backoff;
+} ngx_http_tenant_pg_conn_t;
+
+
+static void ngx_http_tenant_pg_connect(ngx_http_tenant_pg_conn_t *pc);
+static void ngx_http_tenant_pg_connect_step(ngx_http_tenant_pg_conn_t *pc);
+static ngx_int_t ngx_http_tenant_pg_watch(ngx_http_tenant_pg_conn_t *pc,
+    ngx_uint_t rd, ngx_uint_t wr);
+static void ngx_http_tenant_pg_unwatch(ngx_http_tenant_pg_conn_t *pc);
+static void ngx_http_tenant_pg_event_handler(ngx_event_t *ev);
+static void ngx_http_tenant_pg_timer_handler(ngx_event_t *ev);
+static void ngx_http_tenant_pg_query_timeout(ngx_event_t *ev);
+static void ngx_http_tenant_pg_exec(ngx_http_tenant_pg_conn_t *pc,
+    ngx_http_tenant_pg_query_t *q);
+static void ngx_http_tenant_pg_flush(ngx_http_tenant_pg_conn_t *pc);
+static void ngx_http_tenant_pg_read(ngx_http_tenant_pg_conn_t *pc);
+static void ngx_http_tenant_pg_finish(ngx_http_tenant_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_tenant_pg_fail(ngx_http_tenant_pg_conn_t *pc,
+    const char *what);
+static void ngx_http_tenant_pg_dispatch(void);
+static ngx_uint_t ngx_http_tenant_pg_alive(void);
+
+
+static ngx_http_tenant_pg_conn_t  *ngx_http_tenant_pg_conns;
+static ngx_uint_t                  ngx_http_tenant_pg_nconns;
+static ngx_queue_t                 ngx_http_tenant_pg_queue;
+static ngx_uint_t                  ngx_http_tenant_pg_nqueued;
+static char                       *ngx_http_tenant_pg_conninfo;
+static ngx_msec_t                  ngx_http_tenant_pg_timeout;
+static ngx_msec_t                  ngx_http_tenant_pg_retry;
+static ngx_log_t                  *ngx_http_tenant_pg_log;
+
+
+ngx_int_t
+ngx_http_tenant_pg_init_process(ngx_cycle_t *cycle, ngx_str_t *conninfo,
+    ngx_uint_t n, ngx_msec_t timeout, ngx_msec_t retry)
+{
+    ngx_uint_t                  i;
+    ngx_http_tenant_pg_conn_t  *pc;
+
+    ngx_http_tenant_pg_conninfo = ngx_pnalloc(cycle->pool, conninfo->len + 1);
+    if (ngx_http_tenant_pg_conninfo == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn((u_char *) ngx_http_tenant_pg_conninfo, conninfo->data,
+                       conninfo->len + 1);
+
+    ngx_http_tenant_pg_conns = ngx_pcalloc(cycle->pool,
+                                     n * sizeof(ngx_http_tenant_pg_conn_t));
+    if (ngx_http_tenant_pg_conns == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_tenant_pg_nconns = n;
+    ngx_http_tenant_pg_timeout = timeout;
+    ngx_http_tenant_pg_retry = retry;
+    ngx_http_tenant_pg_log = cycle->log;
+    ngx_queue_init(&ngx_http_tenant_pg_queue);
+
+    for (i = 0; i < n; i++) {
+        pc = &ngx_http_tenant_pg_conns[i];
+
+        pc->timer.handler = ngx_http_tenant_pg_timer_handler;
+        pc->timer.data = pc;
+        pc->timer.log = cycle->log;
+        pc->timer.cancelable = 1;
+
+        /* connect now, so the first request for a host does not pay for it */
+        ngx_http_tenant_pg_connect(pc);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_tenant_pg_exit_process(void)
+{
+    ngx_uint_t                  i;
+    ngx_http_tenant_pg_conn_t  *pc;
+
+    for (i = 0; i < ngx_http_tenant_pg_nconns; i++) {
+        pc = &ngx_http_tenant_pg_conns[i];
+
+        if (pc->timer.timer_set) {
+            ngx_del_timer(&pc->timer);
+        }
+
+        ngx_http_tenant_pg_unwatch(pc);
+
+        if (pc->conn) {
+            PQfinish(pc->conn);
+            pc->conn = NULL;
+        }
+    }
+
+    ngx_http_tenant_pg_nconns = 0;
+}
+
+
+/*
+ * Queues or runs a query.  NGX_DECLINED means no connection is up or coming
+ * up, so the caller answers at once instead of waiting for a timeout.
+ */
+
+ngx_int_t
+ngx_http_tenant_pg_send(ngx_http_tenant_pg_query_t *q)
+{
+    if (!ngx_http_tenant_pg_alive()) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&q->timer, sizeof(ngx_event_t));
+    q->timer.handler = ngx_http_tenant_pg_query_timeout;
+    q->timer.data = q;
+    q->timer.log = ngx_http_tenant_pg_log;
+    q->conn = NULL;
+
+    ngx_add_timer(&q->timer, ngx_http_tenant_pg_timeout);
+
+    ngx_queue_insert_tail(&ngx_http_tenant_pg_queue, &q->queue);
+    ngx_http_tenant_pg_nqueued++;
+
+    ngx_http_tenant_pg_dispatch();
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_tenant_pg_stats(ngx_http_tenant_pg_stats_t *st)
+{
+    ngx_uint_t  i;
+
+    ngx_memzero(st, sizeof(ngx_http_tenant_pg_stats_t));
+
+    st->total = ngx_http_tenant_pg_nconns;
+    st->queued = ngx_http_tenant_pg_nqueued;
+
+    for (i = 0; i < ngx_http_tenant_pg_nconns; i++) {
+        switch (ngx_http_tenant_pg_conns[i].state) {
+        case NGX_HTTP_TENANT_PG_IDLE:
+            st->idle++;
+            break;
+        case NGX_HTTP_TENANT_PG_BUSY:
+            st->busy++;
+            break;
+        case NGX_HTTP_TENANT_PG_CONNECTING:
+            st->connecting++;
+            break;
+        default:
+            st->down++;
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_tenant_pg_alive(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_http_tenant_pg_nconns; i++) {
+        if (ngx_http_tenant_pg_conns[i].state != NGX_HTTP_TENANT_PG_DOWN) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_tenant_pg_dispatch(void)
+{
+    ngx_uint_t                   i;
+    ngx_queue_t                 *qq;
+    ngx_http_tenant_pg_conn_t   *pc;
+    ngx_http_tenant_pg_query_t  *q;
+
+    for (i = 0; i < ngx_http_tenant_pg_nconns; i++) {
+
+        if (ngx_queue_empty(&ngx_http_tenant_pg_queue)) {
+            return;
+        }
+
+        pc = &ngx_http_tenant_pg_conns[i];
+
+        if (pc->state != NGX_HTTP_TENANT_PG_IDLE) {
+            continue;
+        }
+
+        qq = ngx_queue_head(&ngx_http_tenant_pg_queue);
+        ngx_queue_remove(qq);
+        ngx_http_tenant_pg_nqueued--;
+
+        q = ngx_queue_data(qq, ngx_http_tenant_pg_query_t, queue);
+
+        ngx_http_tenant_pg_exec(pc, q);
+    }
+
+    /* nothing can serve the queue any more: answer it now */
+
+    if (!ngx_http_tenant_pg_alive()) {
+        while (!ngx_queue_empty(&ngx_http_tenant_pg_queue)) {
+            qq = ngx_queue_head(&ngx_http_tenant_pg_queue);
+            ngx_queue_remove(qq);
+            ngx_http_tenant_pg_nqueued--;
+
+            q = ngx_queue_data(qq, ngx_http_tenant_pg_query_t, queue);
+            ngx_http_tenant_pg_finish(q, NULL);
+        }
+    }
+}
+
+
+static void
+ngx_http_tenant_pg_connect(ngx_http_tenant_pg_conn_t *pc)
+{
+    pc->conn = PQconnectStart(ngx_http_tenant_pg_conninfo);
+
+    if (pc->conn == NULL || PQstatus(pc->conn) == CONNECTION_BAD) {
+        ngx_http_tenant_pg_fail(pc, "PQconnectStart() failed");
+        return;
+    }
+
+    if (PQsetnonblocking(pc->conn, 1) == -1) {
+        ngx_http_tenant_pg_fail(pc, "PQsetnonblocking() failed");
+        return;
+    }
+
+    pc->state = NGX_HTTP_TENANT_PG_CONNECTING;
+    pc->poll = PGRES_POLLING_WRITING;
+
+    ngx_add_timer(&pc->timer, ngx_http_tenant_pg_timeout);
+
+    if (ngx_http_tenant_pg_watch(pc, 0, 1) != NGX_OK) {
+        ngx_http_tenant_pg_fail(pc, "cannot watch the registry socket");
+    }
+}
+
+
+/*
+ * libpq may close its socket and open another while connecting (next
+ * address, SSL or GSS fallback), often under the same descriptor number, so
+ * the socket is unwatched before every PQconnectPoll() and watched anew.
+ */
+
+static void
+ngx_http_tenant_pg_connect_step(ngx_http_tenant_pg_conn_t *pc)
+{
+    ngx_http_tenant_pg_unwatch(pc);
+
+    pc->poll = PQconnectPoll(pc->conn);
+
+    switch (pc->poll) {
+
+    case PGRES_POLLING_READING:
+        if (ngx_http_tenant_pg_watch(pc, 1, 0) != NGX_OK) {
+            ngx_http_tenant_pg_fail(pc, "cannot watch the registry socket");
+        }
+        return;
+
+    case PGRES_POLLING_WRITING:
+        if (ngx_http_tenant_pg_watch(pc, 0, 1) != NGX_OK) {
+            ngx_http_tenant_pg_fail(pc, "cannot watch the registry socket");
+        }
+        return;
+
+    case PGRES_POLLING_OK:
+        break;
+
+    default:
+        ngx_http_tenant_pg_fail(pc, "cannot connect");
+        return;
+    }
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    if (ngx_http_tenant_pg_watch(pc, 1, 0) != NGX_OK) {
+        ngx_http_tenant_pg_fail(pc, "cannot watch the registry socket");
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_http_tenant_pg_log, 0,
+                  "tenant: connected to the registry");
+
+    pc->state = NGX_HTTP_TENANT_PG_IDLE;
+    pc->backoff = 0;
+
+    ngx_http_tenant_pg_dispatch();
+}
+
+
+static ngx_int_t
+ngx_http_tenant_pg_watch(ngx_http_tenant_pg_conn_t *pc, ngx_uint_t rd,
+    ngx_uint_t wr)
+{
+    ngx_socket_t       fd;
+    ngx_connection_t  *c;
+
+    c = pc->connection;
+
+    if (c == NULL) {
+        fd = PQsocket(pc->conn);
+        if (fd == -1) {
+            return NGX_ERROR;
+        }
+
+        c = ngx_get_connection(fd, ngx_http_tenant_pg_log);
+        if (c == NULL) {
+            return NGX_ERROR;
+        }
+
+        c->data = pc;
+        c->read->handler = ngx_http_tenant_pg_event_handler;
+        c->write->handler = ngx_http_tenant_pg_event_handler;
+        c->read->log = ngx_http_tenant_pg_log;
+        c->write->log = ngx_http_tenant_pg_log;
+
+        pc->connection = c;
+    }
+
+    /* level-triggered: libpq reads in its own buffer sizes */
+
+    if (rd && !c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (!rd && c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (wr && !c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (!wr && c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* drops nginx's hold on the socket; libpq owns and closes it */
+
+static void
+ngx_http_tenant_pg_unwatch(ngx_http_tenant_pg_conn_t *pc)
+{
+    ngx_connection_t  *c;
+
+    c = pc->connection;
+
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+
+    pc->connection = NULL;
+}
+
+
+static void
+ngx_http_tenant_pg_event_handler(ngx_event_t *ev)
+{
+    ngx_connection_t           *c;
+    ngx_http_tenant_pg_conn_t  *pc;
+
+    c = ev->data;
+    pc = c->data;
+
+    switch (pc->state) {
+
+    case NGX_HTTP_TENANT_PG_CONNECTING:
+        ngx_http_tenant_pg_connect_step(pc);
+        return;
+
+    case NGX_HTTP_TENANT_PG_BUSY:
+        if (ev->write) {
+            ngx_http_tenant_pg_flush(pc);
+            return;
+        }
+
+        ngx_http_tenant_pg_read(pc);
+        return;
+
+    case NGX_HTTP_TENANT_PG_IDLE:
+        /* an idle connection that reads is being closed by the server */
+        if (PQconsumeInput(pc->conn) == 0
+            || PQstatus(pc->conn) != CONNECTION_OK)
+        {
+            ngx_http_tenant_pg_fail(pc, "connection lost");
+        }
+        return;
+    }
+}
+
+
+static void
+ngx_http_tenant_pg_timer_handler(ngx_event_t *ev)
+{
+    ngx_http_tenant_pg_conn_t  *pc = ev->data;
+
+    if (pc->state == NGX_HTTP_TENANT_PG_CONNECTING) {
+        ngx_http_tenant_pg_fail(pc, "connect timed out");
+        return;
+    }
+
+    if (pc->state == NGX_HTTP_TENANT_PG_DOWN) {
+        ngx_http_tenant_pg_connect(pc);
+    }
+}
+
+
+static void
+ngx_http_tenant_pg_query_timeout(ngx_event_t *ev)
+{
+    ngx_http_tenant_pg_query_t  *q = ev->data;
+
+    if (q->conn) {
+        /*
+         * PQcancel() blocks, so a slow query costs its connection; the
+         * connection is made again in the background.
+         */
+        ngx_http_tenant_pg_fail(q->conn, "query timed out");
+        return;
+    }
+
+    ngx_queue_remove(&q->queue);
+    ngx_http_tenant_pg_nqueued--;
+
+    ngx_http_tenant_pg_finish(q, NULL);
+}
+
+
+static void
+ngx_http_tenant_pg_exec(ngx_http_tenant_pg_conn_t *pc,
+    ngx_http_tenant_pg_query_t *q)
+{
+    pc->state = NGX_HTTP_TENANT_PG_BUSY;
+    pc->query = q;
+    q->conn = pc;
+
+    if (PQsendQueryParams(pc->conn, q->sql, q->nparams, NULL, q->params,
+                          NULL, NULL, 0)
+        == 0)
+    {
+        ngx_http_tenant_pg_fail(pc, "PQsendQueryParams() failed");
+        return;
+    }
+
+    ngx_http_tenant_pg_flush(pc);
+}
+
+
+static void
+ngx_http_tenant_pg_flush(ngx_http_tenant_pg_conn_t *pc)
+{
+    switch (PQflush(pc->conn)) {
+
+    case 0:
+        if (ngx_http_tenant_pg_watch(pc, 1, 0) != NGX_OK) {
+            ngx_http_tenant_pg_fail(pc, "cannot watch the registry socket");
+        }
+        return;
+
+    case 1:
+        if (ngx_http_tenant_pg_watch(pc, 1, 1) != NGX_OK) {
+            ngx_http_tenant_pg_fail(pc, "cannot watch the registry socket");
+        }
+        return;
+
+    default:
+        ngx_http_tenant_pg_fail(pc, "PQflush() failed");
+    }
+}
+
+
+static void
+ngx_http_tenant_pg_read(ngx_http_tenant_pg_conn_t *pc)
+{
+    PGresult                    *res;
+    ngx_http_tenant_pg_query_t  *q;
+
+    if (PQconsumeInput(pc->conn) == 0) {
+        ngx_http_tenant_pg_fail(pc, "PQconsumeInput() failed");
+        return;
+    }
+
+    /*
+     * The result may be complete while ReadyForQuery is still in flight:
+     * keep it until PQgetResult() says the query is done.
+     */
+
+    while (!PQisBusy(pc->conn)) {
+        res = PQgetResult(pc->conn);
+
+        if (res != NULL) {
+            if (pc->result == NULL) {
+                pc->result = res;
+
+            } else {
+                PQclear(res);
+            }
+
+            continue;
+        }
+
+        q = pc->query;
+        res = pc->result;
+
+        pc->query = NULL;
+        pc->result = NULL;
+        pc->state = NGX_HTTP_TENANT_PG_IDLE;
+
+        if (res && PQresultStatus(res) != PGRES_TUPLES_OK
+            && PQresultStatus(res) != PGRES_COMMAND_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, ngx_http_tenant_pg_log, 0,
+                          "tenant: registry query failed: %s",
+                          PQresultErrorMessage(res));
+            PQclear(res);
+            res = NULL;
+        }
+
+        ngx_http_tenant_pg_finish(q, res);
+
+        if (res) {
+            PQclear(res);
+        }
+
+        ngx_http_tenant_pg_dispatch();
+        return;
+    }
+}
+
+
+static void
+ngx_http_tenant_pg_finish(ngx_http_tenant_pg_query_t *q, PGresult *res)
+{
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+
+    q->conn = NULL;
+
+    q->handler(q, res);
+}
+
+
+static void
+ngx_http_tenant_pg_fail(ngx_http_tenant_pg_conn_t *pc, const char *what)
+{
+    ngx_http_tenant_pg_query_t  *q;
+
+    ngx_log_error(NGX_LOG_ERR, ngx_http_tenant_pg_log, 0,
+                  "tenant: registry %s: %s", what,
+                  pc->conn ? PQerrorMessage(pc->conn) : "out of memory");
+
+    ngx_http_tenant_pg_unwatch(pc);
+
+    if (pc->conn) {
+        PQfinish(pc->conn);
+        pc->conn = NULL;
+    }
+
+    if (pc->result) {
+        PQclear(pc->result);
+        pc->result = NULL;
+    }
+
+    q = pc->query;
+    pc->query = NULL;
+    pc->state = NGX_HTTP_TENANT_PG_DOWN;
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    /* capped exponential backoff: a registry that is down is not hammered */
+
+    pc->backoff = pc->backoff ? ngx_min(pc->backoff * 2,
+                                        ngx_http_tenant_pg_retry)
+                              : ngx_min(50, ngx_http_tenant_pg_retry);
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(&pc->timer, pc->backoff);
+    }
+
+    if (q) {
+        ngx_http_tenant_pg_finish(q, NULL);
+    }
+
+    ngx_http_tenant_pg_dispatch();
+}
