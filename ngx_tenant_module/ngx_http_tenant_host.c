@@ -101,7 +101,9 @@ ngx_http_tenant_host_normalize(u_char *buf, u_char *host, size_t len)
         buf[p - host] = ch;
     }
 
-    if (last[-1] == '-') {
+    /* only one trailing dot was stripped: an empty last label is left */
+
+    if (dot || last[-1] == '-') {
         return NGX_ERROR;
     }
 

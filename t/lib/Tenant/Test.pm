@@ -1,0 +1,467 @@
+package Tenant::Test;
+
+# Per-test-file fixtures: a throwaway PostgreSQL cluster and an nginx with
+# the built module, in a temp dir, on free loopback ports. Everything started
+# here is stopped in END, also when the test dies, so test files are
+# independent and `prove -j2` works.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time sleep);
+use Test::More;
+
+our $TOP = abs_path(dirname(__FILE__) . '/../../..');
+our $BUILD = "$TOP/build";
+our $PGBIN = do {
+    my @v = sort { $b <=> $a } map { m{/(\d+)$} ? $1 : () }
+        glob('/usr/lib/postgresql/*');
+    @v ? "/usr/lib/postgresql/$v[0]/bin" : die "PostgreSQL server binaries not found: run auto/deps\n";
+};
+
+my @instances;
+
+sub new {
+    my ($class, %opt) = @_;
+    my $dir = tempdir('tenant-test-XXXXXX', TMPDIR => 1, CLEANUP => 0);
+    chmod 0755, $dir;
+    my $self = bless { dir => $dir, owner => $$, %opt }, $class;
+    push @instances, $self;
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+        or die "free_port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub run_cmd {
+    my (@cmd) = @_;
+    my $out = `@{[ join ' ', map { shell_quote($_) } @cmd ]} 2>&1`;
+    return ($? >> 8, $out);
+}
+
+sub shell_quote {
+    my ($s) = @_;
+    return $s if $s =~ m{^[\w./=:,+-]+$};
+    $s =~ s/'/'\\''/g;
+    return "'$s'";
+}
+
+sub as_postgres {
+    my (@cmd) = @_;
+    return $< == 0 ? ('runuser', '-u', 'postgres', '--', @cmd) : @cmd;
+}
+
+# --- PostgreSQL -----------------------------------------------------------
+
+sub start_pg {
+    my ($self) = @_;
+    my $pgdir = "$self->{dir}/pg";
+    make_path($pgdir);
+    if ($< == 0) {
+        my (undef, undef, $uid, $gid) = getpwnam('postgres')
+            or die "no postgres user: run auto/deps\n";
+        chown $uid, $gid, $pgdir;
+    }
+    $self->{pgport} = free_port();
+    $self->{pgdir} = $pgdir;
+
+    my ($rc, $out) = run_cmd(as_postgres("$PGBIN/initdb", '-D', "$pgdir/data",
+        '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8'));
+    die "initdb failed: $out" if $rc;
+
+    $self->pg_ctl_start;
+
+    ($rc, $out) = run_cmd("$PGBIN/createdb", '-h', '127.0.0.1',
+        '-p', $self->{pgport}, '-U', 'postgres', 'tenant');
+    die "createdb failed: $out" if $rc;
+
+    $self->psql('CREATE EXTENSION pg_stat_statements');
+    return $self;
+}
+
+sub pg_ctl_start {
+    my ($self) = @_;
+    my $pgdir = $self->{pgdir};
+    my $opts = "-p $self->{pgport} -k $pgdir -c listen_addresses=127.0.0.1"
+        . " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        . " -c shared_preload_libraries=pg_stat_statements"
+        . " -c pg_stat_statements.track=all -c max_connections=200";
+    my ($rc, $out) = run_cmd(as_postgres("$PGBIN/pg_ctl", '-D', "$pgdir/data",
+        '-l', "$pgdir/log", '-o', $opts, '-w', '-t', '30', 'start'));
+    die "pg_ctl start failed: $out\n" . slurp("$pgdir/log") if $rc;
+    $self->{pg_running} = 1;
+}
+
+sub stop_pg {
+    my ($self, $mode) = @_;
+    return unless $self->{pg_running};
+    $self->pg_cont if $self->{pg_stopped_sig};
+    run_cmd(as_postgres("$PGBIN/pg_ctl", '-D', "$self->{pgdir}/data",
+        '-m', $mode // 'fast', '-w', '-t', '30', 'stop'));
+    $self->{pg_running} = 0;
+}
+
+sub restart_pg {
+    my ($self) = @_;
+    $self->stop_pg;
+    $self->pg_ctl_start;
+}
+
+sub pg_pid {
+    my ($self) = @_;
+    open my $fh, '<', "$self->{pgdir}/data/postmaster.pid" or return;
+    my $pid = <$fh>;
+    chomp $pid;
+    return $pid;
+}
+
+# SIGSTOP the postmaster and every backend: the registry hangs, not refuses
+sub pg_freeze {
+    my ($self) = @_;
+    my $pid = $self->pg_pid or die "no postmaster";
+    my @pids = ($pid, split ' ', `pgrep -P $pid`);
+    kill 'STOP', @pids;
+    $self->{pg_stopped_sig} = \@pids;
+}
+
+sub pg_cont {
+    my ($self) = @_;
+    kill 'CONT', @{ $self->{pg_stopped_sig} || [] };
+    delete $self->{pg_stopped_sig};
+}
+
+sub conninfo {
+    my ($self) = @_;
+    return "host=127.0.0.1 port=$self->{pgport} dbname=tenant user=postgres"
+        . " connect_timeout=2";
+}
+
+sub psql {
+    my ($self, $sql, @args) = @_;
+    my ($rc, $out) = run_cmd("/usr/bin/psql",
+        '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $self->conninfo,
+        '-c', $sql, @args);
+    die "psql failed ($sql): $out" if $rc;
+    chomp $out;
+    return $out;
+}
+
+# like psql, but returns (ok, output) instead of dying
+sub try_psql {
+    my ($self, $sql) = @_;
+    my ($rc, $out) = run_cmd('/usr/bin/psql', '-X', '-q', '-At',
+        '-v', 'ON_ERROR_STOP=1', '-d', $self->conninfo, '-c', $sql);
+    chomp $out;
+    return ($rc == 0, $out);
+}
+
+sub provisioner {
+    my ($self, @args) = @_;
+    return run_cmd("$BUILD/provisioner", '--db', $self->conninfo, @args);
+}
+
+sub migrate {
+    my ($self) = @_;
+    my ($rc, $out) = $self->provisioner('migrate');
+    die "migrate failed: $out" if $rc;
+    return $out;
+}
+
+# counts registry look-ups made by the module, from pg_stat_statements
+sub lookup_queries {
+    my ($self) = @_;
+    return $self->psql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+        . " WHERE query LIKE '%FROM tenant_hosts WHERE host = \$1%'"
+        . " AND query NOT LIKE '%pg_stat_statements%'");
+}
+
+sub reset_query_stats {
+    my ($self) = @_;
+    $self->psql('SELECT pg_stat_statements_reset()');
+}
+
+# --- tenants --------------------------------------------------------------
+
+sub add_tenant {
+    my ($self, $id, %o) = @_;
+    my $status = $o{status} // 'active';
+    my $bp = $o{blueprint} // 'static';
+    my $sql = "INSERT INTO tenants (id, blueprint, status) VALUES"
+        . " ('$id', '$bp', '$status');";
+    for my $role (qw(site admin)) {
+        for my $ep (@{ $o{$role} || [] }) {
+            my ($addr, $w) = ref $ep ? @$ep : ($ep, 1);
+            $sql .= "INSERT INTO tenant_endpoints (tenant_id, role, address,"
+                . " weight) VALUES ('$id', '$role', '$addr', $w);";
+        }
+    }
+    for my $h (@{ $o{hosts} || [] }) {
+        my ($host, $role) = ref $h ? @$h : ($h, 'site');
+        $sql .= "INSERT INTO tenant_hosts (host, tenant_id, role) VALUES"
+            . " ('$host', '$id', '$role');";
+    }
+    $self->psql("BEGIN; $sql COMMIT;");
+}
+
+# --- nginx ----------------------------------------------------------------
+
+# $http is the body of the http block; %%PORT%%, %%DB%% and %%DIR%% are
+# replaced. Backends named in %backends get a server block each on a port
+# of their own answering "NAME conn=N"; their ports come back in
+# $self->{backend}{NAME}.
+sub start_nginx {
+    my ($self, %o) = @_;
+    my $dir = "$self->{dir}/nginx";
+    make_path("$dir/logs", "$dir/tmp");
+    $self->{port} //= free_port();
+    $self->{ngxdir} = $dir;
+
+    my $backends = '';
+    for my $name (@{ $o{backends} || [] }) {
+        my $port = $self->{backend}{$name} //= free_port();
+        $backends .= "    server { listen 127.0.0.1:$port; access_log off;"
+            . " keepalive_requests 10000;"
+            . " location / { return 200 \"$name conn=\$connection"
+            . " tenant=\$http_x_tenant_id\\n\"; } }\n";
+    }
+    for my $name (@{ $o{unix_backends} || [] }) {
+        my $path = "$self->{dir}/$name.sock";
+        $self->{backend}{$name} = "unix:$path";
+        $backends .= "    server { listen unix:$path; access_log off;"
+            . " location / { return 200 \"$name conn=\$connection\\n\"; } }\n";
+    }
+
+    my $http = $o{http} // '';
+    my $workers = $o{workers} // 2;
+    my $conf = <<"EOF";
+load_module $BUILD/ngx_http_tenant_module.so;
+user root root;
+worker_processes $workers;
+error_log $dir/logs/error.log ${\($o{log_level} // 'info')};
+pid $dir/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log $dir/logs/access.log;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+$backends
+$http
+}
+EOF
+    my $db = $self->{pgport} ? $self->conninfo : 'host=127.0.0.1 port=1';
+    $conf =~ s/%%PORT%%/$self->{port}/g;
+    $conf =~ s/%%DB%%/$db/g;
+    $conf =~ s/%%DIR%%/$self->{dir}/g;
+
+    write_file("$dir/nginx.conf", $conf);
+    my ($rc, $out) = run_cmd('/usr/sbin/nginx', '-p', $dir, '-c',
+        "$dir/nginx.conf");
+    die "nginx failed to start: $out" if $rc;
+    $self->{nginx_running} = 1;
+    $self->wait_port($self->{port});
+    return $self;
+}
+
+sub nginx_signal {
+    my ($self, $sig) = @_;
+    my ($rc, $out) = run_cmd('/usr/sbin/nginx', '-p', $self->{ngxdir},
+        '-c', "$self->{ngxdir}/nginx.conf", '-s', $sig);
+    die "nginx -s $sig: $out" if $rc;
+}
+
+sub nginx_master_pid {
+    my ($self) = @_;
+    return trim(slurp("$self->{ngxdir}/nginx.pid"));
+}
+
+sub nginx_worker_pids {
+    my ($self) = @_;
+    my $m = $self->nginx_master_pid;
+    return sort { $a <=> $b } split ' ', `pgrep -P $m`;
+}
+
+sub stop_nginx {
+    my ($self) = @_;
+    return unless $self->{nginx_running};
+    my $pid = eval { $self->nginx_master_pid };
+    $self->{nginx_running} = 0;
+    return unless $pid;
+    kill 'TERM', $pid;
+    for (1 .. 100) {
+        last unless kill 0, $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', $pid if kill 0, $pid;
+}
+
+sub error_log {
+    my ($self) = @_;
+    return slurp("$self->{ngxdir}/logs/error.log");
+}
+
+sub wait_port {
+    my ($self, $port, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    while (time < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp');
+        if ($s) { close $s; return 1 }
+        sleep 0.05;
+    }
+    die "port $port did not open\n";
+}
+
+# --- HTTP -----------------------------------------------------------------
+
+# Raw HTTP/1.1 so tests can send any Host header, malformed ones included.
+# Returns a hash: status, headers (lowercased names), body, time (seconds).
+sub request {
+    my ($self, %o) = @_;
+    my $t0 = time;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+        PeerPort => $o{port} // $self->{port}, Proto => 'tcp',
+        Timeout => $o{timeout} // 10)
+        or return { status => 0, error => "connect: $!" };
+    my $req = $o{raw} // do {
+        my $r = ($o{method} // 'GET') . ' ' . ($o{path} // '/') . " HTTP/1.1\r\n";
+        $r .= "Host: $o{host}\r\n" if defined $o{host};
+        $r .= "$_: $o{headers}{$_}\r\n" for sort keys %{ $o{headers} || {} };
+        $r . "Connection: close\r\n\r\n";
+    };
+    print $s $req;
+    my $resp = read_response($s, $o{timeout} // 10);
+    close $s;
+    $resp->{time} = time - $t0;
+    return $resp;
+}
+
+sub read_response {
+    my ($s, $timeout) = @_;
+    my $data = '';
+    my $deadline = time + $timeout;
+    $s->blocking(0);
+    my $sel = '';
+    vec($sel, fileno($s), 1) = 1;
+    while (time < $deadline) {
+        my $r = $sel;
+        my $n = select($r, undef, undef, 0.5);
+        next unless $n;
+        my $got = sysread($s, my $buf, 65536);
+        last if !defined $got && !$!{EAGAIN};
+        last if defined $got && $got == 0;
+        $data .= $buf if $got;
+    }
+    my ($head, $body) = split /\r\n\r\n/, $data, 2;
+    return { status => 0, error => 'no response', body => '' } unless $head;
+    my ($status_line, @lines) = split /\r\n/, $head;
+    my ($status) = $status_line =~ m{^HTTP/\d\.\d (\d{3})};
+    my %h = map { my ($k, $v) = split /:\s*/, $_, 2; (lc $k, $v) } @lines;
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $out = '';
+        while ($body =~ s/^([0-9a-fA-F]+)\r\n//) {
+            my $len = hex $1;
+            last if $len == 0;
+            $out .= substr($body, 0, $len, '');
+            $body =~ s/^\r\n//;
+        }
+        $body = $out;
+    }
+    return { status => $status // 0, headers => \%h, body => $body // '' };
+}
+
+sub get {
+    my ($self, $host, $path, %o) = @_;
+    return $self->request(host => $host, path => $path // '/', %o);
+}
+
+# sends $n requests at once on $n connections, then reads all answers
+sub concurrent_get {
+    my ($self, $host, $n) = @_;
+    my @socks;
+    for (1 .. $n) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+            PeerPort => $self->{port}, Proto => 'tcp', Timeout => 5)
+            or die "connect: $!";
+        push @socks, $s;
+    }
+    print $_ "GET / HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n"
+        for @socks;
+    my @res = map { read_response($_, 10) } @socks;
+    close $_ for @socks;
+    return @res;
+}
+
+# --- helpers --------------------------------------------------------------
+
+sub slurp {
+    my ($f) = @_;
+    open my $fh, '<', $f or return '';
+    local $/;
+    return <$fh>;
+}
+
+sub write_file {
+    my ($f, $data) = @_;
+    open my $fh, '>', $f or die "$f: $!";
+    print $fh $data;
+    close $fh or die "$f: $!";
+}
+
+sub trim { my $s = shift // ''; $s =~ s/^\s+|\s+$//g; return $s }
+
+sub percentile {
+    my ($p, @v) = @_;
+    @v = sort { $a <=> $b } @v;
+    return 0 unless @v;
+    my $i = int($p / 100 * $#v + 0.5);
+    return $v[$i];
+}
+
+sub wait_until {
+    my ($cond, $timeout, $step) = @_;
+    my $deadline = time + ($timeout // 10);
+    while (time < $deadline) {
+        return 1 if $cond->();
+        sleep($step // 0.05);
+    }
+    return $cond->() ? 1 : 0;
+}
+
+sub cleanup {
+    my ($self) = @_;
+    return if $self->{cleaned}++;
+    $self->stop_nginx;
+    $self->stop_pg('immediate');
+    $_->() for @{ $self->{on_cleanup} || [] };
+    remove_tree($self->{dir}) unless $ENV{TEST_KEEP};
+}
+
+sub on_cleanup { push @{ $_[0]{on_cleanup} }, $_[1] }
+
+END {
+    my $rc = $?;
+    # forked helpers (concurrent clients) must not tear down the fixtures
+    $_->cleanup for grep { $_->{owner} == $$ } reverse @instances;
+    $? = $rc;
+}
+
+$SIG{INT} = $SIG{TERM} = sub { exit 130 };
+
+1;
