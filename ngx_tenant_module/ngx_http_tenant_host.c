@@ -18,7 +18,7 @@ ngx_http_tenant_host_normalize(u_char *buf, u_char *host, size_t len)
 {
     u_char      ch, *p, *last;
     size_t      n, label;
-    ngx_uint_t  dot;
+    ngx_uint_t  dot, port;
 
     if (len == 0) {
         return NGX_ERROR;
@@ -41,11 +41,19 @@ ngx_http_tenant_host_normalize(u_char *buf, u_char *host, size_t len)
             return NGX_ERROR;
         }
 
-        for (ch = 0, n = 1; n < (size_t) (last - p); n++) {
+        port = 0;
+
+        for (n = 1; n < (size_t) (last - p); n++) {
             ch = p[n];
             if (ch < '0' || ch > '9') {
                 return NGX_ERROR;
             }
+
+            port = port * 10 + (ch - '0');
+        }
+
+        if (port > 65535) {
+            return NGX_ERROR;
         }
 
         last = p;

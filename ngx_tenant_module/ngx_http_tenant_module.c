@@ -303,6 +303,7 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
     u_char                       *buf;
     time_t                        age;
     ngx_int_t                     rc, n;
+    ngx_str_t                     host;
     ngx_http_tenant_cache_t      *cache;
     ngx_http_tenant_main_conf_t  *tmcf;
 
@@ -315,16 +316,23 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
     }
 
     /*
-     * headers_in.server is the authority nginx itself uses for $host: the
-     * absolute request URI's, else the Host header's.
+     * Route by the authority nginx uses for $host: the absolute request
+     * URI's, else the Host header's.  nginx drops a Host port without
+     * looking at it, so the raw header is checked here, port included.
      */
 
-    n = ngx_http_tenant_host_normalize(buf, r->headers_in.server.data,
-                                       r->headers_in.server.len);
+    if (r->host_start == NULL && r->headers_in.host) {
+        host = r->headers_in.host->value;
+
+    } else {
+        host = r->headers_in.server;
+    }
+
+    n = ngx_http_tenant_host_normalize(buf, host.data, host.len);
 
     if (n == NGX_ERROR) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "tenant: bad host \"%V\"", &r->headers_in.server);
+                      "tenant: bad host \"%V\"", &host);
         return NGX_HTTP_BAD_REQUEST;
     }
 

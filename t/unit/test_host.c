@@ -49,7 +49,7 @@ main(void)
     char  label64[80], long_host[300];
     int   i;
 
-    printf("1..31\n");
+    printf("1..33\n");
 
     check("acme.localhost", 14, "acme.localhost");
     check("ACME.LocalHost", 14, "acme.localhost");
@@ -80,6 +80,8 @@ main(void)
     check("acme.localhost:", NGX_ERROR, NULL);
     check("acme.localhost:80a", NGX_ERROR, NULL);
     check("acme.localhost:123456", NGX_ERROR, NULL);
+    check("acme.localhost:65536", NGX_ERROR, NULL);
+    check("acme.localhost:65535", 14, "acme.localhost");
     check("acme/../x.localhost", NGX_ERROR, NULL);
     check("[::1", NGX_ERROR, NULL);
 

@@ -1,0 +1,54 @@
+package Tenant::Conf;
+
+# The http block most data-plane tests share: one host pattern with roles,
+# the tenant upstream with keepalive, and variables echoed in headers so
+# tests can see what the module decided.
+
+use strict;
+use warnings;
+
+sub http {
+    my (%o) = @_;
+    my $zone = $o{zone} // '4m';
+    my $extra = $o{extra} // '';
+    my $timeout = $o{timeout} // '1s';
+    my $ttl = $o{ttl} // '60s';
+    return <<"CONF";
+    tenant_registry "%%DB%%";
+    tenant_registry_connections ${\($o{connections} // 2)};
+    tenant_registry_timeout $timeout;
+    tenant_registry_retry ${\($o{retry} // '500ms')};
+    tenant_cache_zone tenants:$zone;
+    tenant_cache_ttl $ttl;
+    tenant_cache_negative_ttl ${\($o{negative_ttl} // '5s')};
+    tenant_cache_max_stale ${\($o{max_stale} // '1h')};
+    tenant_host_pattern "^(?:(?<role>admin)\\.)?(?<tenant>[a-z0-9-]+)\\.localhost\$";
+
+    upstream tenant_backend {
+        tenant_upstream max_fails=1 fail_timeout=10s;
+        keepalive 16;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        tenant on;
+        add_header X-Tenant-ID \$tenant_id always;
+        add_header X-Tenant-Role \$tenant_role always;
+        add_header X-Tenant-Status \$tenant_status always;
+        add_header X-Tenant-Blueprint \$tenant_blueprint always;
+        add_header X-Tenant-Cache \$tenant_cache_status always;
+
+        location / {
+            proxy_pass http://tenant_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Tenant-ID \$tenant_id;
+            proxy_next_upstream error timeout;
+            proxy_connect_timeout 1s;
+        }
+$extra
+    }
+CONF
+}
+
+1;
