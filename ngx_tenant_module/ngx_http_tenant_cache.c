@@ -25,8 +25,9 @@ typedef struct {
     u_char                          blueprint_len;
     u_short                         host_len;
     uint32_t                        expire;
-    uint32_t                        generation;
+    uint32_t                        stamp;
     uint32_t                        serial;
+    uint32_t                        slot;
     ngx_queue_t                     queue;
     u_char                          data[1];  /* host, id, blueprint, eps */
 } ngx_http_tenant_node_t;
@@ -48,6 +49,12 @@ typedef struct {
     ((ngx_http_tenant_node_t *) &(n)->color)
 
 #define ngx_http_tenant_align4(n)  (((n) + 3) & ~((size_t) 3))
+
+#define ngx_http_tenant_slot(cache, t)                                       \
+    (ngx_crc32_short((t)->data, (t)->len) & ((cache)->sh->nslots - 1))
+
+#define ngx_http_tenant_stamp(cache, slot)                                   \
+    ((cache)->sh->generation + (cache)->sh->slots[slot])
 
 
 static ngx_http_tenant_node_t *ngx_http_tenant_cache_find(
@@ -106,6 +113,22 @@ ngx_http_tenant_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     cache->sh->generation = 1;
 
+    /* about one slot per 512 bytes of zone: few tenants share a slot */
+
+    cache->sh->nslots = 64;
+
+    while (cache->sh->nslots < (1 << 20)
+           && (size_t) cache->sh->nslots * 2 * 512 <= shm_zone->shm.size)
+    {
+        cache->sh->nslots *= 2;
+    }
+
+    cache->sh->slots = ngx_slab_calloc(cache->shpool,
+                                       cache->sh->nslots * sizeof(uint32_t));
+    if (cache->sh->slots == NULL) {
+        return NGX_ERROR;
+    }
+
     len = sizeof(" in tenant cache zone \"\"") + shm_zone->shm.name.len;
 
     cache->shpool->log_ctx = ngx_slab_alloc(cache->shpool, len);
@@ -154,7 +177,7 @@ ngx_http_tenant_cache_get(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     rc = NGX_HTTP_TENANT_CACHE_FRESH;
 
     if ((time_t) tn->expire <= now
-        || tn->generation != (uint32_t) cache->sh->generation)
+        || tn->stamp != ngx_http_tenant_stamp(cache, tn->slot))
     {
         rc = NGX_HTTP_TENANT_CACHE_OLD;
     }
@@ -216,9 +239,12 @@ failed:
 }
 
 
+/* tenant names the slot of a negative entry (the pattern's tenant) */
+
 ngx_int_t
 ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
-    ngx_http_tenant_record_t *rec, void **node, uint32_t *serial)
+    ngx_str_t *tenant, ngx_http_tenant_record_t *rec, void **node,
+    uint32_t *serial)
 {
     u_char                       buf[NGX_HTTP_TENANT_MAX_ENDPOINTS][128];
     u_char                       family[NGX_HTTP_TENANT_MAX_ENDPOINTS];
@@ -295,8 +321,15 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     tn->blueprint_len = (u_char) rec->blueprint.len;
     tn->host_len = (u_short) host->len;
     tn->expire = (uint32_t) (ngx_time() + ttl);
-    tn->generation = (uint32_t) cache->sh->generation;
-    tn->serial = (uint32_t) ++cache->sh->serial;
+    tn->slot = ngx_http_tenant_slot(cache, rec->id.len ? &rec->id : tenant);
+    tn->stamp = ngx_http_tenant_stamp(cache, tn->slot);
+
+    /* 0 marks a deleted entry for the balancer */
+    if (++cache->sh->serial == 0) {
+        cache->sh->serial = 1;
+    }
+
+    tn->serial = cache->sh->serial;
 
     ngx_memcpy(ngx_cpymem(ngx_cpymem(tn->data, host->data, host->len),
                           rec->id.data, rec->id.len),
@@ -329,6 +362,65 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_tenant_cache_purge_host(ngx_http_tenant_cache_t *cache,
+    ngx_str_t *host)
+{
+    ngx_http_tenant_node_t  *tn;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    tn = ngx_http_tenant_cache_find(cache, host,
+                                    ngx_crc32_short(host->data, host->len));
+    if (tn) {
+        ngx_http_tenant_cache_delete(cache, tn);
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return tn ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * Entries of the tenant become invalid, not freed: they are refreshed on
+ * their next request, and still serve if the registry fails then.
+ */
+
+void
+ngx_http_tenant_cache_purge_tenant(ngx_http_tenant_cache_t *cache,
+    ngx_str_t *tenant)
+{
+    ngx_shmtx_lock(&cache->shpool->mutex);
+    cache->sh->slots[ngx_http_tenant_slot(cache, tenant)]++;
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+void
+ngx_http_tenant_cache_purge_all(ngx_http_tenant_cache_t *cache)
+{
+    ngx_shmtx_lock(&cache->shpool->mutex);
+    cache->sh->generation++;
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+void
+ngx_http_tenant_cache_usage(ngx_http_tenant_cache_t *cache,
+    ngx_http_tenant_cache_usage_t *u)
+{
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    u->size = cache->shpool->end - (u_char *) cache->shpool;
+    u->free = cache->shpool->pfree << ngx_pagesize_shift;
+    u->entries = cache->sh->entries;
+    u->generation = cache->sh->generation;
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
 }
 
 

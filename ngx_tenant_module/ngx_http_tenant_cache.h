@@ -16,8 +16,17 @@ typedef struct {
     ngx_rbtree_node_t               sentinel;
     ngx_queue_t                     queue;       /* LRU, most recent first */
 
-    ngx_atomic_t                    generation;  /* bumped to expire all */
-    ngx_atomic_t                    serial;
+    /*
+     * An entry is valid while its stamp equals generation plus the version
+     * of its tenant's slot: bumping the generation invalidates everything,
+     * bumping a slot invalidates one tenant (and the few sharing its slot),
+     * both in O(1).  Both only grow, so the sum changes on either bump.
+     */
+    uint32_t                        generation;
+    uint32_t                        nslots;      /* a power of two */
+    uint32_t                       *slots;
+
+    uint32_t                        serial;
     ngx_atomic_t                    entries;
 
     ngx_atomic_t                    hits;
@@ -25,7 +34,21 @@ typedef struct {
     ngx_atomic_t                    stale;
     ngx_atomic_t                    evictions;
     ngx_atomic_t                    zone_full;
+    ngx_atomic_t                    notifications;
+
+    /* the one LISTEN connection of this nginx instance (ngx_http_tenant_listen.c) */
+    ngx_atomic_t                    listener_pid;    /* claimed by */
+    ngx_atomic_t                    listener_ready;  /* LISTENing: pid */
+    ngx_atomic_t                    handover;        /* exiting owner's pid */
 } ngx_http_tenant_cache_sh_t;
+
+
+typedef struct {
+    size_t                          size;
+    size_t                          free;
+    ngx_uint_t                      entries;
+    ngx_uint_t                      generation;
+} ngx_http_tenant_cache_usage_t;
 
 
 struct ngx_http_tenant_cache_s {
@@ -49,8 +72,16 @@ ngx_int_t ngx_http_tenant_cache_get(ngx_http_tenant_cache_t *cache,
     ngx_str_t *host, ngx_pool_t *pool, ngx_http_tenant_record_t *rec,
     void **node, uint32_t *serial, time_t *age);
 ngx_int_t ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache,
-    ngx_str_t *host, ngx_http_tenant_record_t *rec, void **node,
-    uint32_t *serial);
+    ngx_str_t *host, ngx_str_t *tenant, ngx_http_tenant_record_t *rec,
+    void **node, uint32_t *serial);
+
+ngx_int_t ngx_http_tenant_cache_purge_host(ngx_http_tenant_cache_t *cache,
+    ngx_str_t *host);
+void ngx_http_tenant_cache_purge_tenant(ngx_http_tenant_cache_t *cache,
+    ngx_str_t *tenant);
+void ngx_http_tenant_cache_purge_all(ngx_http_tenant_cache_t *cache);
+void ngx_http_tenant_cache_usage(ngx_http_tenant_cache_t *cache,
+    ngx_http_tenant_cache_usage_t *u);
 
 /* balancer state kept in the entry so every worker shares it */
 ngx_int_t ngx_http_tenant_cache_pick(ngx_http_tenant_cache_t *cache,

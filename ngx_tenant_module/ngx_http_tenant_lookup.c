@@ -22,6 +22,7 @@ struct ngx_http_tenant_lookup_s {
     ngx_http_tenant_pg_query_t      query;
     ngx_queue_t                     waiters;
     ngx_uint_t                      role;
+    ngx_str_t                       tenant;    /* from a host pattern */
 };
 
 
@@ -117,6 +118,8 @@ ngx_http_tenant_lookup_start(ngx_http_tenant_ctx_t *ctx)
     *p++ = '\0';
 
     lk->query.params[1] = (char *) p;
+    lk->tenant.data = p;
+    lk->tenant.len = ctx->tenant.len;
     p = ngx_cpymem(p, ctx->tenant.data, ctx->tenant.len);
     *p = '\0';
 
@@ -193,8 +196,8 @@ ngx_http_tenant_lookup_handler(ngx_http_tenant_pg_query_t *q, PGresult *res)
     if (rc == NGX_OK) {
         cache = ngx_http_tenant_get_cache();
 
-        if (ngx_http_tenant_cache_put(cache, &lk->sn.str, &rec, &node,
-                                      &serial)
+        if (ngx_http_tenant_cache_put(cache, &lk->sn.str, &lk->tenant, &rec,
+                                      &node, &serial)
             != NGX_OK)
         {
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,

@@ -11,6 +11,7 @@
 #include "ngx_http_tenant_module.h"
 #include "ngx_http_tenant_cache.h"
 #include "ngx_http_tenant_host.h"
+#include "ngx_http_tenant_listen.h"
 #include "ngx_http_tenant_lookup.h"
 #include "ngx_http_tenant_pg.h"
 
@@ -974,14 +975,25 @@ ngx_http_tenant_init_process(ngx_cycle_t *cycle)
 
     ngx_http_tenant_lookup_init_process();
 
-    return ngx_http_tenant_pg_init_process(cycle, &tmcf->registry,
-                                           tmcf->connections, tmcf->timeout,
-                                           tmcf->retry);
+    if (ngx_http_tenant_pg_init_process(cycle, &tmcf->registry,
+                                        tmcf->connections, tmcf->timeout,
+                                        tmcf->retry)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (tmcf->shm_zone) {
+        ngx_http_tenant_listen_init_process(cycle);
+    }
+
+    return NGX_OK;
 }
 
 
 static void
 ngx_http_tenant_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_tenant_listen_exit_process();
     ngx_http_tenant_pg_exit_process();
 }

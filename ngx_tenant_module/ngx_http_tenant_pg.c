@@ -27,6 +27,10 @@ typedef struct {
     PGresult                       *result;
     ngx_event_t                     timer;    /* connect timeout or retry */
     ngx_msec_t                      backoff;
+
+    /* the LISTEN connection: runs its command on every connect */
+    unsigned                        listener:1;
+    unsigned                        listening:1;
 } ngx_http_tenant_pg_conn_t;
 
 
@@ -48,6 +52,10 @@ static void ngx_http_tenant_pg_fail(ngx_http_tenant_pg_conn_t *pc,
     const char *what);
 static void ngx_http_tenant_pg_dispatch(void);
 static ngx_uint_t ngx_http_tenant_pg_alive(void);
+static void ngx_http_tenant_pg_arm(ngx_http_tenant_pg_query_t *q);
+static void ngx_http_tenant_pg_listen_done(ngx_http_tenant_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_tenant_pg_notifies(ngx_http_tenant_pg_conn_t *pc);
 
 
 static ngx_http_tenant_pg_conn_t  *ngx_http_tenant_pg_conns;
@@ -58,6 +66,17 @@ static char                       *ngx_http_tenant_pg_conninfo;
 static ngx_msec_t                  ngx_http_tenant_pg_timeout;
 static ngx_msec_t                  ngx_http_tenant_pg_retry;
 static ngx_log_t                  *ngx_http_tenant_pg_log;
+
+static ngx_http_tenant_pg_conn_t         ngx_http_tenant_pg_listener;
+
+/*
+ * Debug logging reads a timer's data as a connection (ngx_event_ident());
+ * timers point at this one and find their owner by offsetof().
+ */
+static ngx_connection_t                  ngx_http_tenant_pg_dumb;
+static ngx_http_tenant_pg_query_t        ngx_http_tenant_pg_listen_query;
+static ngx_http_tenant_pg_notify_pt      ngx_http_tenant_pg_notify;
+static ngx_http_tenant_pg_listening_pt   ngx_http_tenant_pg_listening;
 
 
 ngx_int_t
@@ -86,12 +105,13 @@ ngx_http_tenant_pg_init_process(ngx_cycle_t *cycle, ngx_str_t *conninfo,
     ngx_http_tenant_pg_retry = retry;
     ngx_http_tenant_pg_log = cycle->log;
     ngx_queue_init(&ngx_http_tenant_pg_queue);
+    ngx_http_tenant_pg_dumb.fd = (ngx_socket_t) -1;
 
     for (i = 0; i < n; i++) {
         pc = &ngx_http_tenant_pg_conns[i];
 
         pc->timer.handler = ngx_http_tenant_pg_timer_handler;
-        pc->timer.data = pc;
+        pc->timer.data = &ngx_http_tenant_pg_dumb;
         pc->timer.log = cycle->log;
         pc->timer.cancelable = 1;
 
@@ -125,6 +145,8 @@ ngx_http_tenant_pg_exit_process(void)
     }
 
     ngx_http_tenant_pg_nconns = 0;
+
+    ngx_http_tenant_pg_listen_stop();
 }
 
 
@@ -140,13 +162,7 @@ ngx_http_tenant_pg_send(ngx_http_tenant_pg_query_t *q)
         return NGX_DECLINED;
     }
 
-    ngx_memzero(&q->timer, sizeof(ngx_event_t));
-    q->timer.handler = ngx_http_tenant_pg_query_timeout;
-    q->timer.data = q;
-    q->timer.log = ngx_http_tenant_pg_log;
-    q->conn = NULL;
-
-    ngx_add_timer(&q->timer, ngx_http_tenant_pg_timeout);
+    ngx_http_tenant_pg_arm(q);
 
     ngx_queue_insert_tail(&ngx_http_tenant_pg_queue, &q->queue);
     ngx_http_tenant_pg_nqueued++;
@@ -154,6 +170,144 @@ ngx_http_tenant_pg_send(ngx_http_tenant_pg_query_t *q)
     ngx_http_tenant_pg_dispatch();
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_tenant_pg_arm(ngx_http_tenant_pg_query_t *q)
+{
+    ngx_memzero(&q->timer, sizeof(ngx_event_t));
+    q->timer.handler = ngx_http_tenant_pg_query_timeout;
+    q->timer.data = &ngx_http_tenant_pg_dumb;
+    q->timer.log = ngx_http_tenant_pg_log;
+    q->conn = NULL;
+
+    ngx_add_timer(&q->timer, ngx_http_tenant_pg_timeout);
+}
+
+
+/*
+ * The LISTEN connection is not part of the pool: it runs the command on
+ * every connect and reports when it listens, so the caller can tell that
+ * notifications may have been missed in between.
+ */
+
+ngx_int_t
+ngx_http_tenant_pg_listen_start(const char *command,
+    ngx_http_tenant_pg_notify_pt notify,
+    ngx_http_tenant_pg_listening_pt listening)
+{
+    ngx_http_tenant_pg_conn_t  *pc;
+
+    pc = &ngx_http_tenant_pg_listener;
+
+    if (pc->listener) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(pc, sizeof(ngx_http_tenant_pg_conn_t));
+
+    pc->listener = 1;
+    pc->timer.handler = ngx_http_tenant_pg_timer_handler;
+    pc->timer.data = &ngx_http_tenant_pg_dumb;
+    pc->timer.log = ngx_http_tenant_pg_log;
+    pc->timer.cancelable = 1;
+
+    ngx_memzero(&ngx_http_tenant_pg_listen_query,
+                sizeof(ngx_http_tenant_pg_query_t));
+    ngx_http_tenant_pg_listen_query.sql = command;
+    ngx_http_tenant_pg_listen_query.handler = ngx_http_tenant_pg_listen_done;
+    ngx_http_tenant_pg_listen_query.data = pc;
+
+    ngx_http_tenant_pg_notify = notify;
+    ngx_http_tenant_pg_listening = listening;
+
+    ngx_http_tenant_pg_connect(pc);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_tenant_pg_listen_stop(void)
+{
+    ngx_http_tenant_pg_conn_t   *pc;
+    ngx_http_tenant_pg_query_t  *q;
+
+    pc = &ngx_http_tenant_pg_listener;
+
+    if (!pc->listener) {
+        return;
+    }
+
+    pc->listener = 0;
+    pc->listening = 0;
+
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    q = pc->query;
+    pc->query = NULL;
+
+    if (q && q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+
+    if (pc->result) {
+        PQclear(pc->result);
+        pc->result = NULL;
+    }
+
+    ngx_http_tenant_pg_unwatch(pc);
+
+    if (pc->conn) {
+        PQfinish(pc->conn);
+        pc->conn = NULL;
+    }
+
+    pc->state = NGX_HTTP_TENANT_PG_DOWN;
+}
+
+
+ngx_uint_t
+ngx_http_tenant_pg_listen_ready(void)
+{
+    return ngx_http_tenant_pg_listener.listening;
+}
+
+
+static void
+ngx_http_tenant_pg_listen_done(ngx_http_tenant_pg_query_t *q, PGresult *res)
+{
+    ngx_http_tenant_pg_conn_t  *pc = q->data;
+
+    if (res == NULL) {
+        /* a failed connection reconnects by itself; a refused LISTEN must */
+        if (pc->state == NGX_HTTP_TENANT_PG_IDLE) {
+            ngx_http_tenant_pg_fail(pc, "LISTEN failed");
+        }
+        return;
+    }
+
+    pc->listening = 1;
+
+    ngx_http_tenant_pg_listening();
+
+    /* notifications may have come with the LISTEN answer */
+    ngx_http_tenant_pg_notifies(pc);
+}
+
+
+static void
+ngx_http_tenant_pg_notifies(ngx_http_tenant_pg_conn_t *pc)
+{
+    PGnotify  *n;
+
+    while (pc->conn && (n = PQnotifies(pc->conn)) != NULL) {
+        ngx_http_tenant_pg_notify(n);
+        PQfreemem(n);
+    }
 }
 
 
@@ -320,6 +474,12 @@ ngx_http_tenant_pg_connect_step(ngx_http_tenant_pg_conn_t *pc)
     pc->state = NGX_HTTP_TENANT_PG_IDLE;
     pc->backoff = 0;
 
+    if (pc->listener) {
+        ngx_http_tenant_pg_arm(&ngx_http_tenant_pg_listen_query);
+        ngx_http_tenant_pg_exec(pc, &ngx_http_tenant_pg_listen_query);
+        return;
+    }
+
     ngx_http_tenant_pg_dispatch();
 }
 
@@ -446,12 +606,18 @@ ngx_http_tenant_pg_event_handler(ngx_event_t *ev)
         return;
 
     case NGX_HTTP_TENANT_PG_IDLE:
-        /* an idle connection that reads is being closed by the server */
+        /* notifications, or the server closing the connection */
         if (PQconsumeInput(pc->conn) == 0
             || PQstatus(pc->conn) != CONNECTION_OK)
         {
             ngx_http_tenant_pg_fail(pc, "connection lost");
+            return;
         }
+
+        if (pc->listener) {
+            ngx_http_tenant_pg_notifies(pc);
+        }
+
         return;
     }
 }
@@ -460,7 +626,10 @@ ngx_http_tenant_pg_event_handler(ngx_event_t *ev)
 static void
 ngx_http_tenant_pg_timer_handler(ngx_event_t *ev)
 {
-    ngx_http_tenant_pg_conn_t  *pc = ev->data;
+    ngx_http_tenant_pg_conn_t  *pc;
+
+    pc = (ngx_http_tenant_pg_conn_t *)
+             ((u_char *) ev - offsetof(ngx_http_tenant_pg_conn_t, timer));
 
     if (pc->state == NGX_HTTP_TENANT_PG_CONNECTING) {
         ngx_http_tenant_pg_fail(pc, "connect timed out");
@@ -476,7 +645,10 @@ ngx_http_tenant_pg_timer_handler(ngx_event_t *ev)
 static void
 ngx_http_tenant_pg_query_timeout(ngx_event_t *ev)
 {
-    ngx_http_tenant_pg_query_t  *q = ev->data;
+    ngx_http_tenant_pg_query_t  *q;
+
+    q = (ngx_http_tenant_pg_query_t *)
+            ((u_char *) ev - offsetof(ngx_http_tenant_pg_query_t, timer));
 
     if (q->conn) {
         /*
@@ -633,6 +805,7 @@ ngx_http_tenant_pg_fail(ngx_http_tenant_pg_conn_t *pc, const char *what)
     q = pc->query;
     pc->query = NULL;
     pc->state = NGX_HTTP_TENANT_PG_DOWN;
+    pc->listening = 0;
 
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);

@@ -39,6 +39,10 @@ struct ngx_http_tenant_pg_query_s {
 };
 
 
+typedef void (*ngx_http_tenant_pg_notify_pt)(PGnotify *n);
+typedef void (*ngx_http_tenant_pg_listening_pt)(void);
+
+
 typedef struct {
     ngx_uint_t                      total;
     ngx_uint_t                      idle;
@@ -54,6 +58,12 @@ ngx_int_t ngx_http_tenant_pg_init_process(ngx_cycle_t *cycle,
 void ngx_http_tenant_pg_exit_process(void);
 ngx_int_t ngx_http_tenant_pg_send(ngx_http_tenant_pg_query_t *q);
 void ngx_http_tenant_pg_stats(ngx_http_tenant_pg_stats_t *st);
+
+ngx_int_t ngx_http_tenant_pg_listen_start(const char *command,
+    ngx_http_tenant_pg_notify_pt notify,
+    ngx_http_tenant_pg_listening_pt listening);
+void ngx_http_tenant_pg_listen_stop(void);
+ngx_uint_t ngx_http_tenant_pg_listen_ready(void);
 
 
 #endif /* _NGX_HTTP_TENANT_PG_H_INCLUDED_ */

@@ -46,6 +46,17 @@ sub http {
             proxy_next_upstream error timeout;
             proxy_connect_timeout 1s;
         }
+        location /tenant-cache/ {
+            tenant off;
+            tenant_cache_api;
+            allow 127.0.0.1;
+            deny all;
+        }
+
+        location /not-the-api/ {
+            tenant off;
+            return 404;
+        }
 $extra
     }
 CONF

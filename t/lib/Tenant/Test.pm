@@ -38,6 +38,38 @@ sub new {
 
 sub dir { $_[0]{dir} }
 
+# another nginx on the registry of $other (which owns and stops it)
+sub share_pg {
+    my ($self, $other) = @_;
+    $self->{$_} = $other->{$_} for qw(pgport pgdir);
+    return $self;
+}
+
+# a persistent registry connection: commits are timed exactly
+sub dbh {
+    my ($self) = @_;
+    require DBI;
+    return $self->{dbh} //= DBI->connect(
+        "dbi:Pg:host=127.0.0.1;port=$self->{pgport};dbname=tenant", 'postgres', '',
+        { AutoCommit => 1, RaiseError => 1, PrintError => 0 });
+}
+
+sub cache_api {
+    my ($self, $method, $path) = @_;
+    require JSON::PP;
+    my $r = $self->request(method => $method, host => 'localhost',
+                           path => "/tenant-cache/$path");
+    $r->{json} = eval { JSON::PP::decode_json($r->{body}) };
+    return $r;
+}
+
+# backends holding the tenant_changed LISTEN
+sub listeners {
+    my ($self) = @_;
+    return $self->psql("SELECT count(*) FROM pg_stat_activity"
+        . " WHERE query = 'LISTEN tenant_changed'");
+}
+
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
                                   LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
@@ -448,6 +480,7 @@ sub cleanup {
     my ($self) = @_;
     return if $self->{cleaned}++;
     $self->stop_nginx;
+    $self->{dbh}->disconnect if $self->{dbh};
     $self->stop_pg('immediate');
     $_->() for @{ $self->{on_cleanup} || [] };
     remove_tree($self->{dir}) unless $ENV{TEST_KEEP};

@@ -1,0 +1,393 @@
+
+/*
+ * tenant_cache_api: an operator's window on the cache, JSON in and out.
+ *
+ *   GET    {location}stats           counters, zone usage, registry state
+ *   GET    {location}hosts/{host}    one host's cached entry
+ *   DELETE {location}hosts/{host}    drop one host
+ *   DELETE {location}tenants/{id}    invalidate every entry of a tenant
+ *   DELETE {location}all             invalidate everything
+ *
+ * Restrict it with allow/deny: it tells who is a tenant and where they run.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+#include "ngx_http_tenant_module.h"
+#include "ngx_http_tenant_cache.h"
+#include "ngx_http_tenant_host.h"
+#include "ngx_http_tenant_pg.h"
+
+
+static ngx_int_t ngx_http_tenant_cache_api_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tenant_cache_api_stats(ngx_http_request_t *r,
+    ngx_http_tenant_cache_t *cache);
+static ngx_int_t ngx_http_tenant_cache_api_host(ngx_http_request_t *r,
+    ngx_http_tenant_cache_t *cache, ngx_str_t *arg);
+static ngx_int_t ngx_http_tenant_cache_api_send(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *body);
+static ngx_int_t ngx_http_tenant_cache_api_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
+static char *ngx_http_tenant_cache_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_command_t  ngx_http_tenant_cache_api_commands[] = {
+
+    { ngx_string("tenant_cache_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_tenant_cache_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_tenant_cache_api_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_tenant_cache_api_module = {
+    NGX_MODULE_V1,
+    &ngx_http_tenant_cache_api_module_ctx, /* module context */
+    ngx_http_tenant_cache_api_commands,    /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_tenant_cache_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  path, arg;
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_tenant_cache_t   *cache;
+
+    cache = ngx_http_tenant_get_cache();
+
+    if (cache == NULL) {
+        return ngx_http_tenant_cache_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "no_cache",
+                                               "no tenant_cache_zone");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the path below the location's prefix */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    path = r->uri;
+
+    if (path.len >= clcf->name.len
+        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path.data += clcf->name.len;
+        path.len -= clcf->name.len;
+    }
+
+    while (path.len && path.data[0] == '/') {
+        path.data++;
+        path.len--;
+    }
+
+    if (path.len == 5 && ngx_strncmp(path.data, "stats", 5) == 0) {
+        if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+            goto not_allowed;
+        }
+
+        return ngx_http_tenant_cache_api_stats(r, cache);
+    }
+
+    if (path.len > 6 && ngx_strncmp(path.data, "hosts/", 6) == 0) {
+        arg.data = path.data + 6;
+        arg.len = path.len - 6;
+
+        return ngx_http_tenant_cache_api_host(r, cache, &arg);
+    }
+
+    if (path.len > 8 && ngx_strncmp(path.data, "tenants/", 8) == 0) {
+        if (r->method != NGX_HTTP_DELETE) {
+            goto not_allowed;
+        }
+
+        arg.data = path.data + 8;
+        arg.len = path.len - 8;
+
+        if (arg.len > 63) {
+            return ngx_http_tenant_cache_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                                   "bad_tenant",
+                                                   "tenant id is too long");
+        }
+
+        ngx_http_tenant_cache_purge_tenant(cache, &arg);
+
+        return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK,
+                   json_pack("{s:s%, s:b}", "tenant", arg.data, arg.len,
+                             "purged", 1));
+    }
+
+    if (path.len == 3 && ngx_strncmp(path.data, "all", 3) == 0) {
+        if (r->method != NGX_HTTP_DELETE) {
+            goto not_allowed;
+        }
+
+        ngx_http_tenant_cache_purge_all(cache);
+
+        return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK,
+                                      json_pack("{s:b}", "purged", 1));
+    }
+
+    return ngx_http_tenant_cache_api_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                           "no such cache API resource");
+
+not_allowed:
+
+    return ngx_http_tenant_cache_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "method_not_allowed",
+                                           "method not allowed here");
+}
+
+
+static ngx_int_t
+ngx_http_tenant_cache_api_stats(ngx_http_request_t *r,
+    ngx_http_tenant_cache_t *cache)
+{
+    ngx_http_tenant_cache_sh_t     *sh;
+    ngx_http_tenant_pg_stats_t      st;
+    ngx_http_tenant_cache_usage_t   u;
+
+    sh = cache->sh;
+
+    ngx_http_tenant_cache_usage(cache, &u);
+    ngx_http_tenant_pg_stats(&st);
+
+    return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK, json_pack(
+        "{s:I, s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+        " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
+        " s:{s:I, s:b}}",
+        "entries", (json_int_t) u.entries,
+        "bytes",
+            "size", (json_int_t) u.size,
+            "used", (json_int_t) (u.size - u.free),
+            "free", (json_int_t) u.free,
+        "hits", (json_int_t) sh->hits,
+        "misses", (json_int_t) sh->misses,
+        "stale", (json_int_t) sh->stale,
+        "evictions", (json_int_t) sh->evictions,
+        "zone_full", (json_int_t) sh->zone_full,
+        "notifications", (json_int_t) sh->notifications,
+        "generation", (json_int_t) u.generation,
+        "registry",
+            "worker", (json_int_t) ngx_pid,
+            "connections", (json_int_t) st.total,
+            "idle", (json_int_t) st.idle,
+            "busy", (json_int_t) st.busy,
+            "connecting", (json_int_t) st.connecting,
+            "down", (json_int_t) st.down,
+            "queued", (json_int_t) st.queued,
+        "listener",
+            "pid", (json_int_t) sh->listener_pid,
+            "listening", sh->listener_ready != 0));
+}
+
+
+static ngx_int_t
+ngx_http_tenant_cache_api_host(ngx_http_request_t *r,
+    ngx_http_tenant_cache_t *cache, ngx_str_t *arg)
+{
+    u_char                    *buf;
+    void                      *node;
+    time_t                     age;
+    json_t                    *eps, *ep;
+    uint32_t                   serial;
+    ngx_int_t                  n, rc;
+    ngx_str_t                  host;
+    ngx_uint_t                 i;
+    ngx_http_tenant_record_t   rec;
+
+    static const char  *roles[] = { "site", "admin" };
+    static const char  *statuses[] = { "unknown", "provisioning", "active",
+                                       "suspended", "failed", "deleting" };
+
+    buf = ngx_pnalloc(r->pool, NGX_HTTP_TENANT_HOST_MAX);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = ngx_http_tenant_host_normalize(buf, arg->data, arg->len);
+
+    if (n <= 0) {
+        return ngx_http_tenant_cache_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                               "bad_host",
+                                               "not a valid tenant host");
+    }
+
+    host.data = buf;
+    host.len = n;
+
+    if (r->method == NGX_HTTP_DELETE) {
+        rc = ngx_http_tenant_cache_purge_host(cache, &host);
+
+        if (rc != NGX_OK) {
+            return ngx_http_tenant_cache_api_error(r, NGX_HTTP_NOT_FOUND,
+                                                   "not_cached",
+                                                   "host is not cached");
+        }
+
+        return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK,
+                   json_pack("{s:s%, s:b}", "host", host.data, host.len,
+                             "purged", 1));
+    }
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+        return ngx_http_tenant_cache_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                               "method_not_allowed",
+                                               "use GET or DELETE");
+    }
+
+    ngx_memzero(&rec, sizeof(ngx_http_tenant_record_t));
+
+    rc = ngx_http_tenant_cache_get(cache, &host, r->pool, &rec, &node,
+                                   &serial, &age);
+
+    if (rc == NGX_HTTP_TENANT_CACHE_ABSENT) {
+        return ngx_http_tenant_cache_api_error(r, NGX_HTTP_NOT_FOUND,
+                                               "not_cached",
+                                               "host is not cached");
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    eps = json_array();
+
+    for (i = 0; eps && i < rec.nendpoints; i++) {
+        ep = json_pack("{s:s%, s:I}", "address", rec.endpoints[i].name.data,
+                       rec.endpoints[i].name.len,
+                       "weight", (json_int_t) rec.endpoints[i].weight);
+        if (ep == NULL || json_array_append_new(eps, ep) != 0) {
+            json_decref(eps);
+            eps = NULL;
+        }
+    }
+
+    if (eps == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK, json_pack(
+        "{s:s%, s:s%, s:s, s:s, s:s%, s:o, s:b, s:I}",
+        "host", host.data, host.len,
+        "tenant", rec.id.data, rec.id.len,
+        "role", roles[rec.role & 1],
+        "status", statuses[rec.status < 6 ? rec.status : 0],
+        "blueprint", rec.blueprint.data, rec.blueprint.len,
+        "endpoints", eps,
+        "valid", rc == NGX_HTTP_TENANT_CACHE_FRESH,
+        "expires_in", (json_int_t) -age));
+}
+
+
+static ngx_int_t
+ngx_http_tenant_cache_api_send(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body)
+{
+    char         *text;
+    size_t        len;
+    ngx_buf_t    *b;
+    ngx_int_t     rc;
+    ngx_chain_t   out;
+
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    b = ngx_create_temp_buf(r->pool, len + 1);
+    if (b == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, text, len);
+    *b->last++ = '\n';
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    free(text);
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_tenant_cache_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    return ngx_http_tenant_cache_api_send(r, status,
+               json_pack("{s:{s:s, s:s}}", "error", "code", code,
+                         "message", message));
+}
+
+
+static char *
+ngx_http_tenant_cache_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_tenant_cache_api_handler;
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,277 @@
+
+/*
+ * One LISTEN tenant_changed connection per nginx instance.  The cache is
+ * shared by all workers, so one listener evicts for all of them.  Workers
+ * claim the listener through the shared zone:
+ *
+ *   - nobody holds it, or its holder died: a worker claims it, and once it
+ *     listens it invalidates the whole cache (changes may have been missed);
+ *   - its holder is exiting (reload): it asks for a handover and keeps
+ *     listening until the new holder listens, so no change is missed and
+ *     the warm cache is kept;
+ *   - the connection drops: it reconnects with backoff and, once listening
+ *     again, invalidates the whole cache.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+#include "ngx_http_tenant_module.h"
+#include "ngx_http_tenant_cache.h"
+#include "ngx_http_tenant_listen.h"
+#include "ngx_http_tenant_pg.h"
+
+
+#define NGX_HTTP_TENANT_LISTEN_CHECK     250
+#define NGX_HTTP_TENANT_LISTEN_HANDOVER  20
+#define NGX_HTTP_TENANT_LISTEN_GIVE_UP   3000
+
+
+static void ngx_http_tenant_listen_check(ngx_event_t *ev);
+static void ngx_http_tenant_listen_claim(ngx_http_tenant_cache_sh_t *sh,
+    ngx_uint_t gap);
+static void ngx_http_tenant_listen_release(ngx_http_tenant_cache_sh_t *sh);
+static void ngx_http_tenant_listen_arm(ngx_msec_t t, ngx_uint_t cancelable);
+static ngx_uint_t ngx_http_tenant_listen_alive(ngx_pid_t pid);
+static void ngx_http_tenant_listen_ready(void);
+static void ngx_http_tenant_listen_notify(PGnotify *n);
+
+
+static ngx_event_t       ngx_http_tenant_listen_ev;
+static ngx_connection_t  ngx_http_tenant_listen_dumb;
+static ngx_uint_t   ngx_http_tenant_listen_owner;
+static ngx_uint_t   ngx_http_tenant_listen_gap;
+static ngx_msec_t   ngx_http_tenant_listen_exiting;
+
+
+void
+ngx_http_tenant_listen_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_tenant_listen_ev.handler = ngx_http_tenant_listen_check;
+    ngx_http_tenant_listen_ev.log = cycle->log;
+    ngx_http_tenant_listen_dumb.fd = (ngx_socket_t) -1;
+    ngx_http_tenant_listen_ev.data = &ngx_http_tenant_listen_dumb;
+
+    ngx_http_tenant_listen_owner = 0;
+    ngx_http_tenant_listen_exiting = 0;
+
+    ngx_http_tenant_listen_arm(1, 1);
+}
+
+
+void
+ngx_http_tenant_listen_exit_process(void)
+{
+    ngx_http_tenant_cache_t  *cache;
+
+    cache = ngx_http_tenant_get_cache();
+
+    if (cache && ngx_http_tenant_listen_owner) {
+        ngx_http_tenant_listen_release(cache->sh);
+    }
+}
+
+
+static void
+ngx_http_tenant_listen_check(ngx_event_t *ev)
+{
+    ngx_pid_t                    owner;
+    ngx_http_tenant_cache_t     *cache;
+    ngx_http_tenant_cache_sh_t  *sh;
+
+    cache = ngx_http_tenant_get_cache();
+    sh = cache->sh;
+
+    if (!ngx_http_tenant_listen_owner) {
+
+        if (ngx_exiting || ngx_terminate || ngx_quit) {
+            return;
+        }
+
+        owner = (ngx_pid_t) sh->listener_pid;
+
+        if (owner == 0 || !ngx_http_tenant_listen_alive(owner)) {
+            if (ngx_atomic_cmp_set(&sh->listener_pid, owner, ngx_pid)) {
+                ngx_http_tenant_listen_claim(sh, 1);
+            }
+
+        } else if ((ngx_pid_t) sh->handover == owner) {
+            if (ngx_atomic_cmp_set(&sh->listener_pid, owner, ngx_pid)) {
+                ngx_http_tenant_listen_claim(sh, 0);
+            }
+        }
+
+        /* the holder's timer keeps its worker alive during a handover */
+        ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_CHECK,
+                                   !ngx_http_tenant_listen_owner);
+        return;
+    }
+
+    if (ngx_terminate) {
+        ngx_http_tenant_listen_release(sh);
+        return;
+    }
+
+    if ((ngx_pid_t) sh->listener_pid != ngx_pid) {
+
+        /* handed over: listen on until the new holder listens */
+
+        if ((ngx_pid_t) sh->listener_ready == (ngx_pid_t) sh->listener_pid
+            || ngx_current_msec - ngx_http_tenant_listen_exiting
+               > NGX_HTTP_TENANT_LISTEN_GIVE_UP)
+        {
+            ngx_http_tenant_listen_owner = 0;
+            ngx_http_tenant_pg_listen_stop();
+
+            ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                          "tenant: listener handed over to pid %P",
+                          (ngx_pid_t) sh->listener_pid);
+            return;
+        }
+
+        ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_HANDOVER, 0);
+        return;
+    }
+
+    if (ngx_exiting) {
+        if (ngx_http_tenant_listen_exiting == 0) {
+            ngx_http_tenant_listen_exiting = ngx_current_msec;
+            sh->handover = ngx_pid;
+        }
+
+        /* nginx is stopping, not reloading: nobody takes over */
+
+        if (ngx_current_msec - ngx_http_tenant_listen_exiting
+            > NGX_HTTP_TENANT_LISTEN_GIVE_UP)
+        {
+            ngx_http_tenant_listen_release(sh);
+            return;
+        }
+
+        ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_HANDOVER, 0);
+        return;
+    }
+
+    ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_CHECK, 0);
+}
+
+
+static void
+ngx_http_tenant_listen_claim(ngx_http_tenant_cache_sh_t *sh, ngx_uint_t gap)
+{
+    ngx_http_tenant_listen_owner = 1;
+    ngx_http_tenant_listen_gap = gap;
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "tenant: this worker listens for registry changes%s",
+                  gap ? "" : " (handover)");
+
+    (void) ngx_http_tenant_pg_listen_start("LISTEN tenant_changed",
+                                           ngx_http_tenant_listen_notify,
+                                           ngx_http_tenant_listen_ready);
+}
+
+
+static void
+ngx_http_tenant_listen_release(ngx_http_tenant_cache_sh_t *sh)
+{
+    ngx_http_tenant_listen_owner = 0;
+    ngx_http_tenant_pg_listen_stop();
+
+    (void) ngx_atomic_cmp_set(&sh->listener_ready, ngx_pid, 0);
+    (void) ngx_atomic_cmp_set(&sh->handover, ngx_pid, 0);
+    (void) ngx_atomic_cmp_set(&sh->listener_pid, ngx_pid, 0);
+}
+
+
+static void
+ngx_http_tenant_listen_arm(ngx_msec_t t, ngx_uint_t cancelable)
+{
+    ngx_http_tenant_listen_ev.cancelable = cancelable;
+
+    if (ngx_http_tenant_listen_ev.timer_set) {
+        ngx_del_timer(&ngx_http_tenant_listen_ev);
+    }
+
+    ngx_add_timer(&ngx_http_tenant_listen_ev, t);
+}
+
+
+static ngx_uint_t
+ngx_http_tenant_listen_alive(ngx_pid_t pid)
+{
+    return kill(pid, 0) == 0 || ngx_errno == NGX_EPERM;
+}
+
+
+static void
+ngx_http_tenant_listen_ready(void)
+{
+    ngx_http_tenant_cache_t  *cache;
+
+    cache = ngx_http_tenant_get_cache();
+
+    if (!ngx_http_tenant_listen_owner) {
+        return;
+    }
+
+    if (ngx_http_tenant_listen_gap) {
+        ngx_http_tenant_cache_purge_all(cache);
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "tenant: listening for registry changes; "
+                      "cache invalidated, changes may have been missed");
+    }
+
+    /* from now on, a reconnect means a gap */
+    ngx_http_tenant_listen_gap = 1;
+
+    cache->sh->listener_ready = ngx_pid;
+    (void) ngx_atomic_cmp_set(&cache->sh->handover, cache->sh->handover, 0);
+}
+
+
+/* payload: "*", "<tenant>" or "<tenant> <host>" (see migration 002) */
+
+static void
+ngx_http_tenant_listen_notify(PGnotify *n)
+{
+    u_char                   *p, *sp, *last;
+    ngx_str_t                 tenant, host;
+    ngx_http_tenant_cache_t  *cache;
+
+    cache = ngx_http_tenant_get_cache();
+
+    (void) ngx_atomic_fetch_add(&cache->sh->notifications, 1);
+
+    p = (u_char *) n->extra;
+    last = p + ngx_strlen(p);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "tenant: changed \"%s\"", p);
+
+    if (last - p == 1 && *p == '*') {
+        ngx_http_tenant_cache_purge_all(cache);
+        return;
+    }
+
+    sp = ngx_strlchr(p, last, ' ');
+
+    tenant.data = p;
+    tenant.len = (sp ? sp : last) - p;
+
+    if (tenant.len) {
+        ngx_http_tenant_cache_purge_tenant(cache, &tenant);
+    }
+
+    if (sp) {
+        host.data = sp + 1;
+        host.len = last - host.data;
+
+        if (host.len) {
+            (void) ngx_http_tenant_cache_purge_host(cache, &host);
+        }
+    }
+}
