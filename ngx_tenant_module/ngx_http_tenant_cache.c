@@ -18,8 +18,8 @@
  */
 typedef struct {
     u_char                          color;
-    u_char                          status;
-    u_char                          role;
+    u_char                          state;       /* status | role << 7 */
+    u_char                          id_off;      /* see ngx_http_tenant_id() */
     u_char                          nendpoints;
     u_char                          id_len;
     u_char                          blueprint_len;
@@ -49,6 +49,24 @@ typedef struct {
     ((ngx_http_tenant_node_t *) &(n)->color)
 
 #define ngx_http_tenant_align4(n)  (((n) + 3) & ~((size_t) 3))
+
+/*
+ * The tenant id is nearly always part of the host ("acme" in
+ * "acme.shop.example.com"): then only its offset in the host is kept, which
+ * keeps a typical entry within a 128-byte slab slot.  NGX_HTTP_TENANT_ID_OWN
+ * means the id is stored after the host.
+ */
+#define NGX_HTTP_TENANT_ID_OWN  0xff
+
+#define ngx_http_tenant_id(tn)                                               \
+    ((tn)->id_off == NGX_HTTP_TENANT_ID_OWN                                  \
+     ? (tn)->data + (tn)->host_len : (tn)->data + (tn)->id_off)
+
+#define ngx_http_tenant_id_size(tn)                                          \
+    ((tn)->id_off == NGX_HTTP_TENANT_ID_OWN ? (tn)->id_len : 0)
+
+#define ngx_http_tenant_blueprint(tn)                                        \
+    ((tn)->data + (tn)->host_len + ngx_http_tenant_id_size(tn))
 
 #define ngx_http_tenant_slot(cache, t)                                       \
     (ngx_crc32_short((t)->data, (t)->len) & ((cache)->sh->nslots - 1))
@@ -186,23 +204,23 @@ ngx_http_tenant_cache_get(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     *node = tn;
     *serial = tn->serial;
 
-    rec->status = tn->status;
-    rec->role = tn->role;
     rec->nendpoints = tn->nendpoints;
 
-    /* id and blueprint are stored side by side: one copy for both */
+    rec->status = tn->state & 0x7f;
+    rec->role = tn->state >> 7;
 
     p = ngx_pnalloc(pool, tn->id_len + tn->blueprint_len);
     if (p == NULL) {
         goto failed;
     }
 
-    ngx_memcpy(p, tn->data + tn->host_len, tn->id_len + tn->blueprint_len);
-
     rec->id.len = tn->id_len;
     rec->id.data = p;
+    p = ngx_cpymem(p, ngx_http_tenant_id(tn), tn->id_len);
+
     rec->blueprint.len = tn->blueprint_len;
-    rec->blueprint.data = p + tn->id_len;
+    rec->blueprint.data = p;
+    ngx_memcpy(p, ngx_http_tenant_blueprint(tn), tn->blueprint_len);
 
     rec->endpoints = NULL;
 
@@ -248,7 +266,9 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
 {
     u_char                       buf[NGX_HTTP_TENANT_MAX_ENDPOINTS][128];
     u_char                       family[NGX_HTTP_TENANT_MAX_ENDPOINTS];
-    size_t                       size, alen[NGX_HTTP_TENANT_MAX_ENDPOINTS];
+    u_char                       id_off, *p;
+    size_t                       size, id_size;
+    size_t                       alen[NGX_HTTP_TENANT_MAX_ENDPOINTS];
     time_t                       ttl;
     uint32_t                     hash;
     ngx_uint_t                   i, n, tries;
@@ -263,10 +283,22 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
 
     n = ngx_min(rec->nendpoints, NGX_HTTP_TENANT_MAX_ENDPOINTS);
 
+    id_off = NGX_HTTP_TENANT_ID_OWN;
+    id_size = rec->id.len;
+
+    if (rec->id.len) {
+        p = ngx_strlcasestrn(host->data, host->data + host->len,
+                             rec->id.data, rec->id.len - 1);
+
+        if (p && p - host->data < NGX_HTTP_TENANT_ID_OWN) {
+            id_off = (u_char) (p - host->data);
+            id_size = 0;
+        }
+    }
+
     size = offsetof(ngx_rbtree_node_t, color)
            + offsetof(ngx_http_tenant_node_t, data)
-           + ngx_http_tenant_align4(host->len + rec->id.len
-                                    + rec->blueprint.len);
+           + ngx_http_tenant_align4(host->len + id_size + rec->blueprint.len);
 
     for (i = 0; i < n; i++) {
         alen[i] = ngx_http_tenant_addr_pack(buf[i], &rec->endpoints[i],
@@ -314,8 +346,8 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     ttl = (rec->status == NGX_HTTP_TENANT_UNKNOWN) ? cache->negative_ttl
                                                     : cache->ttl;
 
-    tn->status = (u_char) rec->status;
-    tn->role = (u_char) rec->role;
+    tn->state = (u_char) (rec->status | (rec->role << 7));
+    tn->id_off = id_off;
     tn->nendpoints = (u_char) n;
     tn->id_len = (u_char) rec->id.len;
     tn->blueprint_len = (u_char) rec->blueprint.len;
@@ -332,7 +364,7 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     tn->serial = cache->sh->serial;
 
     ngx_memcpy(ngx_cpymem(ngx_cpymem(tn->data, host->data, host->len),
-                          rec->id.data, rec->id.len),
+                          rec->id.data, id_size),
                rec->blueprint.data, rec->blueprint.len);
 
     nep = ngx_http_tenant_node_eps(tn);
@@ -639,7 +671,8 @@ static ngx_http_tenant_node_ep_t *
 ngx_http_tenant_node_eps(ngx_http_tenant_node_t *tn)
 {
     return (ngx_http_tenant_node_ep_t *)
-               (tn->data + ngx_http_tenant_align4(tn->host_len + tn->id_len
+               (tn->data + ngx_http_tenant_align4(tn->host_len
+                                                  + ngx_http_tenant_id_size(tn)
                                                   + tn->blueprint_len));
 }
 
