@@ -69,4 +69,15 @@ CONF
     '-c', "$dir/nginx.conf");
 like($out, qr/has no \(\?<tenant>\.\.\.\) capture/, 'pattern without a tenant capture is refused');
 
+# the production example in conf/ is valid (paths and TLS adapted to the test)
+my $example = Tenant::Test::slurp("$Tenant::Test::TOP/conf/nginx.example.conf");
+$example =~ s{/usr/lib/nginx/modules/ngx_http_tenant_module\.so}{$Tenant::Test::BUILD/ngx_http_tenant_module.so};
+$example =~ s{/var/log/nginx/}{$dir/logs/}g;
+$example =~ s{^\s*(listen 443 ssl|ssl_certificate).*\n}{}mg;
+$example =~ s{^(load_module .*\n)}{$1error_log $dir/logs/error.log;\npid $dir/nginx.pid;\n}m;
+Tenant::Test::write_file("$dir/example.conf", $example);
+($rc, $out) = Tenant::Test::run_cmd('/usr/sbin/nginx', '-t', '-p', $dir,
+    '-c', "$dir/example.conf");
+is($rc, 0, 'conf/nginx.example.conf passes nginx -t') or diag $out;
+
 done_testing();

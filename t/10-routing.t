@@ -12,7 +12,12 @@ my $t = Tenant::Test->new->start_pg;
 $t->migrate;
 
 my @names = map { "b$_" } 1 .. 40;
-$t->start_nginx(backends => \@names, http => Tenant::Conf::http());
+$t->start_nginx(backends => \@names, http => Tenant::Conf::http(extra => <<'EXTRA'));
+        error_page 404 /_unknown;
+        error_page 503 /_unavailable;
+        location = /_unknown { internal; tenant off; return 404 "no store here ($tenant_cache_status)\n"; }
+        location = /_unavailable { internal; tenant off; return 503 "store $tenant_id is $tenant_status\n"; }
+EXTRA
 my $b = $t->{backend};
 
 $t->add_tenant('acme', site => ["127.0.0.1:$b->{b1}"],
@@ -63,6 +68,7 @@ $t->add_tenant('goner', status => 'deleting', site => ["127.0.0.1:$b->{b8}"]);
 
 $r = $t->get('sleepy.localhost');
 is($r->{status}, 503, 'suspended: 503');
+is($r->{body}, "store sleepy is suspended\n", 'error_page brands it; variables survive the redirect');
 ok($r->{headers}{'retry-after'}, 'suspended: Retry-After') ;
 unlike($r->{body}, qr/^b6/, 'suspended tenant not proxied');
 is($r->{headers}{'x-tenant-status'}, 'suspended', 'status variable says suspended');
@@ -72,6 +78,7 @@ is($t->get('broken.localhost')->{status}, 404, 'failed: 404');
 is($t->get('goner.localhost')->{status}, 404, 'deleting: 404');
 $r = $t->get('nobody.localhost');
 is($r->{status}, 404, 'unknown tenant: 404');
+like($r->{body}, qr/^no store here/, 'error_page brands the 404');
 is($r->{headers}{'x-tenant-cache'}, 'MISS', 'unknown: MISS first');
 $r = $t->get('nobody.localhost');
 is($r->{headers}{'x-tenant-cache'}, 'NEGATIVE', 'unknown: then a negative hit');

@@ -70,13 +70,21 @@ sub listeners {
         . " WHERE query = 'LISTEN tenant_changed'");
 }
 
+# The kernel may hand the same ephemeral port out twice once it is closed;
+# two backends on one port would make nginx answer both from the first
+# server block, so a port is never given out twice in a process.
+my %given_ports;
+
 sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
-        or die "free_port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                      LocalPort => 0, Proto => 'tcp')
+            or die "free_port: $!";
+        my $port = $s->sockport;
+        close $s;
+        return $port unless $given_ports{$port}++;
+    }
+    die "free_port: no unused port found";
 }
 
 sub run_cmd {
