@@ -35,8 +35,8 @@ static void ngx_http_tenant_listen_claim(ngx_http_tenant_cache_sh_t *sh,
 static void ngx_http_tenant_listen_release(ngx_http_tenant_cache_sh_t *sh);
 static void ngx_http_tenant_listen_arm(ngx_msec_t t, ngx_uint_t cancelable);
 static ngx_uint_t ngx_http_tenant_listen_alive(ngx_pid_t pid);
-static void ngx_http_tenant_listen_ready(void);
-static void ngx_http_tenant_listen_notify(PGnotify *n);
+static void ngx_http_tenant_listen_ready(void *data);
+static void ngx_http_tenant_listen_notify(void *data, PGnotify *n);
 
 
 static ngx_event_t       ngx_http_tenant_listen_ev;
@@ -44,6 +44,8 @@ static ngx_connection_t  ngx_http_tenant_listen_dumb;
 static ngx_uint_t   ngx_http_tenant_listen_owner;
 static ngx_uint_t   ngx_http_tenant_listen_gap;
 static ngx_msec_t   ngx_http_tenant_listen_exiting;
+
+static ngx_http_tenant_pg_listener_t  *ngx_http_tenant_listener;
 
 
 void
@@ -123,7 +125,8 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
                > NGX_HTTP_TENANT_LISTEN_GIVE_UP)
         {
             ngx_http_tenant_listen_owner = 0;
-            ngx_http_tenant_pg_listen_stop();
+            ngx_http_tenant_pg_listen_stop(ngx_http_tenant_listener);
+            ngx_http_tenant_listener = NULL;
 
             ngx_log_error(NGX_LOG_INFO, ev->log, 0,
                           "tenant: listener handed over to pid %P",
@@ -168,9 +171,14 @@ ngx_http_tenant_listen_claim(ngx_http_tenant_cache_sh_t *sh, ngx_uint_t gap)
                   "tenant: this worker listens for registry changes%s",
                   gap ? "" : " (handover)");
 
-    (void) ngx_http_tenant_pg_listen_start("LISTEN tenant_changed",
+    ngx_http_tenant_listener = ngx_http_tenant_pg_listen_start(
+                                           "LISTEN tenant_changed",
                                            ngx_http_tenant_listen_notify,
-                                           ngx_http_tenant_listen_ready);
+                                           ngx_http_tenant_listen_ready, NULL);
+    if (ngx_http_tenant_listener == NULL) {
+        /* released, so this or another worker claims it again */
+        ngx_http_tenant_listen_release(sh);
+    }
 }
 
 
@@ -178,7 +186,8 @@ static void
 ngx_http_tenant_listen_release(ngx_http_tenant_cache_sh_t *sh)
 {
     ngx_http_tenant_listen_owner = 0;
-    ngx_http_tenant_pg_listen_stop();
+    ngx_http_tenant_pg_listen_stop(ngx_http_tenant_listener);
+    ngx_http_tenant_listener = NULL;
 
     (void) ngx_atomic_cmp_set(&sh->listener_ready, ngx_pid, 0);
     (void) ngx_atomic_cmp_set(&sh->handover, ngx_pid, 0);
@@ -207,7 +216,7 @@ ngx_http_tenant_listen_alive(ngx_pid_t pid)
 
 
 static void
-ngx_http_tenant_listen_ready(void)
+ngx_http_tenant_listen_ready(void *data)
 {
     ngx_http_tenant_cache_t  *cache;
 
@@ -236,7 +245,7 @@ ngx_http_tenant_listen_ready(void)
 /* payload: "*", "<tenant>" or "<tenant> <host>" (see migration 002) */
 
 static void
-ngx_http_tenant_listen_notify(PGnotify *n)
+ngx_http_tenant_listen_notify(void *data, PGnotify *n)
 {
     u_char                   *p, *sp, *last;
     ngx_str_t                 tenant, host;

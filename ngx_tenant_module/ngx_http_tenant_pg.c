@@ -28,10 +28,20 @@ typedef struct {
     ngx_event_t                     timer;    /* connect timeout or retry */
     ngx_msec_t                      backoff;
 
-    /* the LISTEN connection: runs its command on every connect */
-    unsigned                        listener:1;
+    /* a LISTEN connection runs its command on every connect */
+    ngx_http_tenant_pg_listener_t  *listener;
     unsigned                        listening:1;
 } ngx_http_tenant_pg_conn_t;
+
+
+struct ngx_http_tenant_pg_listener_s {
+    ngx_http_tenant_pg_conn_t       conn;
+    ngx_http_tenant_pg_query_t      query;
+    ngx_http_tenant_pg_notify_pt    notify;
+    ngx_http_tenant_pg_listening_pt listening;
+    void                           *data;
+    ngx_queue_t                     queue;
+};
 
 
 static void ngx_http_tenant_pg_connect(ngx_http_tenant_pg_conn_t *pc);
@@ -67,16 +77,13 @@ static ngx_msec_t                  ngx_http_tenant_pg_timeout;
 static ngx_msec_t                  ngx_http_tenant_pg_retry;
 static ngx_log_t                  *ngx_http_tenant_pg_log;
 
-static ngx_http_tenant_pg_conn_t         ngx_http_tenant_pg_listener;
+static ngx_queue_t                       ngx_http_tenant_pg_listeners;
 
 /*
  * Debug logging reads a timer's data as a connection (ngx_event_ident());
  * timers point at this one and find their owner by offsetof().
  */
 static ngx_connection_t                  ngx_http_tenant_pg_dumb;
-static ngx_http_tenant_pg_query_t        ngx_http_tenant_pg_listen_query;
-static ngx_http_tenant_pg_notify_pt      ngx_http_tenant_pg_notify;
-static ngx_http_tenant_pg_listening_pt   ngx_http_tenant_pg_listening;
 
 
 ngx_int_t
@@ -105,6 +112,7 @@ ngx_http_tenant_pg_init_process(ngx_cycle_t *cycle, ngx_str_t *conninfo,
     ngx_http_tenant_pg_retry = retry;
     ngx_http_tenant_pg_log = cycle->log;
     ngx_queue_init(&ngx_http_tenant_pg_queue);
+    ngx_queue_init(&ngx_http_tenant_pg_listeners);
     ngx_http_tenant_pg_dumb.fd = (ngx_socket_t) -1;
 
     for (i = 0; i < n; i++) {
@@ -146,7 +154,13 @@ ngx_http_tenant_pg_exit_process(void)
 
     ngx_http_tenant_pg_nconns = 0;
 
-    ngx_http_tenant_pg_listen_stop();
+    while (ngx_http_tenant_pg_listeners.next
+           && !ngx_queue_empty(&ngx_http_tenant_pg_listeners))
+    {
+        ngx_http_tenant_pg_listen_stop(ngx_queue_data(
+                          ngx_queue_head(&ngx_http_tenant_pg_listeners),
+                          ngx_http_tenant_pg_listener_t, queue));
+    }
 }
 
 
@@ -187,61 +201,62 @@ ngx_http_tenant_pg_arm(ngx_http_tenant_pg_query_t *q)
 
 
 /*
- * The LISTEN connection is not part of the pool: it runs the command on
- * every connect and reports when it listens, so the caller can tell that
- * notifications may have been missed in between.
+ * A LISTEN connection is not part of the pool: it runs its command on every
+ * connect and reports when it listens, so the caller can tell that
+ * notifications may have been missed in between.  Listeners are allocated
+ * with malloc: they outlive requests and are freed when stopped.
  */
 
-ngx_int_t
+ngx_http_tenant_pg_listener_t *
 ngx_http_tenant_pg_listen_start(const char *command,
     ngx_http_tenant_pg_notify_pt notify,
-    ngx_http_tenant_pg_listening_pt listening)
+    ngx_http_tenant_pg_listening_pt listening, void *data)
 {
-    ngx_http_tenant_pg_conn_t  *pc;
+    ngx_http_tenant_pg_conn_t      *pc;
+    ngx_http_tenant_pg_listener_t  *l;
 
-    pc = &ngx_http_tenant_pg_listener;
-
-    if (pc->listener) {
-        return NGX_OK;
+    l = ngx_calloc(sizeof(ngx_http_tenant_pg_listener_t),
+                   ngx_http_tenant_pg_log);
+    if (l == NULL) {
+        return NULL;
     }
 
-    ngx_memzero(pc, sizeof(ngx_http_tenant_pg_conn_t));
+    pc = &l->conn;
 
-    pc->listener = 1;
+    pc->listener = l;
     pc->timer.handler = ngx_http_tenant_pg_timer_handler;
     pc->timer.data = &ngx_http_tenant_pg_dumb;
     pc->timer.log = ngx_http_tenant_pg_log;
     pc->timer.cancelable = 1;
 
-    ngx_memzero(&ngx_http_tenant_pg_listen_query,
-                sizeof(ngx_http_tenant_pg_query_t));
-    ngx_http_tenant_pg_listen_query.sql = command;
-    ngx_http_tenant_pg_listen_query.handler = ngx_http_tenant_pg_listen_done;
-    ngx_http_tenant_pg_listen_query.data = pc;
+    l->query.sql = command;
+    l->query.handler = ngx_http_tenant_pg_listen_done;
+    l->query.data = pc;
+    l->notify = notify;
+    l->listening = listening;
+    l->data = data;
 
-    ngx_http_tenant_pg_notify = notify;
-    ngx_http_tenant_pg_listening = listening;
+    ngx_queue_insert_tail(&ngx_http_tenant_pg_listeners, &l->queue);
 
     ngx_http_tenant_pg_connect(pc);
 
-    return NGX_OK;
+    return l;
 }
 
 
 void
-ngx_http_tenant_pg_listen_stop(void)
+ngx_http_tenant_pg_listen_stop(ngx_http_tenant_pg_listener_t *l)
 {
     ngx_http_tenant_pg_conn_t   *pc;
     ngx_http_tenant_pg_query_t  *q;
 
-    pc = &ngx_http_tenant_pg_listener;
-
-    if (!pc->listener) {
+    if (l == NULL) {
         return;
     }
 
-    pc->listener = 0;
-    pc->listening = 0;
+    pc = &l->conn;
+
+    ngx_queue_remove(&l->queue);
 
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);
@@ -266,14 +281,14 @@ ngx_http_tenant_pg_listen_stop(void)
         pc->conn = NULL;
     }
 
-    pc->state = NGX_HTTP_TENANT_PG_DOWN;
+    ngx_free(l);
 }
 
 
 ngx_uint_t
-ngx_http_tenant_pg_listen_ready(void)
+ngx_http_tenant_pg_listen_ready(ngx_http_tenant_pg_listener_t *l)
 {
-    return ngx_http_tenant_pg_listener.listening;
+    return l && l->conn.listening;
 }
 
 
@@ -292,7 +307,7 @@ ngx_http_tenant_pg_listen_done(ngx_http_tenant_pg_query_t *q, PGresult *res)
 
     pc->listening = 1;
 
-    ngx_http_tenant_pg_listening();
+    pc->listener->listening(pc->listener->data);
 
     /* notifications may have come with the LISTEN answer */
     ngx_http_tenant_pg_notifies(pc);
@@ -305,7 +320,7 @@ ngx_http_tenant_pg_notifies(ngx_http_tenant_pg_conn_t *pc)
     PGnotify  *n;
 
     while (pc->conn && (n = PQnotifies(pc->conn)) != NULL) {
-        ngx_http_tenant_pg_notify(n);
+        pc->listener->notify(pc->listener->data, n);
         PQfreemem(n);
     }
 }
@@ -475,8 +490,8 @@ ngx_http_tenant_pg_connect_step(ngx_http_tenant_pg_conn_t *pc)
     pc->backoff = 0;
 
     if (pc->listener) {
-        ngx_http_tenant_pg_arm(&ngx_http_tenant_pg_listen_query);
-        ngx_http_tenant_pg_exec(pc, &ngx_http_tenant_pg_listen_query);
+        ngx_http_tenant_pg_arm(&pc->listener->query);
+        ngx_http_tenant_pg_exec(pc, &pc->listener->query);
         return;
     }
 

@@ -39,8 +39,10 @@ struct ngx_http_tenant_pg_query_s {
 };
 
 
-typedef void (*ngx_http_tenant_pg_notify_pt)(PGnotify *n);
-typedef void (*ngx_http_tenant_pg_listening_pt)(void);
+typedef struct ngx_http_tenant_pg_listener_s  ngx_http_tenant_pg_listener_t;
+
+typedef void (*ngx_http_tenant_pg_notify_pt)(void *data, PGnotify *n);
+typedef void (*ngx_http_tenant_pg_listening_pt)(void *data);
 
 
 typedef struct {
@@ -59,11 +61,11 @@ void ngx_http_tenant_pg_exit_process(void);
 ngx_int_t ngx_http_tenant_pg_send(ngx_http_tenant_pg_query_t *q);
 void ngx_http_tenant_pg_stats(ngx_http_tenant_pg_stats_t *st);
 
-ngx_int_t ngx_http_tenant_pg_listen_start(const char *command,
-    ngx_http_tenant_pg_notify_pt notify,
-    ngx_http_tenant_pg_listening_pt listening);
-void ngx_http_tenant_pg_listen_stop(void);
-ngx_uint_t ngx_http_tenant_pg_listen_ready(void);
+ngx_http_tenant_pg_listener_t *ngx_http_tenant_pg_listen_start(
+    const char *command, ngx_http_tenant_pg_notify_pt notify,
+    ngx_http_tenant_pg_listening_pt listening, void *data);
+void ngx_http_tenant_pg_listen_stop(ngx_http_tenant_pg_listener_t *l);
+ngx_uint_t ngx_http_tenant_pg_listen_ready(ngx_http_tenant_pg_listener_t *l);
 
 
 #endif /* _NGX_HTTP_TENANT_PG_H_INCLUDED_ */
