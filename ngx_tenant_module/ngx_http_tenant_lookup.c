@@ -189,7 +189,7 @@ ngx_http_tenant_lookup_handler(ngx_http_tenant_pg_query_t *q, PGresult *res)
 
     rc = NGX_ERROR;
 
-    if (res) {
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
         rc = ngx_http_tenant_lookup_parse(lk, res, &rec);
     }
 

@@ -460,6 +460,34 @@ ngx_http_tenant_match(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
 }
 
 
+/* does a host pattern claim this host?  Then it is no custom domain */
+
+ngx_uint_t
+ngx_http_tenant_host_is_platform(ngx_http_request_t *r, u_char *host,
+    size_t len)
+{
+    ngx_str_t                     s;
+    ngx_uint_t                    i;
+    ngx_http_tenant_pattern_t    *pat;
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
+
+    s.data = host;
+    s.len = len;
+
+    pat = tmcf->patterns.elts;
+
+    for (i = 0; i < tmcf->patterns.nelts; i++) {
+        if (ngx_regex_exec(pat[i].regex, &s, NULL, 0) >= 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static ngx_int_t
 ngx_http_tenant_route(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx,
     ngx_http_tenant_loc_conf_t *tlcf)

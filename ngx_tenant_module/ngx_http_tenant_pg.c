@@ -297,7 +297,7 @@ ngx_http_tenant_pg_listen_done(ngx_http_tenant_pg_query_t *q, PGresult *res)
 {
     ngx_http_tenant_pg_conn_t  *pc = q->data;
 
-    if (res == NULL) {
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         /* a failed connection reconnects by itself; a refused LISTEN must */
         if (pc->state == NGX_HTTP_TENANT_PG_IDLE) {
             ngx_http_tenant_pg_fail(pc, "LISTEN failed");
@@ -761,14 +761,14 @@ ngx_http_tenant_pg_read(ngx_http_tenant_pg_conn_t *pc)
         pc->result = NULL;
         pc->state = NGX_HTTP_TENANT_PG_IDLE;
 
+        /* error results go to the handler too: it maps SQLSTATEs */
+
         if (res && PQresultStatus(res) != PGRES_TUPLES_OK
             && PQresultStatus(res) != PGRES_COMMAND_OK)
         {
-            ngx_log_error(NGX_LOG_ERR, ngx_http_tenant_pg_log, 0,
+            ngx_log_error(NGX_LOG_INFO, ngx_http_tenant_pg_log, 0,
                           "tenant: registry query failed: %s",
                           PQresultErrorMessage(res));
-            PQclear(res);
-            res = NULL;
         }
 
         ngx_http_tenant_pg_finish(q, res);

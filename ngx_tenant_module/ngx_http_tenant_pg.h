@@ -14,12 +14,15 @@
 #include <libpq-fe.h>
 
 
-#define NGX_HTTP_TENANT_PG_MAX_PARAMS  4
+#define NGX_HTTP_TENANT_PG_MAX_PARAMS  8
 
 
 typedef struct ngx_http_tenant_pg_query_s  ngx_http_tenant_pg_query_t;
 
-/* res is NULL when the registry did not answer in time or failed */
+/*
+ * res is NULL when the registry did not answer in time or the connection
+ * failed; an SQL error comes as a result with an error status.
+ */
 typedef void (*ngx_http_tenant_pg_handler_pt)(ngx_http_tenant_pg_query_t *q,
     PGresult *res);
 

@@ -53,6 +53,12 @@ sub http {
             deny all;
         }
 
+        location /api/ {
+            tenant off;
+            tenant_admin_api;
+            client_max_body_size 64k;
+        }
+
         location /not-the-api/ {
             tenant off;
             return 404;

@@ -1,0 +1,1105 @@
+
+/*
+ * The admin API: JSON in and out, API keys checked against their hashes in
+ * the registry, every registry access non-blocking and parameterised.
+ * Routes and their SQL are in ngx_http_tenant_api_actions.c.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include "ngx_http_tenant_api.h"
+#include "ngx_http_tenant_pg.h"
+
+
+static ngx_int_t ngx_http_tenant_api_handler(ngx_http_request_t *r);
+static ngx_http_tenant_api_route_t *ngx_http_tenant_api_match(
+    ngx_http_request_t *r, ngx_str_t *path, ngx_str_t *args,
+    ngx_uint_t *allowed);
+static void ngx_http_tenant_api_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tenant_api_read_body(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_str_t *text);
+static ngx_int_t ngx_http_tenant_api_key(ngx_http_request_t *r,
+    ngx_str_t *key);
+static void ngx_http_tenant_api_auth(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_auth_done(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
+static void ngx_http_tenant_api_query_done(ngx_http_tenant_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_tenant_api_cleanup(void *data);
+static void ngx_http_tenant_api_free(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_unwait(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_wait_timeout(ngx_event_t *ev);
+static void ngx_http_tenant_api_job_notify(void *data, PGnotify *n);
+static void ngx_http_tenant_api_job_listening(void *data);
+static ngx_int_t ngx_http_tenant_api_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_tenant_api_add_variables(ngx_conf_t *cf);
+static char *ngx_http_tenant_admin_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_command_t  ngx_http_tenant_api_commands[] = {
+
+    { ngx_string("tenant_admin_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_tenant_admin_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_tenant_api_module_ctx = {
+    ngx_http_tenant_api_add_variables,     /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_tenant_api_module = {
+    NGX_MODULE_V1,
+    &ngx_http_tenant_api_module_ctx,       /* module context */
+    ngx_http_tenant_api_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_str_t  ngx_http_tenant_api_key_var = ngx_string("tenant_api_key_id");
+
+
+/* requests waiting for their job (?wait), per worker */
+static ngx_queue_t                     ngx_http_tenant_api_waiters;
+static ngx_http_tenant_pg_listener_t  *ngx_http_tenant_api_listener;
+static ngx_connection_t                ngx_http_tenant_api_dumb;
+
+
+static ngx_int_t
+ngx_http_tenant_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_str_t                     path, value;
+    ngx_uint_t                    allowed;
+    ngx_pool_t                   *pool;
+    ngx_table_elt_t              *h;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_tenant_api_ctx_t    *ctx;
+    ngx_http_tenant_api_route_t  *route;
+
+    pool = ngx_create_pool(4096, r->connection->log);
+    if (pool == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_pcalloc(pool, sizeof(ngx_http_tenant_api_ctx_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (ctx == NULL || cln == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->pool = pool;
+    ctx->request = r;
+    ctx->wait = -1;
+
+    cln->handler = ngx_http_tenant_api_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_tenant_api_module);
+
+    /* every answer below goes through ngx_http_tenant_api_reply() */
+    r->main->count++;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    ctx->prefix = clcf->name;
+    path = r->uri;
+
+    if (path.len >= clcf->name.len
+        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path.data += clcf->name.len;
+        path.len -= clcf->name.len;
+    }
+
+    while (path.len && path.data[0] == '/') {
+        path.data++;
+        path.len--;
+    }
+
+    while (path.len && path.data[path.len - 1] == '/') {
+        path.len--;
+    }
+
+    route = ngx_http_tenant_api_match(r, &path, ctx->arg, &allowed);
+
+    if (route == NULL) {
+        if (allowed) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_ALLOWED,
+                                      "method_not_allowed",
+                                      "this method is not allowed here",
+                                      NULL);
+        } else {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+                                      "no such API resource", NULL);
+        }
+
+        return NGX_DONE;
+    }
+
+    ctx->route = route;
+
+    if (ngx_http_arg(r, (u_char *) "wait", 4, &value) == NGX_OK) {
+        rc = ngx_atoi(value.data, value.len);
+
+        if (rc == NGX_ERROR || rc > NGX_HTTP_TENANT_API_MAX_WAIT) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_parameter",
+                                      "wait must be 0-60 seconds", "wait");
+            return NGX_DONE;
+        }
+
+        ctx->wait = rc;
+    }
+
+    if (route->body) {
+        if (r->headers_in.content_length_n > NGX_HTTP_TENANT_API_MAX_BODY) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "body_too_large",
+                                      "request bodies are limited to 64 KiB",
+                                      NULL);
+            return NGX_DONE;
+        }
+
+        h = r->headers_in.content_type;
+
+        if (h == NULL
+            || h->value.len < 16
+            || ngx_strncasecmp(h->value.data, (u_char *) "application/json",
+                               16) != 0
+            || (h->value.len > 16 && h->value.data[16] != ';'
+                && h->value.data[16] != ' '))
+        {
+            ngx_http_tenant_api_error(ctx,
+                                      NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                      "unsupported_media_type",
+                                      "send Content-Type: application/json",
+                                      NULL);
+            return NGX_DONE;
+        }
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_tenant_api_body);
+
+    /* reading the body holds a reference of its own */
+    r->main->count--;
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Routes are patterns like "tenants/X/suspend" where an asterisk takes one
+ * path segment (the table is in ngx_http_tenant_api_actions.c).  allowed tells
+ * a path that exists under another method (405) from none (404).
+ */
+
+static ngx_http_tenant_api_route_t *
+ngx_http_tenant_api_match(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_str_t *args, ngx_uint_t *allowed)
+{
+    u_char                       *p, *last, *seg;
+    ngx_uint_t                    nargs, method;
+    const char                   *pat;
+    ngx_http_tenant_api_route_t  *route;
+
+    *allowed = 0;
+    method = (r->method == NGX_HTTP_HEAD) ? NGX_HTTP_GET : r->method;
+
+    for (route = ngx_http_tenant_api_routes; route->path; route++) {
+
+        pat = route->path;
+        p = path->data;
+        last = path->data + path->len;
+        nargs = 0;
+
+        while (*pat && p < last) {
+            if (*pat == '*') {
+                seg = p;
+
+                while (p < last && *p != '/') {
+                    p++;
+                }
+
+                if (p == seg || nargs == 2) {
+                    break;
+                }
+
+                args[nargs].data = seg;
+                args[nargs].len = p - seg;
+                nargs++;
+                pat++;
+                continue;
+            }
+
+            if (*pat != (char) *p) {
+                break;
+            }
+
+            pat++;
+            p++;
+        }
+
+        if (*pat != '\0' || p != last) {
+            continue;
+        }
+
+        if (route->method == method) {
+            return route;
+        }
+
+        *allowed = 1;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_tenant_api_body(ngx_http_request_t *r)
+{
+    ngx_str_t                   text;
+    json_error_t                err;
+    ngx_http_tenant_api_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_tenant_api_module);
+
+    if (ctx->route->body) {
+        switch (ngx_http_tenant_api_read_body(ctx, &text)) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_DECLINED:
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "body_too_large",
+                                      "request bodies are limited to 64 KiB",
+                                      NULL);
+            return;
+
+        default:
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal", "cannot read the body",
+                                      NULL);
+            return;
+        }
+
+        /*
+         * jansson refuses invalid UTF-8, \u0000, duplicate keys (with the
+         * flag) and numbers it cannot hold; nesting is capped by jansson.
+         */
+
+        ctx->body = json_loadb((const char *) text.data, text.len,
+                               JSON_REJECT_DUPLICATES, &err);
+
+        if (ctx->body == NULL) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_json", err.text, NULL);
+            return;
+        }
+
+        if (!json_is_object(ctx->body)) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_json",
+                                      "the body must be a JSON object", NULL);
+            return;
+        }
+    }
+
+    if (!ctx->route->auth) {
+        ctx->route->action(ctx);
+        return;
+    }
+
+    ngx_http_tenant_api_auth(ctx);
+}
+
+
+/* NGX_DECLINED: over 64 KiB (a chunked body has no Content-Length) */
+
+static ngx_int_t
+ngx_http_tenant_api_read_body(ngx_http_tenant_api_ctx_t *ctx, ngx_str_t *text)
+{
+    u_char              *p;
+    size_t               len;
+    ssize_t              n;
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    ngx_str_null(text);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                          : (size_t) (b->last - b->pos);
+    }
+
+    if (len > NGX_HTTP_TENANT_API_MAX_BODY) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(ctx->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    text->data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n != b->file_last - b->file_pos) {
+                return NGX_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    text->len = p - text->data;
+
+    return NGX_OK;
+}
+
+
+/* "Authorization: Bearer KEY" or "X-API-Key: KEY" */
+
+static ngx_int_t
+ngx_http_tenant_api_key(ngx_http_request_t *r, ngx_str_t *key)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h && h->value.len > 7
+        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
+    {
+        key->data = h->value.data + 7;
+        key->len = h->value.len - 7;
+        return NGX_OK;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 9
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-API-Key", 9) == 0)
+        {
+            *key = h[i].value;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Keys are "tk_" + 16 hex digits (the key's id) + "_" + 43 base64url
+ * characters (the 32-byte secret).  The registry keeps SHA-256 of the
+ * secret; it is compared in constant time.
+ */
+
+static void
+ngx_http_tenant_api_auth(ngx_http_tenant_api_ctx_t *ctx)
+{
+    u_char        *p;
+    ngx_str_t      key;
+    ngx_uint_t     i;
+    unsigned int   dlen;
+
+    if (ngx_http_tenant_api_key(ctx->request, &key) != NGX_OK) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                                  "an API key is required: "
+                                  "Authorization: Bearer KEY", NULL);
+        return;
+    }
+
+    if (key.len != 3 + 16 + 1 + 43
+        || ngx_strncmp(key.data, "tk_", 3) != 0 || key.data[19] != '_')
+    {
+        goto invalid;
+    }
+
+    for (i = 3; i < 19; i++) {
+        if (!((key.data[i] >= '0' && key.data[i] <= '9')
+              || (key.data[i] >= 'a' && key.data[i] <= 'f')))
+        {
+            goto invalid;
+        }
+    }
+
+    p = ngx_pnalloc(ctx->pool, 16 + 1 + 4 + 16);
+    if (p == NULL) {
+        goto internal;
+    }
+
+    ctx->key_id.data = p;
+    ctx->key_id.len = 16;
+    p = ngx_cpymem(p, key.data + 3, 16);
+    *p++ = '\0';
+
+    ctx->actor.data = p;
+    ctx->actor.len = 4 + 16;
+    p = ngx_cpymem(p, "key:", 4);
+    (void) ngx_cpymem(p, key.data + 3, 16);
+
+    if (EVP_Digest(key.data + 20, 43, ctx->key_hash, &dlen, EVP_sha256(),
+                   NULL)
+        != 1 || dlen != 32)
+    {
+        goto internal;
+    }
+
+    (void) ngx_http_tenant_api_query(ctx,
+        "SELECT encode(key_hash, 'hex'), revoked_at IS NOT NULL"
+        " FROM api_keys WHERE id = $1",
+        ngx_http_tenant_api_auth_done, 1, ctx->key_id.data);
+
+    return;
+
+invalid:
+
+    ngx_http_tenant_api_error(ctx, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                              "invalid API key", NULL);
+    return;
+
+internal:
+
+    ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                              "cannot check the key", NULL);
+}
+
+
+static void
+ngx_http_tenant_api_auth_done(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    u_char      stored[32], *hex;
+    ngx_int_t   hi, lo;
+    ngx_uint_t  i;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    if (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 64) {
+        goto invalid;
+    }
+
+    hex = (u_char *) PQgetvalue(res, 0, 0);
+
+    for (i = 0; i < 32; i++) {
+        hi = ngx_hextoi(hex + 2 * i, 1);
+        lo = ngx_hextoi(hex + 2 * i + 1, 1);
+
+        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+            goto invalid;
+        }
+
+        stored[i] = (u_char) (hi * 16 + lo);
+    }
+
+    if (CRYPTO_memcmp(stored, ctx->key_hash, 32) != 0) {
+        goto invalid;
+    }
+
+    if (PQgetvalue(res, 0, 1)[0] == 't') {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_FORBIDDEN, "key_revoked",
+                                  "this API key has been revoked", NULL);
+        return;
+    }
+
+    ctx->route->action(ctx);
+    return;
+
+invalid:
+
+    ngx_http_tenant_api_error(ctx, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                              "invalid API key", NULL);
+}
+
+
+/*
+ * Sends a parameterised query; params are NUL-terminated strings or NULL
+ * (SQL NULL), copied into the context's pool.
+ */
+
+ngx_int_t
+ngx_http_tenant_api_query(ngx_http_tenant_api_ctx_t *ctx, const char *sql,
+    ngx_http_tenant_api_next_pt next, ngx_uint_t n, ...)
+{
+    va_list      ap;
+    ngx_str_t    s;
+    ngx_uint_t   i;
+    const char  *v;
+
+    va_start(ap, n);
+
+    for (i = 0; i < n && i < NGX_HTTP_TENANT_API_MAX_PARAMS; i++) {
+        v = va_arg(ap, const char *);
+
+        if (v) {
+            s.data = (u_char *) v;
+            s.len = ngx_strlen(v) + 1;
+            v = (const char *) ngx_pstrdup(ctx->pool, &s);
+
+            if (v == NULL) {
+                va_end(ap);
+                ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          "internal", "out of memory", NULL);
+                return NGX_ERROR;
+            }
+        }
+
+        ctx->query.params[i] = v;
+    }
+
+    va_end(ap);
+
+    ctx->query.sql = sql;
+    ctx->query.nparams = (int) n;
+    ctx->query.handler = ngx_http_tenant_api_query_done;
+    ctx->query.data = ctx;
+    ctx->next = next;
+
+    if (ngx_http_tenant_pg_send(&ctx->query) != NGX_OK) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "registry_unavailable",
+                                  "the registry is unavailable, retry later",
+                                  NULL);
+        return NGX_ERROR;
+    }
+
+    ctx->in_query = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tenant_api_query_done(ngx_http_tenant_pg_query_t *q, PGresult *res)
+{
+    ngx_http_tenant_api_ctx_t  *ctx = q->data;
+
+    ctx->in_query = 0;
+
+    if (ctx->request == NULL) {
+        /* the client went away while the query ran */
+        ngx_http_tenant_api_free(ctx);
+        return;
+    }
+
+    if (res == NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "registry_unavailable",
+                                  "the registry did not answer in time, "
+                                  "retry later", NULL);
+        return;
+    }
+
+    ctx->next(ctx, res);
+}
+
+
+void
+ngx_http_tenant_api_reply(ngx_http_tenant_api_ctx_t *ctx, ngx_uint_t status,
+    json_t *body)
+{
+    char                *text;
+    size_t               len;
+    ngx_int_t            rc;
+    ngx_buf_t           *b;
+    ngx_chain_t          out;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    ngx_http_tenant_api_unwait(ctx);
+
+    text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(body);
+
+    if (text == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    len = ngx_strlen(text);
+
+    b = ngx_create_temp_buf(r->pool, len + 1);
+    if (b == NULL) {
+        free(text);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    b->last = ngx_cpymem(b->last, text, len);
+    *b->last++ = '\n';
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    free(text);
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    if (status == NGX_HTTP_ACCEPTED && ctx->job > 0) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Location");
+        h->value.data = ngx_pnalloc(r->pool, ctx->prefix.len + 6 + NGX_INT64_LEN);
+        if (h->value.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%V%sjobs/%L", &ctx->prefix,
+                                   (ctx->prefix.len
+                                    && ctx->prefix.data[ctx->prefix.len - 1]
+                                       == '/') ? "" : "/",
+                                   ctx->job)
+                       - h->value.data;
+    }
+
+    if (status == NGX_HTTP_NOT_ALLOWED) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h) {
+            h->hash = 1;
+            ngx_str_set(&h->key, "Allow");
+            ngx_str_set(&h->value, "GET, POST, DELETE");
+        }
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+}
+
+
+void
+ngx_http_tenant_api_error(ngx_http_tenant_api_ctx_t *ctx, ngx_uint_t status,
+    const char *code, const char *message, const char *field)
+{
+    json_t  *err;
+
+    err = json_pack("{s:s, s:s}", "code", code, "message", message);
+
+    if (err && field) {
+        json_object_set_new(err, "field", json_string(field));
+    }
+
+    ngx_http_tenant_api_reply(ctx, status,
+                              err ? json_pack("{s:o}", "error", err) : NULL);
+}
+
+
+/* an SQL error: constraint violations are the caller's conflicts */
+
+void
+ngx_http_tenant_api_db_error(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    const char  *state;
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    if (state && ngx_strcmp(state, "23505") == 0) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "conflict",
+                                  "this conflicts with the current state",
+                                  NULL);
+        return;
+    }
+
+    if (state && (ngx_strncmp(state, "22", 2) == 0
+                  || ngx_strncmp(state, "23", 2) == 0))
+    {
+        ngx_http_tenant_api_error(ctx, 422, "invalid",
+                                  "the registry refused a value", NULL);
+        return;
+    }
+
+    ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                              "registry_error", "the registry query failed",
+                              NULL);
+}
+
+
+/* a json/jsonb column as a jansson value; SQL NULL is JSON null */
+
+json_t *
+ngx_http_tenant_api_json(PGresult *res, int col)
+{
+    if (PQntuples(res) < 1 || PQnfields(res) <= col
+        || PQgetisnull(res, 0, col))
+    {
+        return json_null();
+    }
+
+    return json_loadb(PQgetvalue(res, 0, col), PQgetlength(res, 0, col), 0,
+                      NULL);
+}
+
+
+/* the route's '*' argument, checked by the caller */
+
+ngx_int_t
+ngx_http_tenant_api_arg(ngx_http_tenant_api_ctx_t *ctx, const char *name,
+    ngx_str_t *value)
+{
+    ngx_str_t  s;
+
+    s = (name[0] == '1') ? ctx->arg[1] : ctx->arg[0];
+
+    value->data = ngx_pnalloc(ctx->pool, s.len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->len = s.len;
+    *ngx_cpymem(value->data, s.data, s.len) = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * A string field of the body, NUL-terminated in the context's pool.
+ * Returns NULL when fine, else a message (the field is then named).
+ */
+
+const char *
+ngx_http_tenant_api_str(ngx_http_tenant_api_ctx_t *ctx, const char *name,
+    ngx_uint_t required, ngx_str_t *value)
+{
+    json_t     *v;
+    ngx_str_t   s;
+
+    ngx_str_null(value);
+
+    v = json_object_get(ctx->body, name);
+
+    if (v == NULL || json_is_null(v)) {
+        return required ? "is required" : NULL;
+    }
+
+    if (!json_is_string(v)) {
+        return "must be a string";
+    }
+
+    s.data = (u_char *) json_string_value(v);
+    s.len = json_string_length(v);
+
+    if (s.len > 4096) {
+        return "is too long";
+    }
+
+    value->data = ngx_pnalloc(ctx->pool, s.len + 1);
+    if (value->data == NULL) {
+        return "cannot be read";
+    }
+
+    value->len = s.len;
+    *ngx_cpymem(value->data, s.data, s.len) = '\0';
+
+    return NULL;
+}
+
+
+/* refuses fields a route does not know: a typo must not pass silently */
+
+ngx_int_t
+ngx_http_tenant_api_only(ngx_http_tenant_api_ctx_t *ctx, const char **fields)
+{
+    json_t       *v;
+    const char   *key, **f;
+
+    json_object_foreach(ctx->body, key, v) {
+        for (f = fields; *f; f++) {
+            if (ngx_strcmp(*f, key) == 0) {
+                break;
+            }
+        }
+
+        if (*f == NULL) {
+            ngx_http_tenant_api_error(ctx, 422, "unknown_field",
+                                      "this field is not known here", key);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * ?wait: the request waits, without blocking the worker, for job_done on
+ * its job (one LISTEN job_done connection per worker, made on first use)
+ * or for its time to run out.  The job is read once at once, as it may be
+ * done already.
+ */
+
+void
+ngx_http_tenant_api_job_wait(ngx_http_tenant_api_ctx_t *ctx, int64_t job)
+{
+    ctx->job = job;
+
+    if (ngx_http_tenant_api_waiters.next == NULL) {
+        ngx_queue_init(&ngx_http_tenant_api_waiters);
+        ngx_http_tenant_api_dumb.fd = (ngx_socket_t) -1;
+    }
+
+    if (ngx_http_tenant_api_listener == NULL) {
+        ngx_http_tenant_api_listener = ngx_http_tenant_pg_listen_start(
+                                          "LISTEN job_done",
+                                          ngx_http_tenant_api_job_notify,
+                                          ngx_http_tenant_api_job_listening,
+                                          NULL);
+    }
+
+    ngx_queue_insert_tail(&ngx_http_tenant_api_waiters, &ctx->wait_queue);
+    ctx->waiting = 1;
+
+    ctx->wait_timer.handler = ngx_http_tenant_api_wait_timeout;
+    ctx->wait_timer.data = &ngx_http_tenant_api_dumb;
+    ctx->wait_timer.log = ctx->request->connection->log;
+
+    ngx_add_timer(&ctx->wait_timer, (ngx_msec_t) ctx->wait * 1000);
+
+    ngx_http_tenant_api_job_answer(ctx, 0);
+}
+
+
+static void
+ngx_http_tenant_api_unwait(ngx_http_tenant_api_ctx_t *ctx)
+{
+    if (!ctx->waiting) {
+        return;
+    }
+
+    ctx->waiting = 0;
+    ngx_queue_remove(&ctx->wait_queue);
+
+    if (ctx->wait_timer.timer_set) {
+        ngx_del_timer(&ctx->wait_timer);
+    }
+}
+
+
+static void
+ngx_http_tenant_api_wait_timeout(ngx_event_t *ev)
+{
+    ngx_http_tenant_api_ctx_t  *ctx;
+
+    ctx = (ngx_http_tenant_api_ctx_t *)
+              ((u_char *) ev - offsetof(ngx_http_tenant_api_ctx_t,
+                                        wait_timer));
+
+    /* the last look: answer with the job as it is now */
+    ngx_http_tenant_api_job_answer(ctx, 1);
+}
+
+
+static void
+ngx_http_tenant_api_job_notify(void *data, PGnotify *n)
+{
+    int64_t                     job;
+    ngx_queue_t                *q, *next;
+    ngx_http_tenant_api_ctx_t  *ctx;
+
+    job = ngx_atoof((u_char *) n->extra, ngx_strlen(n->extra));
+
+    for (q = ngx_queue_head(&ngx_http_tenant_api_waiters);
+         q != ngx_queue_sentinel(&ngx_http_tenant_api_waiters);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ctx = ngx_queue_data(q, ngx_http_tenant_api_ctx_t, wait_queue);
+
+        if (ctx->job == job) {
+            ngx_http_tenant_api_job_answer(ctx, 0);
+        }
+    }
+}
+
+
+/* (re)connected: a job may have finished unheard */
+
+static void
+ngx_http_tenant_api_job_listening(void *data)
+{
+    ngx_queue_t                *q, *next;
+    ngx_http_tenant_api_ctx_t  *ctx;
+
+    for (q = ngx_queue_head(&ngx_http_tenant_api_waiters);
+         q != ngx_queue_sentinel(&ngx_http_tenant_api_waiters);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ctx = ngx_queue_data(q, ngx_http_tenant_api_ctx_t, wait_queue);
+
+        ngx_http_tenant_api_job_answer(ctx, 0);
+    }
+}
+
+
+static void
+ngx_http_tenant_api_cleanup(void *data)
+{
+    ngx_http_tenant_api_ctx_t  *ctx = data;
+
+    ngx_http_tenant_api_unwait(ctx);
+
+    ctx->request = NULL;
+
+    if (!ctx->in_query) {
+        ngx_http_tenant_api_free(ctx);
+    }
+}
+
+
+static void
+ngx_http_tenant_api_free(ngx_http_tenant_api_ctx_t *ctx)
+{
+    if (ctx->body) {
+        json_decref(ctx->body);
+    }
+
+    ngx_destroy_pool(ctx->pool);
+}
+
+
+/* $tenant_api_key_id: the key's public id, for limit_req; not checked */
+
+static ngx_int_t
+ngx_http_tenant_api_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  key;
+
+    if (ngx_http_tenant_api_key(r, &key) != NGX_OK
+        || key.len < 19 || ngx_strncmp(key.data, "tk_", 3) != 0)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = key.data + 3;
+    v->len = 16;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_api_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var;
+
+    var = ngx_http_add_variable(cf, &ngx_http_tenant_api_key_var, 0);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_tenant_api_key_variable;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_tenant_admin_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_tenant_api_handler;
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,99 @@
+
+/*
+ * The admin API: a location with tenant_admin_api.
+ */
+
+
+#ifndef _NGX_HTTP_TENANT_API_H_INCLUDED_
+#define _NGX_HTTP_TENANT_API_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+#include "ngx_http_tenant_pg.h"
+
+
+#define NGX_HTTP_TENANT_API_MAX_BODY    65536
+#define NGX_HTTP_TENANT_API_MAX_WAIT    60
+#define NGX_HTTP_TENANT_API_MAX_PARAMS  NGX_HTTP_TENANT_PG_MAX_PARAMS
+
+
+typedef struct ngx_http_tenant_api_ctx_s  ngx_http_tenant_api_ctx_t;
+
+typedef void (*ngx_http_tenant_api_next_pt)(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
+typedef void (*ngx_http_tenant_api_action_pt)(ngx_http_tenant_api_ctx_t *ctx);
+
+
+typedef struct {
+    ngx_uint_t                      method;
+    const char                     *path;       /* "tenants/{name}" style, see below */
+    ngx_uint_t                      auth;
+    ngx_uint_t                      body;
+    ngx_http_tenant_api_action_pt   action;
+} ngx_http_tenant_api_route_t;
+
+
+/*
+ * Lives in a pool of its own: a registry query may still be running when
+ * the client goes away, and must find its context alive when it returns.
+ */
+struct ngx_http_tenant_api_ctx_s {
+    ngx_pool_t                     *pool;
+    ngx_http_request_t             *request;    /* NULL once it is gone */
+    ngx_http_tenant_api_route_t    *route;
+
+    ngx_str_t                       prefix;     /* the location's */
+    ngx_str_t                       arg[2];     /* the route's '*' parts */
+    json_t                         *body;
+
+    ngx_str_t                       key_id;
+    u_char                          key_hash[32];
+    ngx_str_t                       actor;      /* "key:<id>" */
+    ngx_str_t                       idempotency;
+
+    ngx_int_t                       wait;       /* seconds, -1: no */
+    int64_t                         job;
+    ngx_event_t                     wait_timer;
+    ngx_queue_t                     wait_queue;
+
+    void                           *data;       /* the action's own */
+
+    ngx_http_tenant_pg_query_t      query;
+    ngx_http_tenant_api_next_pt     next;
+
+    unsigned                        in_query:1;
+    unsigned                        waiting:1;
+    unsigned                        recheck:1;  /* job_done during a read */
+};
+
+
+/* ngx_http_tenant_api.c */
+ngx_int_t ngx_http_tenant_api_query(ngx_http_tenant_api_ctx_t *ctx,
+    const char *sql, ngx_http_tenant_api_next_pt next, ngx_uint_t n, ...);
+void ngx_http_tenant_api_reply(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_uint_t status, json_t *body);
+void ngx_http_tenant_api_error(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_uint_t status, const char *code, const char *message,
+    const char *field);
+void ngx_http_tenant_api_db_error(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
+json_t *ngx_http_tenant_api_json(PGresult *res, int col);
+ngx_int_t ngx_http_tenant_api_arg(ngx_http_tenant_api_ctx_t *ctx,
+    const char *name, ngx_str_t *value);
+const char *ngx_http_tenant_api_str(ngx_http_tenant_api_ctx_t *ctx,
+    const char *name, ngx_uint_t required, ngx_str_t *value);
+ngx_int_t ngx_http_tenant_api_only(ngx_http_tenant_api_ctx_t *ctx,
+    const char **fields);
+void ngx_http_tenant_api_job_wait(ngx_http_tenant_api_ctx_t *ctx,
+    int64_t job);
+
+/* ngx_http_tenant_api_actions.c */
+extern ngx_http_tenant_api_route_t  ngx_http_tenant_api_routes[];
+void ngx_http_tenant_api_job_answer(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_uint_t final);
+
+
+#endif /* _NGX_HTTP_TENANT_API_H_INCLUDED_ */

@@ -1,0 +1,1292 @@
+
+/*
+ * Admin API routes.  Every mutation is one SQL statement whose
+ * data-modifying CTEs write the tenant (or host) row, the job row and the
+ * audit row together: atomic, with no transaction held open across events.
+ * A statement that changes nothing reports the tenant's current status, so
+ * 404 and 409 are told apart without a second round trip.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_tenant_api.h"
+#include "ngx_http_tenant_api_validate.h"
+#include "ngx_http_tenant_host.h"
+#include "ngx_http_tenant_module.h"
+#include "ngx_http_tenant_pg.h"
+
+
+#define TENANT_JSON(t)                                                       \
+    "json_build_object('name', " t ".id, 'display_name', " t ".display_name," \
+    " 'blueprint', " t ".blueprint, 'theme', " t ".theme, 'mode', " t ".mode," \
+    " 'status', " t ".status, 'created_at', " t ".created_at,"               \
+    " 'updated_at', " t ".updated_at)"
+
+/* a job's payload may hold secrets (seed_admin): it is never shown */
+#define JOB_JSON(j)                                                          \
+    "json_build_object('id', " j ".id, 'tenant', " j ".tenant_id,"           \
+    " 'kind', " j ".kind, 'status', " j ".status,"                           \
+    " 'attempts', " j ".attempts, 'error', " j ".error,"                     \
+    " 'result', " j ".result, 'created_at', " j ".created_at,"               \
+    " 'updated_at', " j ".updated_at, 'finished_at', " j ".finished_at)"
+
+
+static void ngx_http_tenant_api_health(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_list(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_create(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_get(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_delete(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_suspend(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_resume(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_seed_admin(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_logs(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_domain_add(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_domain_del(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_create_store(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_delete_store(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_stores_status(ngx_http_tenant_api_ctx_t *ctx);
+
+
+ngx_http_tenant_api_route_t  ngx_http_tenant_api_routes[] = {
+    { NGX_HTTP_GET,    "health",              0, 0,
+      ngx_http_tenant_api_health },
+    { NGX_HTTP_GET,    "tenants",             1, 0,
+      ngx_http_tenant_api_list },
+    { NGX_HTTP_POST,   "tenants",             1, 1,
+      ngx_http_tenant_api_create },
+    { NGX_HTTP_GET,    "tenants/*",           1, 0,
+      ngx_http_tenant_api_get },
+    { NGX_HTTP_DELETE, "tenants/*",           1, 0,
+      ngx_http_tenant_api_delete },
+    { NGX_HTTP_POST,   "tenants/*/suspend",   1, 0,
+      ngx_http_tenant_api_suspend },
+    { NGX_HTTP_POST,   "tenants/*/resume",    1, 0,
+      ngx_http_tenant_api_resume },
+    { NGX_HTTP_POST,   "tenants/*/seed-admin", 1, 1,
+      ngx_http_tenant_api_seed_admin },
+    { NGX_HTTP_GET,    "tenants/*/logs",      1, 0,
+      ngx_http_tenant_api_logs },
+    { NGX_HTTP_POST,   "tenants/*/domains",   1, 1,
+      ngx_http_tenant_api_domain_add },
+    { NGX_HTTP_DELETE, "tenants/*/domains/*", 1, 0,
+      ngx_http_tenant_api_domain_del },
+    { NGX_HTTP_GET,    "jobs/*",              1, 0,
+      ngx_http_tenant_api_job },
+    { NGX_HTTP_POST,   "create-store",        1, 1,
+      ngx_http_tenant_api_create_store },
+    { NGX_HTTP_POST,   "delete-store",        1, 1,
+      ngx_http_tenant_api_delete_store },
+    { NGX_HTTP_GET,    "stores-status",       1, 0,
+      ngx_http_tenant_api_stores_status },
+    { 0, NULL, 0, 0, NULL }
+};
+
+
+/* --- shared steps -------------------------------------------------------- */
+
+
+/* the tenant name in the path: a name that cannot exist is a 404 */
+
+static ngx_int_t
+ngx_http_tenant_api_name_arg(ngx_http_tenant_api_ctx_t *ctx, ngx_str_t *name)
+{
+    if (ngx_http_tenant_api_arg(ctx, "0", name) != NGX_OK) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "out of memory", NULL);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_tenant_api_check_slug(name->data, name->len) != NULL
+        || name->len > 30)
+    {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
+                                  "no tenant has this name", "name");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A mutation waiting to be sent: after the Idempotency-Key replay check, or
+ * at once without the header.
+ */
+typedef struct {
+    const char                     *sql;
+    const char                     *params[NGX_HTTP_TENANT_API_MAX_PARAMS];
+    ngx_uint_t                      nparams;
+    ngx_http_tenant_api_next_pt     next;
+} ngx_http_tenant_api_stmt_t;
+
+
+static void ngx_http_tenant_api_job_answer_made(
+    ngx_http_tenant_api_ctx_t *ctx, PGresult *res);
+
+
+/* "<key id>:<Idempotency-Key>", or NULL without the header */
+
+static const char *
+ngx_http_tenant_api_idempotency(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_int_t *bad)
+{
+    u_char           *p;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    *bad = 0;
+
+    part = &ctx->request->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 15
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Idempotency-Key",
+                               15) == 0)
+        {
+            break;
+        }
+    }
+
+    if (h[i].value.len == 0 || h[i].value.len > 200
+        || ngx_http_tenant_api_check_text(h[i].value.data, h[i].value.len,
+                                          200))
+    {
+        *bad = 1;
+        return NULL;
+    }
+
+    p = ngx_pnalloc(ctx->pool, ctx->key_id.len + 1 + h[i].value.len + 1);
+    if (p == NULL) {
+        *bad = 1;
+        return NULL;
+    }
+
+    ctx->idempotency.data = p;
+    p = ngx_cpymem(p, ctx->key_id.data, ctx->key_id.len);
+    *p++ = ':';
+    p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+    *p = '\0';
+    ctx->idempotency.len = p - ctx->idempotency.data;
+
+    return (const char *) ctx->idempotency.data;
+}
+
+
+/*
+ * The answer to a mutation: column 0 the tenant's status before it (NULL:
+ * no such tenant), 1 the job, 2 the tenant.  409 when nothing was written.
+ */
+
+static void
+ngx_http_tenant_api_job_made(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    const char  *constraint;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+
+        if (constraint && ngx_strcmp(constraint, "jobs_one_pending") == 0) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "job_pending",
+                                      "the same job is already queued or "
+                                      "running for this tenant", NULL);
+            return;
+        }
+
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
+                                  "no tenant has this name", NULL);
+        return;
+    }
+
+    if (PQgetisnull(res, 0, 1)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "wrong_status",
+                                  "the tenant's status does not allow this",
+                                  NULL);
+        return;
+    }
+
+    ngx_http_tenant_api_job_answer_made(ctx, res);
+}
+
+
+/* columns 1 and 2: the job just made and its tenant */
+
+static void
+ngx_http_tenant_api_job_answer_made(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res)
+{
+    json_t  *job, *tenant, *id;
+
+    job = ngx_http_tenant_api_json(res, 1);
+    tenant = ngx_http_tenant_api_json(res, 2);
+    id = json_object_get(job, "id");
+
+    if (job == NULL || tenant == NULL || !json_is_integer(id)) {
+        json_decref(job);
+        json_decref(tenant);
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "bad registry answer", NULL);
+        return;
+    }
+
+    ctx->job = json_integer_value(id);
+
+    if (ctx->wait > 0) {
+        json_decref(job);
+        json_decref(tenant);
+        ngx_http_tenant_api_job_wait(ctx, ctx->job);
+        return;
+    }
+
+    ngx_http_tenant_api_reply(ctx, NGX_HTTP_ACCEPTED,
+                              json_pack("{s:o, s:o}", "job", job,
+                                        "tenant", tenant));
+}
+
+
+/*
+ * Reads a job and its tenant.  A finished create job's admin password is
+ * handed out by the read that first sees it and removed in the same
+ * statement: it is shown once, never again.
+ */
+
+static void ngx_http_tenant_api_job_read(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
+static void ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx);
+
+static const char  ngx_http_tenant_api_job_sql[] =
+    "WITH j AS (SELECT * FROM jobs WHERE id = $1 FOR UPDATE),"
+    " s AS (UPDATE jobs SET result = jobs.result #- '{admin,password}',"
+    "              revealed_at = now()"
+    "         FROM j WHERE jobs.id = j.id AND j.status = 'done'"
+    "          AND j.result #> '{admin,password}' IS NOT NULL)"
+    " SELECT j.status IN ('done', 'failed'), " JOB_JSON("j") ","
+    "        (SELECT " TENANT_JSON("t") " FROM tenants t"
+    "          WHERE t.id = j.tenant_id)"
+    "   FROM j";
+
+
+void
+ngx_http_tenant_api_job_answer(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_uint_t final)
+{
+    u_char  num[NGX_INT64_LEN + 1];
+
+    if (final) {
+        ctx->wait = 0;
+    }
+
+    if (ctx->in_query) {
+        /* the read under way may predate the change: read again after it */
+        ctx->recheck = 1;
+        return;
+    }
+
+    ctx->recheck = 0;
+
+    *ngx_sprintf(num, "%L", ctx->job) = '\0';
+
+    (void) ngx_http_tenant_api_query(ctx, ngx_http_tenant_api_job_sql,
+                                     ngx_http_tenant_api_job_read, 1, num);
+}
+
+
+static void
+ngx_http_tenant_api_job_read(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    ngx_uint_t  done;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_job",
+                                  "no job has this id", NULL);
+        return;
+    }
+
+    done = (PQgetvalue(res, 0, 0)[0] == 't');
+
+    if (!done && ctx->waiting && ctx->wait != 0) {
+        if (ctx->recheck) {
+            ngx_http_tenant_api_job_answer(ctx, 0);
+        }
+
+        /* else keep waiting for job_done or the timer */
+        return;
+    }
+
+    /* a job still running is 202 for a mutation, a plain read is 200 */
+
+    ngx_http_tenant_api_reply(ctx,
+                              (done || ctx->route->action
+                                       == ngx_http_tenant_api_job)
+                              ? NGX_HTTP_OK : NGX_HTTP_ACCEPTED,
+                              json_pack("{s:o, s:o}",
+                                        "job", ngx_http_tenant_api_json(res, 1),
+                                        "tenant",
+                                        ngx_http_tenant_api_json(res, 2)));
+}
+
+
+/* --- health -------------------------------------------------------------- */
+
+
+static void
+ngx_http_tenant_api_health_done(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res)
+{
+    ngx_uint_t                  ok;
+    ngx_http_tenant_pg_stats_t  st;
+
+    ngx_http_tenant_pg_stats(&st);
+
+    ok = (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1);
+
+    ngx_http_tenant_api_reply(ctx,
+        ok ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE,
+        json_pack("{s:s, s:{s:s, s:s?, s:I, s:I, s:I, s:I}}",
+                  "status", ok ? "ok" : "degraded",
+                  "registry",
+                      "status", ok ? "ok" : "unavailable",
+                      "schema", ok ? PQgetvalue(res, 0, 0) : NULL,
+                      "connections", (json_int_t) st.total,
+                      "idle", (json_int_t) st.idle,
+                      "busy", (json_int_t) st.busy,
+                      "down", (json_int_t) st.down));
+}
+
+
+static void
+ngx_http_tenant_api_health(ngx_http_tenant_api_ctx_t *ctx)
+{
+    ngx_http_tenant_pg_stats_t  st;
+
+    ngx_http_tenant_pg_stats(&st);
+
+    if (st.total - st.down == 0) {
+        ngx_http_tenant_api_reply(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+            json_pack("{s:s, s:{s:s, s:I, s:I}}", "status", "degraded",
+                      "registry", "status", "unavailable",
+                      "connections", (json_int_t) st.total,
+                      "down", (json_int_t) st.down));
+        return;
+    }
+
+    (void) ngx_http_tenant_api_query(ctx,
+        "SELECT max(version)::text FROM schema_version",
+        ngx_http_tenant_api_health_done, 0);
+}
+
+
+/* --- tenants ------------------------------------------------------------- */
+
+
+static void
+ngx_http_tenant_api_list_done(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    json_t  *list, *next;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    list = ngx_http_tenant_api_json(res, 0);
+    next = PQgetisnull(res, 0, 1) ? json_null()
+                                  : json_string(PQgetvalue(res, 0, 1));
+
+    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
+                              json_pack("{s:o, s:o}", ctx->arg[1].len
+                                                      ? "stores" : "tenants",
+                                        list, "next", next));
+}
+
+
+/* ?limit=1..100 (50) and ?after=NAME: keyset pagination by name */
+
+static void
+ngx_http_tenant_api_list_page(ngx_http_tenant_api_ctx_t *ctx,
+    const char *sql)
+{
+    u_char     num[NGX_INT_T_LEN + 1];
+    ngx_int_t  limit;
+    ngx_str_t  v, after;
+
+    limit = 50;
+    ngx_str_set(&after, "");
+
+    if (ngx_http_arg(ctx->request, (u_char *) "limit", 5, &v) == NGX_OK) {
+        limit = ngx_atoi(v.data, v.len);
+
+        if (limit < 1 || limit > 100) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_parameter",
+                                      "limit must be 1-100", "limit");
+            return;
+        }
+    }
+
+    if (ngx_http_arg(ctx->request, (u_char *) "after", 5, &v) == NGX_OK) {
+        if (ngx_http_tenant_api_check_slug(v.data, v.len) != NULL) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_parameter",
+                                      "after must be a tenant name", "after");
+            return;
+        }
+
+        after.data = ngx_pnalloc(ctx->pool, v.len + 1);
+        if (after.data == NULL) {
+            return;
+        }
+
+        *ngx_cpymem(after.data, v.data, v.len) = '\0';
+    }
+
+    *ngx_sprintf(num, "%i", limit) = '\0';
+
+    (void) ngx_http_tenant_api_query(ctx, sql, ngx_http_tenant_api_list_done,
+                                     2, (char *) after.data, num);
+}
+
+
+static void
+ngx_http_tenant_api_list(ngx_http_tenant_api_ctx_t *ctx)
+{
+    ngx_http_tenant_api_list_page(ctx,
+        "SELECT coalesce(json_agg(" TENANT_JSON("t") " ORDER BY t.id), '[]'),"
+        "       CASE WHEN count(*) = $2::int THEN max(t.id) END"
+        "  FROM (SELECT * FROM tenants WHERE id > $1"
+        "         ORDER BY id LIMIT $2::int) t");
+}
+
+
+static void
+ngx_http_tenant_api_stores_status(ngx_http_tenant_api_ctx_t *ctx)
+{
+    /* a non-empty arg[1] names the list "stores" in the answer */
+    ngx_str_set(&ctx->arg[1], "stores");
+
+    ngx_http_tenant_api_list_page(ctx,
+        "SELECT coalesce(json_agg(json_build_object('tenant_name', t.id,"
+        "         'status', t.status, 'site_type', t.blueprint,"
+        "         'theme', t.theme) ORDER BY t.id), '[]'),"
+        "       CASE WHEN count(*) = $2::int THEN max(t.id) END"
+        "  FROM (SELECT * FROM tenants WHERE id > $1"
+        "         ORDER BY id LIMIT $2::int) t");
+}
+
+
+static void
+ngx_http_tenant_api_get_done(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
+                                  "no tenant has this name", NULL);
+        return;
+    }
+
+    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
+                              json_pack("{s:o}", "tenant",
+                                        ngx_http_tenant_api_json(res, 0)));
+}
+
+
+static void
+ngx_http_tenant_api_get(ngx_http_tenant_api_ctx_t *ctx)
+{
+    ngx_str_t  name;
+
+    if (ngx_http_tenant_api_name_arg(ctx, &name) != NGX_OK) {
+        return;
+    }
+
+    (void) ngx_http_tenant_api_query(ctx,
+        "SELECT " TENANT_JSON("t") "::jsonb || jsonb_build_object("
+        "  'domains', (SELECT coalesce(jsonb_agg(jsonb_build_object("
+        "                'host', h.host, 'role', h.role) ORDER BY h.host),"
+        "              '[]') FROM tenant_hosts h WHERE h.tenant_id = t.id),"
+        "  'endpoints', (SELECT coalesce(jsonb_agg(jsonb_build_object("
+        "                'role', e.role, 'address', e.address,"
+        "                'weight', e.weight) ORDER BY e.id), '[]')"
+        "              FROM tenant_endpoints e WHERE e.tenant_id = t.id),"
+        "  'last_job', (SELECT " JOB_JSON("j") " FROM jobs j"
+        "              WHERE j.tenant_id = t.id ORDER BY j.id DESC LIMIT 1))"
+        "  FROM tenants t WHERE t.id = $1",
+        ngx_http_tenant_api_get_done, 1, name.data);
+}
+
+
+/* --- mutations: replay check, then the statement ------------------------- */
+
+
+static const char  ngx_http_tenant_api_replay_sql[] =
+    "SELECT 'replay', " JOB_JSON("j") ","
+    "       (SELECT " TENANT_JSON("t") " FROM tenants t"
+    "         WHERE t.id = j.tenant_id)"
+    "  FROM jobs j WHERE j.idempotency_key = $1";
+
+
+static void
+ngx_http_tenant_api_stmt_send(ngx_http_tenant_api_ctx_t *ctx)
+{
+    ngx_http_tenant_api_stmt_t  *st = ctx->data;
+
+    const char  **p = st->params;
+
+    (void) ngx_http_tenant_api_query(ctx, st->sql, st->next, st->nparams,
+                                     p[0], p[1], p[2], p[3], p[4], p[5], p[6],
+                                     p[7]);
+}
+
+
+/* a retried request with the same Idempotency-Key gets the first job */
+
+static void
+ngx_http_tenant_api_replayed(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    if (PQntuples(res) == 1) {
+        ngx_http_tenant_api_job_answer_made(ctx, res);
+        return;
+    }
+
+    ngx_http_tenant_api_stmt_send(ctx);
+}
+
+
+/*
+ * The statement's last two params are the idempotency key and the actor,
+ * filled in here.
+ */
+
+static void
+ngx_http_tenant_api_mutate(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_http_tenant_api_stmt_t *st)
+{
+    ngx_int_t    bad;
+    const char  *idem;
+
+    idem = ngx_http_tenant_api_idempotency(ctx, &bad);
+
+    if (bad) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                  "invalid_idempotency_key",
+                                  "Idempotency-Key must be 1-200 printable "
+                                  "characters", NULL);
+        return;
+    }
+
+    st->params[st->nparams++] = idem;
+    st->params[st->nparams++] = (const char *) ctx->actor.data;
+
+    ctx->data = st;
+
+    if (idem == NULL) {
+        ngx_http_tenant_api_stmt_send(ctx);
+        return;
+    }
+
+    (void) ngx_http_tenant_api_query(ctx, ngx_http_tenant_api_replay_sql,
+                                     ngx_http_tenant_api_replayed, 1, idem);
+}
+
+
+static ngx_http_tenant_api_stmt_t *
+ngx_http_tenant_api_stmt(ngx_http_tenant_api_ctx_t *ctx, const char *sql,
+    ngx_http_tenant_api_next_pt next)
+{
+    ngx_http_tenant_api_stmt_t  *st;
+
+    st = ngx_pcalloc(ctx->pool, sizeof(ngx_http_tenant_api_stmt_t));
+    if (st == NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "out of memory", NULL);
+        return NULL;
+    }
+
+    st->sql = sql;
+    st->next = next;
+
+    return st;
+}
+
+
+/* --- create: POST /tenants and POST /create-store ------------------------ */
+
+
+static const char  ngx_http_tenant_api_create_sql[] =
+    "WITH bp AS (SELECT themes, modes FROM blueprints WHERE name = $2),"
+    " chk AS (SELECT CASE"
+    "   WHEN NOT EXISTS (SELECT 1 FROM bp) THEN 'blueprint'"
+    "   WHEN NOT EXISTS (SELECT 1 FROM bp WHERE $3 = ANY (themes)) THEN 'theme'"
+    "   WHEN NOT EXISTS (SELECT 1 FROM bp WHERE $4 = ANY (modes)) THEN 'mode'"
+    "   END AS bad),"
+    " t AS (INSERT INTO tenants (id, display_name, blueprint, theme, mode,"
+    "                            status)"
+    "       SELECT $1, $5, $2, $3, $4, 'provisioning' FROM chk"
+    "        WHERE bad IS NULL RETURNING *),"
+    " j AS (INSERT INTO jobs (tenant_id, kind, payload, idempotency_key)"
+    "       SELECT t.id, 'create', jsonb_build_object('blueprint', t.blueprint,"
+    "              'theme', t.theme, 'mode', t.mode), $6 FROM t RETURNING *),"
+    " a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)"
+    "       SELECT $7, 'tenant.create', t.id, jsonb_build_object("
+    "              'blueprint', t.blueprint, 'theme', t.theme,"
+    "              'mode', t.mode, 'display_name', t.display_name) FROM t)"
+    " SELECT (SELECT bad FROM chk), (SELECT " JOB_JSON("j") " FROM j),"
+    "        (SELECT " TENANT_JSON("t") " FROM t)";
+
+
+static void
+ngx_http_tenant_api_created(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    char        *bad;
+    const char  *constraint;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+
+        if (constraint && ngx_strcmp(constraint, "tenants_pkey") == 0) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT,
+                                      "tenant_exists",
+                                      "a tenant with this name exists",
+                                      "name");
+            return;
+        }
+
+        if (constraint
+            && ngx_strcmp(constraint, "jobs_idempotency_key_key") == 0)
+        {
+            /* the same key raced us: answer what the first request made */
+            (void) ngx_http_tenant_api_query(ctx,
+                                          ngx_http_tenant_api_replay_sql,
+                                          ngx_http_tenant_api_replayed, 1,
+                                          ctx->idempotency.data);
+            return;
+        }
+
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        bad = PQgetvalue(res, 0, 0);
+
+        ngx_http_tenant_api_error(ctx, 422, "invalid_blueprint",
+            bad[0] == 'b' ? "no such blueprint"
+            : bad[0] == 't' ? "this blueprint has no such theme"
+                            : "this blueprint does not support this mode",
+            bad[0] == 'b' ? "blueprint" : bad[0] == 't' ? "theme" : "mode");
+        return;
+    }
+
+    ngx_http_tenant_api_job_answer_made(ctx, res);
+}
+
+
+/*
+ * Fields in the order of the create statement's first five params; the
+ * aliases map their own names onto them.
+ */
+
+static void
+ngx_http_tenant_api_create_fields(ngx_http_tenant_api_ctx_t *ctx,
+    const char **names, const char **known)
+{
+    ngx_str_t                    v[5];
+    ngx_uint_t                   i;
+    const char                  *why;
+    ngx_http_tenant_api_stmt_t  *st;
+
+    static const char  *defaults[] = { NULL, NULL, "default", "dedicated",
+                                       NULL };
+
+    if (ngx_http_tenant_api_only(ctx, known) != NGX_OK) {
+        return;
+    }
+
+    for (i = 0; i < 5; i++) {
+        ngx_str_null(&v[i]);
+
+        if (names[i] == NULL) {
+            continue;
+        }
+
+        why = ngx_http_tenant_api_str(ctx, names[i], i < 2, &v[i]);
+
+        if (why) {
+            ngx_http_tenant_api_error(ctx, 422, "invalid_field", why,
+                                      names[i]);
+            return;
+        }
+    }
+
+    for (i = 0; i < 5; i++) {
+        if (v[i].len == 0 && defaults[i]) {
+            v[i].data = (u_char *) defaults[i];
+            v[i].len = ngx_strlen(defaults[i]);
+        }
+    }
+
+    if (v[4].len == 0) {
+        v[4] = v[0];
+    }
+
+    why = ngx_http_tenant_api_check_name(v[0].data, v[0].len);
+    if (why) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_name", why, names[0]);
+        return;
+    }
+
+    why = ngx_http_tenant_api_check_slug(v[1].data, v[1].len);
+    if (why) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_blueprint", why,
+                                  names[1]);
+        return;
+    }
+
+    why = ngx_http_tenant_api_check_slug(v[2].data, v[2].len);
+    if (why) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_theme", why, "theme");
+        return;
+    }
+
+    if (!(v[3].len == 9 && ngx_strncmp(v[3].data, "dedicated", 9) == 0)
+        && !(v[3].len == 6 && ngx_strncmp(v[3].data, "shared", 6) == 0))
+    {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_mode",
+                                  "must be \"dedicated\" or \"shared\"",
+                                  "mode");
+        return;
+    }
+
+    why = ngx_http_tenant_api_check_text(v[4].data, v[4].len, 200);
+    if (why) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_display_name", why,
+                                  "display_name");
+        return;
+    }
+
+    st = ngx_http_tenant_api_stmt(ctx, ngx_http_tenant_api_create_sql,
+                                  ngx_http_tenant_api_created);
+    if (st == NULL) {
+        return;
+    }
+
+    for (i = 0; i < 5; i++) {
+        st->params[i] = (const char *) v[i].data;
+    }
+
+    st->nparams = 5;
+
+    ngx_http_tenant_api_mutate(ctx, st);
+}
+
+
+static void
+ngx_http_tenant_api_create(ngx_http_tenant_api_ctx_t *ctx)
+{
+    static const char  *names[] = { "name", "blueprint", "theme", "mode",
+                                    "display_name" };
+    static const char  *known[] = { "name", "blueprint", "theme", "mode",
+                                    "display_name", NULL };
+
+    ngx_http_tenant_api_create_fields(ctx, names, known);
+}
+
+
+/* the platform API this replaces: {"tenant_name","theme","site_type"} */
+
+static void
+ngx_http_tenant_api_create_store(ngx_http_tenant_api_ctx_t *ctx)
+{
+    static const char  *names[] = { "tenant_name", "site_type", "theme",
+                                    NULL, NULL };
+    static const char  *known[] = { "tenant_name", "site_type", "theme",
+                                    NULL };
+
+    ngx_http_tenant_api_create_fields(ctx, names, known);
+}
+
+
+/* --- lifecycle ----------------------------------------------------------- */
+
+
+#define NGX_HTTP_TENANT_API_AUDIT(action)                                    \
+    " a AS (INSERT INTO audit_log (actor, action, tenant_id)"                \
+    "       SELECT $3, '" action "', t.id FROM t)"
+
+/* $1 name, $2 idempotency key, $3 actor; column 0 the status before */
+
+static const char  ngx_http_tenant_api_delete_sql[] =
+    "WITH cur AS (SELECT status FROM tenants WHERE id = $1),"
+    " t AS (UPDATE tenants SET status = 'deleting', updated_at = now()"
+    "        WHERE id = $1 AND status <> 'deleting' RETURNING *),"
+    " j AS (INSERT INTO jobs (tenant_id, kind, idempotency_key)"
+    "       SELECT t.id, 'delete', $2 FROM t RETURNING *),"
+    NGX_HTTP_TENANT_API_AUDIT("tenant.delete")
+    " SELECT (SELECT status FROM cur), (SELECT " JOB_JSON("j") " FROM j),"
+    "        (SELECT " TENANT_JSON("t") " FROM t)";
+
+/* suspending stops routing at once; the job stops the stack */
+
+static const char  ngx_http_tenant_api_suspend_sql[] =
+    "WITH cur AS (SELECT status FROM tenants WHERE id = $1),"
+    " t AS (UPDATE tenants SET status = 'suspended', updated_at = now()"
+    "        WHERE id = $1 AND status = 'active' RETURNING *),"
+    " j AS (INSERT INTO jobs (tenant_id, kind, idempotency_key)"
+    "       SELECT t.id, 'suspend', $2 FROM t RETURNING *),"
+    NGX_HTTP_TENANT_API_AUDIT("tenant.suspend")
+    " SELECT (SELECT status FROM cur), (SELECT " JOB_JSON("j") " FROM j),"
+    "        (SELECT " TENANT_JSON("t") " FROM t)";
+
+/* resuming: the provisioner marks the tenant active once its stack runs */
+
+static const char  ngx_http_tenant_api_resume_sql[] =
+    "WITH cur AS (SELECT status FROM tenants WHERE id = $1),"
+    " t AS (SELECT * FROM tenants WHERE id = $1 AND status = 'suspended'),"
+    " j AS (INSERT INTO jobs (tenant_id, kind, idempotency_key)"
+    "       SELECT t.id, 'resume', $2 FROM t RETURNING *),"
+    NGX_HTTP_TENANT_API_AUDIT("tenant.resume")
+    " SELECT (SELECT status FROM cur), (SELECT " JOB_JSON("j") " FROM j),"
+    "        (SELECT " TENANT_JSON("t") " FROM t)";
+
+
+static void
+ngx_http_tenant_api_lifecycle(ngx_http_tenant_api_ctx_t *ctx, const char *sql,
+    ngx_str_t *name)
+{
+    ngx_http_tenant_api_stmt_t  *st;
+
+    st = ngx_http_tenant_api_stmt(ctx, sql, ngx_http_tenant_api_job_made);
+    if (st == NULL) {
+        return;
+    }
+
+    st->params[0] = (const char *) name->data;
+    st->nparams = 1;
+
+    ngx_http_tenant_api_mutate(ctx, st);
+}
+
+
+static void
+ngx_http_tenant_api_delete(ngx_http_tenant_api_ctx_t *ctx)
+{
+    ngx_str_t  name;
+
+    if (ngx_http_tenant_api_name_arg(ctx, &name) == NGX_OK) {
+        ngx_http_tenant_api_lifecycle(ctx, ngx_http_tenant_api_delete_sql,
+                                      &name);
+    }
+}
+
+
+static void
+ngx_http_tenant_api_suspend(ngx_http_tenant_api_ctx_t *ctx)
+{
+    ngx_str_t  name;
+
+    if (ngx_http_tenant_api_name_arg(ctx, &name) == NGX_OK) {
+        ngx_http_tenant_api_lifecycle(ctx, ngx_http_tenant_api_suspend_sql,
+                                      &name);
+    }
+}
+
+
+static void
+ngx_http_tenant_api_resume(ngx_http_tenant_api_ctx_t *ctx)
+{
+    ngx_str_t  name;
+
+    if (ngx_http_tenant_api_name_arg(ctx, &name) == NGX_OK) {
+        ngx_http_tenant_api_lifecycle(ctx, ngx_http_tenant_api_resume_sql,
+                                      &name);
+    }
+}
+
+
+static void
+ngx_http_tenant_api_delete_store(ngx_http_tenant_api_ctx_t *ctx)
+{
+    ngx_str_t    name;
+    const char  *why;
+
+    static const char  *known[] = { "tenant_name", NULL };
+
+    if (ngx_http_tenant_api_only(ctx, known) != NGX_OK) {
+        return;
+    }
+
+    why = ngx_http_tenant_api_str(ctx, "tenant_name", 1, &name);
+
+    if (why == NULL && ngx_http_tenant_api_check_slug(name.data, name.len)) {
+        why = "no tenant has this name";
+    }
+
+    if (why) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_field", why,
+                                  "tenant_name");
+        return;
+    }
+
+    ngx_http_tenant_api_lifecycle(ctx, ngx_http_tenant_api_delete_sql, &name);
+}
+
+
+/* $1 name, $2 email, $3 password, $4 idempotency key, $5 actor */
+
+static const char  ngx_http_tenant_api_seed_sql[] =
+    "WITH cur AS (SELECT status FROM tenants WHERE id = $1),"
+    " t AS (SELECT * FROM tenants WHERE id = $1"
+    "        AND status IN ('active', 'suspended')),"
+    " j AS (INSERT INTO jobs (tenant_id, kind, payload, idempotency_key)"
+    "       SELECT t.id, 'seed_admin', jsonb_build_object('email', $2::text,"
+    "              'password', $3::text), $4 FROM t RETURNING *),"
+    " a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)"
+    "       SELECT $5, 'tenant.seed_admin', t.id,"
+    "              jsonb_build_object('email', $2::text) FROM t)"
+    " SELECT (SELECT status FROM cur), (SELECT " JOB_JSON("j") " FROM j),"
+    "        (SELECT " TENANT_JSON("t") " FROM t)";
+
+
+static void
+ngx_http_tenant_api_seed_admin(ngx_http_tenant_api_ctx_t *ctx)
+{
+    ngx_str_t                    name, email, password;
+    const char                  *why, *field;
+    ngx_http_tenant_api_stmt_t  *st;
+
+    static const char  *known[] = { "email", "password", NULL };
+
+    if (ngx_http_tenant_api_name_arg(ctx, &name) != NGX_OK
+        || ngx_http_tenant_api_only(ctx, known) != NGX_OK)
+    {
+        return;
+    }
+
+    field = "email";
+    why = ngx_http_tenant_api_str(ctx, field, 1, &email);
+
+    if (why == NULL) {
+        why = ngx_http_tenant_api_check_email(email.data, email.len);
+    }
+
+    if (why == NULL) {
+        field = "password";
+        why = ngx_http_tenant_api_str(ctx, field, 1, &password);
+    }
+
+    if (why == NULL) {
+        why = ngx_http_tenant_api_check_password(password.data, password.len);
+    }
+
+    if (why) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_field", why, field);
+        return;
+    }
+
+    st = ngx_http_tenant_api_stmt(ctx, ngx_http_tenant_api_seed_sql,
+                                  ngx_http_tenant_api_job_made);
+    if (st == NULL) {
+        return;
+    }
+
+    st->params[0] = (const char *) name.data;
+    st->params[1] = (const char *) email.data;
+    st->params[2] = (const char *) password.data;
+    st->nparams = 3;
+
+    ngx_http_tenant_api_mutate(ctx, st);
+}
+
+
+/* logs: a job the provisioner answers; held up to ?wait (default 10 s) */
+
+static void
+ngx_http_tenant_api_logs(ngx_http_tenant_api_ctx_t *ctx)
+{
+    u_char     num[NGX_INT_T_LEN + 1];
+    ngx_int_t  lines;
+    ngx_str_t  name, v;
+
+    if (ngx_http_tenant_api_name_arg(ctx, &name) != NGX_OK) {
+        return;
+    }
+
+    lines = 100;
+
+    if (ngx_http_arg(ctx->request, (u_char *) "lines", 5, &v) == NGX_OK) {
+        lines = ngx_atoi(v.data, v.len);
+
+        if (lines < 1 || lines > 10000) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_parameter",
+                                      "lines must be 1-10000", "lines");
+            return;
+        }
+    }
+
+    if (ctx->wait < 0) {
+        ctx->wait = 10;
+    }
+
+    *ngx_sprintf(num, "%i", lines) = '\0';
+
+    (void) ngx_http_tenant_api_query(ctx,
+        "WITH t AS (SELECT * FROM tenants WHERE id = $1),"
+        " j AS (INSERT INTO jobs (tenant_id, kind, payload)"
+        "       SELECT t.id, 'logs', jsonb_build_object('lines', $2::int)"
+        "         FROM t RETURNING *)"
+        " SELECT (SELECT status FROM t), (SELECT " JOB_JSON("j") " FROM j),"
+        "        (SELECT " TENANT_JSON("t") " FROM t)",
+        ngx_http_tenant_api_job_made, 2, name.data, num);
+}
+
+
+/* --- custom domains ------------------------------------------------------ */
+
+
+static void
+ngx_http_tenant_api_domain_added(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res)
+{
+    const char  *constraint;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+
+        if (constraint && ngx_strcmp(constraint, "tenant_hosts_pkey") == 0) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "domain_taken",
+                                      "this host is already in use", "host");
+            return;
+        }
+
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
+                                  "no tenant has this name", NULL);
+        return;
+    }
+
+    if (PQgetisnull(res, 0, 1)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "wrong_status",
+                                  "the tenant is being deleted", NULL);
+        return;
+    }
+
+    ngx_http_tenant_api_reply(ctx, NGX_HTTP_CREATED,
+                              json_pack("{s:o}", "domain",
+                                        ngx_http_tenant_api_json(res, 1)));
+}
+
+
+static void
+ngx_http_tenant_api_domain_add(ngx_http_tenant_api_ctx_t *ctx)
+{
+    u_char       *buf;
+    size_t        n;
+    ngx_str_t     name, host, role;
+    const char   *why;
+
+    static const char  *known[] = { "host", "role", NULL };
+
+    if (ngx_http_tenant_api_name_arg(ctx, &name) != NGX_OK
+        || ngx_http_tenant_api_only(ctx, known) != NGX_OK)
+    {
+        return;
+    }
+
+    why = ngx_http_tenant_api_str(ctx, "host", 1, &host);
+
+    if (why) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_field", why, "host");
+        return;
+    }
+
+    buf = ngx_pnalloc(ctx->pool, NGX_HTTP_TENANT_HOST_MAX + 1);
+    if (buf == NULL) {
+        return;
+    }
+
+    why = ngx_http_tenant_api_check_domain(buf, host.data, host.len, &n);
+
+    if (why == NULL && ngx_http_tenant_host_is_platform(ctx->request, buf, n))
+    {
+        why = "is a platform host: it belongs to the host patterns";
+    }
+
+    if (why) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_host", why, "host");
+        return;
+    }
+
+    buf[n] = '\0';
+
+    why = ngx_http_tenant_api_str(ctx, "role", 0, &role);
+
+    if (why == NULL && role.len
+        && ngx_http_tenant_role_parse(role.data, role.len) == NGX_ERROR)
+    {
+        why = "must be \"site\" or \"admin\"";
+    }
+
+    if (why) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_field", why, "role");
+        return;
+    }
+
+    (void) ngx_http_tenant_api_query(ctx,
+        "WITH cur AS (SELECT status FROM tenants WHERE id = $1),"
+        " t AS (SELECT * FROM tenants WHERE id = $1 AND status <> 'deleting'),"
+        " h AS (INSERT INTO tenant_hosts (host, tenant_id, role)"
+        "       SELECT $2, t.id, $3 FROM t RETURNING *),"
+        " a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)"
+        "       SELECT $4, 'domain.add', h.tenant_id,"
+        "              jsonb_build_object('host', h.host, 'role', h.role)"
+        "         FROM h)"
+        " SELECT (SELECT status FROM cur),"
+        "        (SELECT json_build_object('host', h.host, 'tenant',"
+        "                h.tenant_id, 'role', h.role, 'created_at',"
+        "                h.created_at) FROM h)",
+        ngx_http_tenant_api_domain_added, 4, name.data, buf,
+        role.len ? (char *) role.data : "site", ctx->actor.data);
+}
+
+
+static void
+ngx_http_tenant_api_domain_deleted(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
+                                  "no tenant has this name", NULL);
+        return;
+    }
+
+    if (PQgetisnull(res, 0, 1)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_domain",
+                                  "the tenant has no such domain", "host");
+        return;
+    }
+
+    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
+                              json_pack("{s:o, s:b}", "domain",
+                                        ngx_http_tenant_api_json(res, 1),
+                                        "deleted", 1));
+}
+
+
+static void
+ngx_http_tenant_api_domain_del(ngx_http_tenant_api_ctx_t *ctx)
+{
+    u_char     *buf;
+    size_t      n;
+    ngx_str_t   name, host;
+
+    if (ngx_http_tenant_api_name_arg(ctx, &name) != NGX_OK
+        || ngx_http_tenant_api_arg(ctx, "1", &host) != NGX_OK)
+    {
+        return;
+    }
+
+    buf = ngx_pnalloc(ctx->pool, NGX_HTTP_TENANT_HOST_MAX + 1);
+    if (buf == NULL) {
+        return;
+    }
+
+    if (ngx_http_tenant_api_check_domain(buf, host.data, host.len, &n)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_domain",
+                                  "the tenant has no such domain", "host");
+        return;
+    }
+
+    buf[n] = '\0';
+
+    (void) ngx_http_tenant_api_query(ctx,
+        "WITH h AS (DELETE FROM tenant_hosts WHERE host = $2 AND tenant_id = $1"
+        "           RETURNING *),"
+        " a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)"
+        "       SELECT $3, 'domain.remove', h.tenant_id,"
+        "              jsonb_build_object('host', h.host) FROM h)"
+        " SELECT (SELECT status FROM tenants WHERE id = $1),"
+        "        (SELECT json_build_object('host', h.host, 'tenant',"
+        "                h.tenant_id, 'role', h.role) FROM h)",
+        ngx_http_tenant_api_domain_deleted, 3, name.data, buf,
+        ctx->actor.data);
+}
+
+
+/* --- jobs ---------------------------------------------------------------- */
+
+
+static void
+ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx)
+{
+    size_t     i;
+    ngx_str_t  id;
+
+    if (ngx_http_tenant_api_arg(ctx, "0", &id) != NGX_OK) {
+        return;
+    }
+
+    for (i = 0; i < id.len; i++) {
+        if (id.data[i] < '0' || id.data[i] > '9') {
+            break;
+        }
+    }
+
+    if (id.len == 0 || id.len > 18 || i != id.len) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_job",
+                                  "no job has this id", NULL);
+        return;
+    }
+
+    ctx->job = ngx_atoof(id.data, id.len);
+
+    if (ctx->wait > 0) {
+        ngx_http_tenant_api_job_wait(ctx, ctx->job);
+        return;
+    }
+
+    ngx_http_tenant_api_job_answer(ctx, 1);
+}

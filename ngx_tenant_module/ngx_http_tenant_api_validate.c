@@ -1,0 +1,236 @@
+
+/*
+ * Admin API input validation.  Tenant names become DNS labels, database
+ * names and file names, so they are held to a narrow pattern (PCRE2) and
+ * kept off a list of names the platform itself uses.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_http_tenant_api_validate.h"
+#include "ngx_http_tenant_host.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+
+static ngx_int_t ngx_http_tenant_api_match(pcre2_code **re,
+    const char *pattern, u_char *s, size_t len);
+
+
+/*
+ * 3-30 of [a-z0-9-]; no leading, trailing or double hyphen.  Lookarounds
+ * keep it one pattern, as documented.
+ */
+static const char  ngx_http_tenant_api_name_re[] =
+    "^(?!-)(?!.*--)[a-z0-9-]{3,30}(?<!-)$";
+
+static const char  ngx_http_tenant_api_slug_re[] =
+    "^[a-z0-9][a-z0-9_-]{0,63}$";
+
+static const char *ngx_http_tenant_api_reserved[] = {
+    "admin", "administrator", "api", "app", "apps", "assets", "auth",
+    "billing", "blog-admin", "cdn", "console", "dashboard", "dev", "dns",
+    "docs", "email", "ftp", "git", "help", "imap", "internal", "localhost",
+    "login", "mail", "mx", "ns1", "ns2", "pop", "pop3", "postmaster",
+    "root", "smtp", "staff", "static", "status", "superadmin", "support",
+    "sysadmin", "system", "tenant", "tenants", "test", "webmail", "www",
+    NULL
+};
+
+
+const char *
+ngx_http_tenant_api_check_name(u_char *s, size_t len)
+{
+    static pcre2_code  *re;
+
+    const char  **w;
+
+    switch (ngx_http_tenant_api_match(&re, ngx_http_tenant_api_name_re,
+                                      s, len))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        return "must be 3-30 of a-z, 0-9 and '-', with no leading, trailing "
+               "or double '-'";
+
+    default:
+        return "cannot be checked";
+    }
+
+    for (w = ngx_http_tenant_api_reserved; *w; w++) {
+        if (ngx_strlen(*w) == len && ngx_strncmp(*w, s, len) == 0) {
+            return "is reserved";
+        }
+    }
+
+    return NULL;
+}
+
+
+const char *
+ngx_http_tenant_api_check_slug(u_char *s, size_t len)
+{
+    static pcre2_code  *re;
+
+    switch (ngx_http_tenant_api_match(&re, ngx_http_tenant_api_slug_re,
+                                      s, len))
+    {
+    case NGX_OK:
+        return NULL;
+
+    case NGX_DECLINED:
+        return "must be 1-64 of a-z, 0-9, '_' and '-'";
+
+    default:
+        return "cannot be checked";
+    }
+}
+
+
+/* deliberately simple: one '@', a dotted domain, printable ASCII only */
+
+const char *
+ngx_http_tenant_api_check_email(u_char *s, size_t len)
+{
+    u_char  *at, *p;
+    size_t   i;
+
+    if (len < 3 || len > 254) {
+        return "must be 3-254 characters";
+    }
+
+    for (i = 0; i < len; i++) {
+        if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\'
+            || s[i] == '<' || s[i] == '>')
+        {
+            return "must be a plain address like owner@example.com";
+        }
+    }
+
+    at = ngx_strlchr(s, s + len, '@');
+
+    if (at == NULL || at == s || ngx_strlchr(at + 1, s + len, '@')) {
+        return "must contain exactly one '@' after a local part";
+    }
+
+    p = ngx_strlchr(at + 1, s + len, '.');
+
+    if (p == NULL || p == at + 1 || p == s + len - 1) {
+        return "must have a domain like example.com";
+    }
+
+    return NULL;
+}
+
+
+const char *
+ngx_http_tenant_api_check_password(u_char *s, size_t len)
+{
+    size_t  i;
+
+    if (len < 10 || len > 128) {
+        return "must be 10-128 characters";
+    }
+
+    for (i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7f) {
+            return "must not contain control characters";
+        }
+    }
+
+    return NULL;
+}
+
+
+/* free text (display names): no control characters; UTF-8 is jansson's */
+
+const char *
+ngx_http_tenant_api_check_text(u_char *s, size_t len, size_t max)
+{
+    size_t  i;
+
+    if (len > max) {
+        return "is too long";
+    }
+
+    for (i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7f) {
+            return "must not contain control characters";
+        }
+    }
+
+    return NULL;
+}
+
+
+/* a custom domain: a normalised host name with at least two labels */
+
+const char *
+ngx_http_tenant_api_check_domain(u_char *buf, u_char *s, size_t len,
+    size_t *out)
+{
+    ngx_int_t  n;
+
+    if (ngx_strlchr(s, s + len, ':')) {
+        return "must be a host name without a port";
+    }
+
+    n = ngx_http_tenant_host_normalize(buf, s, len);
+
+    if (n == 0) {
+        return "must be a name, not an IP address";
+    }
+
+    if (n < 0) {
+        return "must be a valid host name";
+    }
+
+    if (ngx_strlchr(buf, buf + n, '.') == NULL) {
+        return "must have at least two labels, like shop.example.com";
+    }
+
+    *out = n;
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_api_match(pcre2_code **re, const char *pattern, u_char *s,
+    size_t len)
+{
+    int                  rc, errcode;
+    PCRE2_SIZE           erroff;
+    pcre2_match_data    *md;
+
+    if (*re == NULL) {
+        *re = pcre2_compile((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED,
+                            PCRE2_DOLLAR_ENDONLY, &errcode, &erroff, NULL);
+        if (*re == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    md = pcre2_match_data_create_from_pattern(*re, NULL);
+    if (md == NULL) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * NUL bytes are part of the subject: len, not strlen, bounds it;
+     * DOLLAR_ENDONLY keeps "$" from matching before a trailing newline
+     */
+    rc = pcre2_match(*re, (PCRE2_SPTR) s, len, 0, 0, md, NULL);
+
+    pcre2_match_data_free(md);
+
+    if (rc == PCRE2_ERROR_NOMATCH) {
+        return NGX_DECLINED;
+    }
+
+    return rc < 0 ? NGX_ERROR : NGX_OK;
+}
