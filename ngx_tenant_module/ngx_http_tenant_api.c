@@ -497,7 +497,7 @@ ngx_http_tenant_api_auth(ngx_http_tenant_api_ctx_t *ctx)
         }
     }
 
-    p = ngx_pnalloc(ctx->pool, 16 + 1 + 4 + 16);
+    p = ngx_pnalloc(ctx->pool, 16 + 1 + 4 + 16 + 1);
     if (p == NULL) {
         goto internal;
     }
@@ -507,10 +507,13 @@ ngx_http_tenant_api_auth(ngx_http_tenant_api_ctx_t *ctx)
     p = ngx_cpymem(p, key.data + 3, 16);
     *p++ = '\0';
 
+    /* both go to libpq as C strings */
+
     ctx->actor.data = p;
     ctx->actor.len = 4 + 16;
     p = ngx_cpymem(p, "key:", 4);
-    (void) ngx_cpymem(p, key.data + 3, 16);
+    p = ngx_cpymem(p, key.data + 3, 16);
+    *p = '\0';
 
     if (EVP_Digest(key.data + 20, 43, ctx->key_hash, &dlen, EVP_sha256(),
                    NULL)

@@ -560,11 +560,16 @@ ngx_http_tenant_pg_watch(ngx_http_tenant_pg_conn_t *pc, ngx_uint_t rd,
 }
 
 
-/* drops nginx's hold on the socket; libpq owns and closes it */
+/*
+ * Drops nginx's hold on the socket; libpq owns and closes it.  libpq closes
+ * it by itself when the server goes away (PQsocket() is then -1): the
+ * kernel has dropped it from epoll already, so no syscall is made for it.
+ */
 
 static void
 ngx_http_tenant_pg_unwatch(ngx_http_tenant_pg_conn_t *pc)
 {
+    ngx_uint_t         flags;
     ngx_connection_t  *c;
 
     c = pc->connection;
@@ -573,12 +578,14 @@ ngx_http_tenant_pg_unwatch(ngx_http_tenant_pg_conn_t *pc)
         return;
     }
 
+    flags = (pc->conn && PQsocket(pc->conn) == c->fd) ? 0 : NGX_CLOSE_EVENT;
+
     if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
     }
 
     if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
     }
 
     if (c->read->posted) {

@@ -80,4 +80,4 @@ Tenant::Test::write_file("$dir/example.conf", $example);
     '-c', "$dir/example.conf");
 is($rc, 0, 'conf/nginx.example.conf passes nginx -t') or diag $out;
 
-done_testing();
+Tenant::Test::finish();

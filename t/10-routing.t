@@ -123,4 +123,4 @@ for (1 .. 400) {
 }
 is($wrong, 0, "400 random requests over 32 tenants: none reached another tenant ($right right)");
 
-done_testing();
+Tenant::Test::finish();

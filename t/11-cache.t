@@ -75,4 +75,4 @@ is($t->lookup_queries, 0, 'the most recent tenant is still cached');
 $t->get("lru1.localhost");
 is($t->lookup_queries, 1, 'the least recent tenant was evicted');
 
-done_testing();
+Tenant::Test::finish();

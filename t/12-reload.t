@@ -29,4 +29,4 @@ for my $round (1 .. 3) {
     is($t->lookup_queries, 0, "reload $round: no registry query");
 }
 
-done_testing();
+Tenant::Test::finish();

@@ -85,4 +85,4 @@ is($stuck_rc, 0, 'the uncached host got 503 while the registry was frozen');
 ok(Tenant::Test::wait_until(sub { $t->get('later.localhost')->{status} == 200 }, 10),
    'registry thawed: routing works');
 
-done_testing();
+Tenant::Test::finish();

@@ -66,4 +66,4 @@ $t->add_tenant('down', site => ["127.0.0.1:$dead"]);
 is($t->get('down.localhost')->{status}, 502, 'only endpoint down: 502');
 is($t->get('keep.localhost')->{status}, 200, 'other tenants unaffected');
 
-done_testing();
+Tenant::Test::finish();

@@ -101,4 +101,4 @@ $t->psql("UPDATE tenants SET status = 'suspended' WHERE id = 'globex'");
 ok(Tenant::Test::wait_until(sub { $t->get('globex.localhost')->{status} == 503 && $t2->get('globex.localhost')->{status} == 503 }, 2),
    'both instances see the suspension');
 
-done_testing();
+Tenant::Test::finish();

@@ -56,7 +56,7 @@ sub http {
         location /api/ {
             tenant off;
             tenant_admin_api;
-            client_max_body_size 64k;
+            client_max_body_size 1m;   # the API itself refuses over 64 KiB, in JSON
         }
 
         location /not-the-api/ {

@@ -63,6 +63,27 @@ sub cache_api {
     return $r;
 }
 
+# the admin API: $body is a Perl structure (sent as JSON) or a raw string
+sub api {
+    my ($self, $method, $path, $body, %o) = @_;
+    require JSON::PP;
+    my %h = (%{ $o{headers} || {} });
+    $h{Authorization} //= "Bearer $self->{api_key}" if $self->{api_key} && !$o{nokey};
+    my $r = $self->request(method => $method, host => 'localhost',
+        path => "/api/$path", headers => \%h,
+        body => ref $body ? JSON::PP->new->canonical->encode($body) : $body);
+    $r->{json} = eval { JSON::PP::decode_json($r->{body}) };
+    return $r;
+}
+
+sub create_api_key {
+    my ($self, $name) = @_;
+    my ($rc, $key) = $self->provisioner('apikey', 'create', $name // 'test');
+    die "apikey create: $key" if $rc;
+    chomp $key;
+    return $key;
+}
+
 # backends holding the tenant_changed LISTEN
 sub listeners {
     my ($self) = @_;
@@ -382,8 +403,13 @@ sub request {
     my $req = $o{raw} // do {
         my $r = ($o{method} // 'GET') . ' ' . ($o{path} // '/') . " HTTP/1.1\r\n";
         $r .= "Host: $o{host}\r\n" if defined $o{host};
-        $r .= "$_: $o{headers}{$_}\r\n" for sort keys %{ $o{headers} || {} };
-        $r . "Connection: close\r\n\r\n";
+        my %h = %{ $o{headers} || {} };
+        if (defined $o{body}) {
+            $h{'Content-Type'} //= 'application/json';
+            $h{'Content-Length'} = length $o{body};
+        }
+        $r .= "$_: $h{$_}\r\n" for sort grep { defined $h{$_} } keys %h;
+        $r . "Connection: close\r\n\r\n" . ($o{body} // '');
     };
     print $s $req;
     my $resp = read_response($s, $o{timeout} // 10);
@@ -492,6 +518,19 @@ sub cleanup {
     $self->stop_pg('immediate');
     $_->() for @{ $self->{on_cleanup} || [] };
     remove_tree($self->{dir}) unless $ENV{TEST_KEEP};
+}
+
+# Ends a test file: no nginx of this file may have logged an alert, a
+# critical error or an emergency (those the test causes on purpose aside).
+sub finish {
+    my (%o) = @_;
+    for my $t (grep { $_->{owner} == $$ && $_->{ngxdir} } @instances) {
+        my @bad = grep { !($o{allow} && /$o{allow}/) }
+            $t->error_log =~ /^(.*\[(?:alert|crit|emerg)\].*)$/mg;
+        is(scalar @bad, 0, 'no alert, crit or emerg in the nginx error log')
+            or diag(join "\n", @bad[0 .. ($#bad > 9 ? 9 : $#bad)]);
+    }
+    done_testing();
 }
 
 sub on_cleanup { push @{ $_[0]{on_cleanup} }, $_[1] }
