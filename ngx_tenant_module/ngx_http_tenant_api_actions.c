@@ -18,19 +18,11 @@
 #include "ngx_http_tenant_pg.h"
 
 
-#define TENANT_JSON(t)                                                       \
-    "json_build_object('name', " t ".id, 'display_name', " t ".display_name," \
-    " 'blueprint', " t ".blueprint, 'theme', " t ".theme, 'mode', " t ".mode," \
-    " 'status', " t ".status, 'created_at', " t ".created_at,"               \
-    " 'updated_at', " t ".updated_at)"
-
-/* a job's payload may hold secrets (seed_admin): it is never shown */
-#define JOB_JSON(j)                                                          \
-    "json_build_object('id', " j ".id, 'tenant', " j ".tenant_id,"           \
-    " 'kind', " j ".kind, 'status', " j ".status,"                           \
-    " 'attempts', " j ".attempts, 'error', " j ".error,"                     \
-    " 'result', " j ".result, 'created_at', " j ".created_at,"               \
-    " 'updated_at', " j ".updated_at, 'finished_at', " j ".finished_at)"
+/*
+ * The mutations are SQL functions (migration 004) shared with the CLI, so
+ * both write jobs exactly alike; tenant_json() and job_json() shape answers
+ * (a job's payload, which may hold a password, is never shown).
+ */
 
 
 static void ngx_http_tenant_api_health(ngx_http_tenant_api_ctx_t *ctx);
@@ -275,15 +267,7 @@ static void ngx_http_tenant_api_job_read(ngx_http_tenant_api_ctx_t *ctx,
 static void ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx);
 
 static const char  ngx_http_tenant_api_job_sql[] =
-    "WITH j AS (SELECT * FROM jobs WHERE id = $1 FOR UPDATE),"
-    " s AS (UPDATE jobs SET result = jobs.result #- '{admin,password}',"
-    "              revealed_at = now()"
-    "         FROM j WHERE jobs.id = j.id AND j.status = 'done'"
-    "          AND j.result #> '{admin,password}' IS NOT NULL)"
-    " SELECT j.status IN ('done', 'failed'), " JOB_JSON("j") ","
-    "        (SELECT " TENANT_JSON("t") " FROM tenants t"
-    "          WHERE t.id = j.tenant_id)"
-    "   FROM j";
+    "SELECT * FROM job_read($1::bigint)";
 
 
 void
@@ -476,7 +460,7 @@ static void
 ngx_http_tenant_api_list(ngx_http_tenant_api_ctx_t *ctx)
 {
     ngx_http_tenant_api_list_page(ctx,
-        "SELECT coalesce(json_agg(" TENANT_JSON("t") " ORDER BY t.id), '[]'),"
+        "SELECT coalesce(json_agg(tenant_json(t) ORDER BY t.id), '[]'),"
         "       CASE WHEN count(*) = $2::int THEN max(t.id) END"
         "  FROM (SELECT * FROM tenants WHERE id > $1"
         "         ORDER BY id LIMIT $2::int) t");
@@ -529,7 +513,7 @@ ngx_http_tenant_api_get(ngx_http_tenant_api_ctx_t *ctx)
     }
 
     (void) ngx_http_tenant_api_query(ctx,
-        "SELECT " TENANT_JSON("t") "::jsonb || jsonb_build_object("
+        "SELECT tenant_json(t)::jsonb || jsonb_build_object("
         "  'domains', (SELECT coalesce(jsonb_agg(jsonb_build_object("
         "                'host', h.host, 'role', h.role) ORDER BY h.host),"
         "              '[]') FROM tenant_hosts h WHERE h.tenant_id = t.id),"
@@ -537,7 +521,7 @@ ngx_http_tenant_api_get(ngx_http_tenant_api_ctx_t *ctx)
         "                'role', e.role, 'address', e.address,"
         "                'weight', e.weight) ORDER BY e.id), '[]')"
         "              FROM tenant_endpoints e WHERE e.tenant_id = t.id),"
-        "  'last_job', (SELECT " JOB_JSON("j") " FROM jobs j"
+        "  'last_job', (SELECT job_json(j) FROM jobs j"
         "              WHERE j.tenant_id = t.id ORDER BY j.id DESC LIMIT 1))"
         "  FROM tenants t WHERE t.id = $1",
         ngx_http_tenant_api_get_done, 1, name.data);
@@ -548,9 +532,8 @@ ngx_http_tenant_api_get(ngx_http_tenant_api_ctx_t *ctx)
 
 
 static const char  ngx_http_tenant_api_replay_sql[] =
-    "SELECT 'replay', " JOB_JSON("j") ","
-    "       (SELECT " TENANT_JSON("t") " FROM tenants t"
-    "         WHERE t.id = j.tenant_id)"
+    "SELECT 'replay', job_json(j),"
+    "       (SELECT tenant_json(t) FROM tenants t WHERE t.id = j.tenant_id)"
     "  FROM jobs j WHERE j.idempotency_key = $1";
 
 
@@ -647,25 +630,7 @@ ngx_http_tenant_api_stmt(ngx_http_tenant_api_ctx_t *ctx, const char *sql,
 
 
 static const char  ngx_http_tenant_api_create_sql[] =
-    "WITH bp AS (SELECT themes, modes FROM blueprints WHERE name = $2),"
-    " chk AS (SELECT CASE"
-    "   WHEN NOT EXISTS (SELECT 1 FROM bp) THEN 'blueprint'"
-    "   WHEN NOT EXISTS (SELECT 1 FROM bp WHERE $3 = ANY (themes)) THEN 'theme'"
-    "   WHEN NOT EXISTS (SELECT 1 FROM bp WHERE $4 = ANY (modes)) THEN 'mode'"
-    "   END AS bad),"
-    " t AS (INSERT INTO tenants (id, display_name, blueprint, theme, mode,"
-    "                            status)"
-    "       SELECT $1, $5, $2, $3, $4, 'provisioning' FROM chk"
-    "        WHERE bad IS NULL RETURNING *),"
-    " j AS (INSERT INTO jobs (tenant_id, kind, payload, idempotency_key)"
-    "       SELECT t.id, 'create', jsonb_build_object('blueprint', t.blueprint,"
-    "              'theme', t.theme, 'mode', t.mode), $6 FROM t RETURNING *),"
-    " a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)"
-    "       SELECT $7, 'tenant.create', t.id, jsonb_build_object("
-    "              'blueprint', t.blueprint, 'theme', t.theme,"
-    "              'mode', t.mode, 'display_name', t.display_name) FROM t)"
-    " SELECT (SELECT bad FROM chk), (SELECT " JOB_JSON("j") " FROM j),"
-    "        (SELECT " TENANT_JSON("t") " FROM t)";
+    "SELECT * FROM tenant_create($1, $2, $3, $4, $5, $6, $7)";
 
 
 static void
@@ -843,44 +808,15 @@ ngx_http_tenant_api_create_store(ngx_http_tenant_api_ctx_t *ctx)
 /* --- lifecycle ----------------------------------------------------------- */
 
 
-#define NGX_HTTP_TENANT_API_AUDIT(action)                                    \
-    " a AS (INSERT INTO audit_log (actor, action, tenant_id)"                \
-    "       SELECT $3, '" action "', t.id FROM t)"
-
 /* $1 name, $2 idempotency key, $3 actor; column 0 the status before */
-
 static const char  ngx_http_tenant_api_delete_sql[] =
-    "WITH cur AS (SELECT status FROM tenants WHERE id = $1),"
-    " t AS (UPDATE tenants SET status = 'deleting', updated_at = now()"
-    "        WHERE id = $1 AND status <> 'deleting' RETURNING *),"
-    " j AS (INSERT INTO jobs (tenant_id, kind, idempotency_key)"
-    "       SELECT t.id, 'delete', $2 FROM t RETURNING *),"
-    NGX_HTTP_TENANT_API_AUDIT("tenant.delete")
-    " SELECT (SELECT status FROM cur), (SELECT " JOB_JSON("j") " FROM j),"
-    "        (SELECT " TENANT_JSON("t") " FROM t)";
-
-/* suspending stops routing at once; the job stops the stack */
+    "SELECT * FROM tenant_delete($1, $2, $3)";
 
 static const char  ngx_http_tenant_api_suspend_sql[] =
-    "WITH cur AS (SELECT status FROM tenants WHERE id = $1),"
-    " t AS (UPDATE tenants SET status = 'suspended', updated_at = now()"
-    "        WHERE id = $1 AND status = 'active' RETURNING *),"
-    " j AS (INSERT INTO jobs (tenant_id, kind, idempotency_key)"
-    "       SELECT t.id, 'suspend', $2 FROM t RETURNING *),"
-    NGX_HTTP_TENANT_API_AUDIT("tenant.suspend")
-    " SELECT (SELECT status FROM cur), (SELECT " JOB_JSON("j") " FROM j),"
-    "        (SELECT " TENANT_JSON("t") " FROM t)";
-
-/* resuming: the provisioner marks the tenant active once its stack runs */
+    "SELECT * FROM tenant_suspend($1, $2, $3)";
 
 static const char  ngx_http_tenant_api_resume_sql[] =
-    "WITH cur AS (SELECT status FROM tenants WHERE id = $1),"
-    " t AS (SELECT * FROM tenants WHERE id = $1 AND status = 'suspended'),"
-    " j AS (INSERT INTO jobs (tenant_id, kind, idempotency_key)"
-    "       SELECT t.id, 'resume', $2 FROM t RETURNING *),"
-    NGX_HTTP_TENANT_API_AUDIT("tenant.resume")
-    " SELECT (SELECT status FROM cur), (SELECT " JOB_JSON("j") " FROM j),"
-    "        (SELECT " TENANT_JSON("t") " FROM t)";
+    "SELECT * FROM tenant_resume($1, $2, $3)";
 
 
 static void
@@ -968,17 +904,7 @@ ngx_http_tenant_api_delete_store(ngx_http_tenant_api_ctx_t *ctx)
 /* $1 name, $2 email, $3 password, $4 idempotency key, $5 actor */
 
 static const char  ngx_http_tenant_api_seed_sql[] =
-    "WITH cur AS (SELECT status FROM tenants WHERE id = $1),"
-    " t AS (SELECT * FROM tenants WHERE id = $1"
-    "        AND status IN ('active', 'suspended')),"
-    " j AS (INSERT INTO jobs (tenant_id, kind, payload, idempotency_key)"
-    "       SELECT t.id, 'seed_admin', jsonb_build_object('email', $2::text,"
-    "              'password', $3::text), $4 FROM t RETURNING *),"
-    " a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)"
-    "       SELECT $5, 'tenant.seed_admin', t.id,"
-    "              jsonb_build_object('email', $2::text) FROM t)"
-    " SELECT (SELECT status FROM cur), (SELECT " JOB_JSON("j") " FROM j),"
-    "        (SELECT " TENANT_JSON("t") " FROM t)";
+    "SELECT * FROM tenant_seed_admin($1, $2, $3, $4, $5)";
 
 
 static void
@@ -1065,12 +991,7 @@ ngx_http_tenant_api_logs(ngx_http_tenant_api_ctx_t *ctx)
     *ngx_sprintf(num, "%i", lines) = '\0';
 
     (void) ngx_http_tenant_api_query(ctx,
-        "WITH t AS (SELECT * FROM tenants WHERE id = $1),"
-        " j AS (INSERT INTO jobs (tenant_id, kind, payload)"
-        "       SELECT t.id, 'logs', jsonb_build_object('lines', $2::int)"
-        "         FROM t RETURNING *)"
-        " SELECT (SELECT status FROM t), (SELECT " JOB_JSON("j") " FROM j),"
-        "        (SELECT " TENANT_JSON("t") " FROM t)",
+        "SELECT * FROM tenant_logs($1, $2::int)",
         ngx_http_tenant_api_job_made, 2, name.data, num);
 }
 
