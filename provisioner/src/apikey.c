@@ -1,6 +1,7 @@
 #include "apikey.h"
 #include "db.h"
 #include "log.h"
+#include "secret.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -10,19 +11,6 @@
 
 #define KEY_ID_BYTES      8
 #define KEY_SECRET_BYTES  32
-
-static void
-hex(char *dst, const unsigned char *src, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t            i;
-
-    for (i = 0; i < n; i++) {
-        dst[2 * i] = digits[src[i] >> 4];
-        dst[2 * i + 1] = digits[src[i] & 0xf];
-    }
-    dst[2 * n] = '\0';
-}
 
 /* base64url without padding: the key travels in headers and shell variables */
 static void
@@ -68,7 +56,7 @@ create(PGconn *conn, const char *name)
         return 1;
     }
 
-    hex(id_hex, id, sizeof(id));
+    hex_encode(id_hex, id, sizeof(id));
     base64url(secret_b64, secret, sizeof(secret));
 
     if (EVP_Digest(secret_b64, strlen(secret_b64), digest, &dlen,
@@ -80,7 +68,7 @@ create(PGconn *conn, const char *name)
 
     hash_param[0] = '\\';
     hash_param[1] = 'x';
-    hex(hash_param + 2, digest, dlen);
+    hex_encode(hash_param + 2, digest, dlen);
 
     params[0] = id_hex;
     params[1] = name;

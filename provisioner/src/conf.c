@@ -5,19 +5,67 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+enum key_type { KEY_STR, KEY_INT, KEY_LONG };
+
+struct key {
+    const char     *name;
+    enum key_type   type;
+    size_t          offset;
+    size_t          size;
+    long            min;
+    long            max;
+};
+
+#define STR(f)             { #f, KEY_STR, offsetof(struct conf, f), \
+                             sizeof(((struct conf *) 0)->f), 0, 0 }
+#define INT(f, lo, hi)     { #f, KEY_INT, offsetof(struct conf, f), 0, lo, hi }
+#define LONG(f, lo, hi)    { #f, KEY_LONG, offsetof(struct conf, f), 0, lo, hi }
+
+static const struct key keys[] = {
+    STR(db), STR(driver), STR(blueprints), STR(state_dir), STR(secret_key),
+    STR(id), STR(base_domain), STR(docker_socket), STR(docker_network),
+    INT(base_port, 1, 65535), INT(port_min, 1024, 65535),
+    INT(port_max, 1024, 65535), INT(poll_interval, 1, 3600),
+    INT(lease, 2, 3600), INT(reconcile_interval, 1, 3600),
+    INT(health_timeout, 1, 3600), LONG(log_cap, 4096, 1L << 40),
+    { NULL, KEY_STR, 0, 0, 0, 0 }
+};
 
 void
 conf_defaults(struct conf *c)
 {
+    char host[64];
+
     memset(c, 0, sizeof(*c));
     snprintf(c->db, sizeof(c->db), "dbname=tenant");
     snprintf(c->driver, sizeof(c->driver), "process");
     snprintf(c->blueprints, sizeof(c->blueprints), "blueprints");
     snprintf(c->state_dir, sizeof(c->state_dir), "var/tenants");
+    snprintf(c->base_domain, sizeof(c->base_domain), "localhost");
+    snprintf(c->docker_socket, sizeof(c->docker_socket),
+             "/var/run/docker.sock");
+    snprintf(c->docker_network, sizeof(c->docker_network), "host");
+
+    if (gethostname(host, sizeof(host)) != 0) {
+        snprintf(host, sizeof(host), "localhost");
+    }
+    host[sizeof(host) - 1] = '\0';
+    snprintf(c->id, sizeof(c->id), "%s-%ld", host, (long) getpid());
+
+    c->base_port = 8080;
+    c->port_min = 20000;
+    c->port_max = 29999;
     c->poll_interval = 5;
+    c->lease = 60;
+    c->reconcile_interval = 5;
+    c->health_timeout = 30;
+    c->log_cap = 1024 * 1024;
 }
 
 static char *
@@ -36,15 +84,35 @@ trim(char *s)
 }
 
 static int
-set_str(char *dst, size_t size, const char *val, const char *path, int line,
-        const char *key)
+set_key(struct conf *c, const struct key *k, const char *val,
+        const char *path, int line)
 {
-    if (strlen(val) >= size) {
-        log_err("%s:%d: value of \"%s\" is too long (max %zu)", path, line,
-                key, size - 1);
+    char  *end;
+    long   n;
+
+    if (k->type == KEY_STR) {
+        if (strlen(val) >= k->size) {
+            log_err("%s:%d: value of \"%s\" is too long (max %zu)", path,
+                    line, k->name, k->size - 1);
+            return -1;
+        }
+        memcpy((char *) c + k->offset, val, strlen(val) + 1);
+        return 0;
+    }
+
+    errno = 0;
+    n = strtol(val, &end, 10);
+    if (errno || end == val || *end != '\0' || n < k->min || n > k->max) {
+        log_err("%s:%d: \"%s\" must be a number from %ld to %ld", path, line,
+                k->name, k->min, k->max);
         return -1;
     }
-    memcpy(dst, val, strlen(val) + 1);
+
+    if (k->type == KEY_INT) {
+        *(int *) ((char *) c + k->offset) = (int) n;
+    } else {
+        *(long *) ((char *) c + k->offset) = n;
+    }
     return 0;
 }
 
@@ -53,10 +121,10 @@ set_str(char *dst, size_t size, const char *val, const char *path, int line,
 int
 conf_load(struct conf *c, const char *path)
 {
-    FILE  *f;
-    char   buf[1024], *p, *eq, *key, *val, *end;
-    int    line = 0, rc = 0;
-    long   n;
+    FILE              *f;
+    char               buf[1024], *p, *eq, *key, *val;
+    int                line = 0, rc = 0;
+    const struct key  *k;
 
     f = fopen(path, "r");
     if (f == NULL) {
@@ -64,7 +132,7 @@ conf_load(struct conf *c, const char *path)
         return -1;
     }
 
-    while (fgets(buf, sizeof(buf), f) != NULL) {
+    while (rc == 0 && fgets(buf, sizeof(buf), f) != NULL) {
         line++;
         p = strchr(buf, '#');
         if (p) {
@@ -84,36 +152,27 @@ conf_load(struct conf *c, const char *path)
         key = trim(p);
         val = trim(eq + 1);
 
-        if (strcmp(key, "db") == 0) {
-            rc = set_str(c->db, sizeof(c->db), val, path, line, key);
-        } else if (strcmp(key, "driver") == 0) {
-            rc = set_str(c->driver, sizeof(c->driver), val, path, line, key);
-        } else if (strcmp(key, "blueprints") == 0) {
-            rc = set_str(c->blueprints, sizeof(c->blueprints), val, path,
-                         line, key);
-        } else if (strcmp(key, "state_dir") == 0) {
-            rc = set_str(c->state_dir, sizeof(c->state_dir), val, path, line,
-                         key);
-        } else if (strcmp(key, "poll_interval") == 0) {
-            errno = 0;
-            n = strtol(val, &end, 10);
-            if (errno || *end != '\0' || n < 1 || n > 3600) {
-                log_err("%s:%d: \"poll_interval\" must be 1..3600 seconds",
-                        path, line);
-                rc = -1;
-            } else {
-                c->poll_interval = (int) n;
+        for (k = keys; k->name; k++) {
+            if (strcmp(k->name, key) == 0) {
+                break;
             }
-        } else {
-            log_err("%s:%d: unknown key \"%s\"", path, line, key);
-            rc = -1;
         }
 
-        if (rc != 0) {
+        if (k->name == NULL) {
+            log_err("%s:%d: unknown key \"%s\"", path, line, key);
+            rc = -1;
             break;
         }
+
+        rc = set_key(c, k, val, path, line);
     }
 
     fclose(f);
+
+    if (rc == 0 && c->port_min > c->port_max) {
+        log_err("%s: port_min is above port_max", path);
+        rc = -1;
+    }
+
     return rc;
 }

@@ -4,11 +4,23 @@
 #define CONF_STR 512
 
 struct conf {
-    char  db[CONF_STR];          /* libpq conninfo of the registry */
-    char  driver[32];            /* process | docker */
-    char  blueprints[CONF_STR];  /* directory of blueprint JSON files */
-    char  state_dir[CONF_STR];   /* per-tenant files, logs, pid files */
-    int   poll_interval;         /* seconds between fallback job polls */
+    char  db[CONF_STR];            /* libpq conninfo of the registry */
+    char  driver[32];              /* process | docker */
+    char  blueprints[CONF_STR];    /* directory of blueprint JSON files */
+    char  state_dir[CONF_STR];     /* per-tenant files, logs, pid files */
+    char  secret_key[CONF_STR];    /* file holding the AES-256 key, hex */
+    char  id[128];                 /* name in jobs.claimed_by */
+    char  base_domain[256];        /* tenants live at {tenant}.base_domain */
+    char  docker_socket[CONF_STR]; /* the docker driver's engine */
+    char  docker_network[32];      /* host | bridge */
+    int   base_port;               /* the edge's HTTP port, for URLs */
+    int   port_min;                /* tenant service ports come from here */
+    int   port_max;
+    int   poll_interval;           /* seconds between fallback job polls */
+    int   lease;                   /* seconds a claimed job stays ours */
+    int   reconcile_interval;      /* seconds */
+    int   health_timeout;          /* seconds a new service has to answer */
+    long  log_cap;                 /* bytes kept per service log */
 };
 
 void conf_defaults(struct conf *c);

@@ -1,15 +1,19 @@
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
 
 #include "apikey.h"
+#include "blueprint.h"
+#include "cli.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
 #include "migrate.h"
+#include "prov.h"
 #include "run.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void
 usage(FILE *out)
@@ -17,31 +21,101 @@ usage(FILE *out)
     fprintf(out,
         "usage: provisioner [-c FILE] [--db CONNINFO] [-v] COMMAND [ARGS]\n"
         "\n"
-        "commands:\n"
-        "  migrate                 apply registry migrations (idempotent)\n"
-        "  run                     run the provisioner daemon\n"
-        "  apikey create NAME      create an admin API key (shown once)\n"
-        "  apikey list             list API keys\n"
-        "  apikey revoke ID        revoke an API key\n"
+        "daemon and registry:\n"
+        "  run                       run the provisioner daemon\n"
+        "  migrate                   apply registry migrations (idempotent)\n"
+        "  blueprints check [DIR]    validate blueprints, naming file and field\n"
+        "  blueprints sync           publish the blueprints to the registry\n"
+        "  apikey create NAME | list | revoke ID\n"
+        "\n"
+        "tenants (write jobs exactly as the admin API does):\n"
+        "  create NAME --blueprint B [--theme T] [--mode dedicated|shared]\n"
+        "              [--display-name D] [--idempotency-key K] [--wait [SECS]]\n"
+        "  delete NAME [--wait [SECS]]     suspend NAME [--wait [SECS]]\n"
+        "  resume NAME [--wait [SECS]]     logs NAME [--lines N]\n"
+        "  list                            health\n"
+        "\n"
+        "exit codes: 0 ok, 1 error, 2 bad arguments, 3 not found,\n"
+        "            4 conflict, 5 job failed, 6 --wait ran out\n"
         "\n"
         "The registry conninfo comes from --db, else $TENANT_DB, else the\n"
         "config file's \"db\", else \"dbname=tenant\".\n");
 }
 
+/*
+ * Without -c: $TENANT_PROVISIONER_CONF, else var/provisioner.conf next to
+ * the build directory the binary runs from (what auto/run writes), so
+ * build/provisioner works against the local platform as it is.
+ */
+static const char *
+default_conf(void)
+{
+    static char  buf[4096];
+    const char  *env = getenv("TENANT_PROVISIONER_CONF");
+    ssize_t      n;
+    char        *slash;
+
+    if (env && *env) {
+        return env;
+    }
+    n = readlink("/proc/self/exe", buf, sizeof(buf) - 64);
+    if (n <= 0) {
+        return NULL;
+    }
+    buf[n] = '\0';
+    slash = strrchr(buf, '/');
+    if (slash == NULL) {
+        return NULL;
+    }
+    snprintf(slash, sizeof(buf) - (size_t) (slash - buf),
+             "/../var/provisioner.conf");
+    return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
+static int
+blueprints_cmd(struct prov *p, int argc, char **argv)
+{
+    struct blueprint_set  set;
+    int                   broken, rc;
+    const char           *dir = p->conf.blueprints;
+
+    if (argc < 1 || (strcmp(argv[0], "check") != 0
+                     && strcmp(argv[0], "sync") != 0))
+    {
+        log_err("usage: provisioner blueprints check [DIR] | sync");
+        return 2;
+    }
+    if (strcmp(argv[0], "check") == 0 && argc > 1) {
+        dir = argv[1];
+    }
+
+    if (blueprints_load(dir, &set, &broken) != 0) {
+        return 1;
+    }
+    printf("%zu blueprint(s) valid, %d refused\n", set.n, broken);
+
+    rc = broken ? 2 : 0;
+    if (rc == 0 && strcmp(argv[0], "sync") == 0) {
+        p->conn = db_connect(p->conf.db);
+        rc = (p->conn == NULL || blueprints_sync(p->conn, &set) != 0) ? 1 : 0;
+    }
+    blueprints_free(&set);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
-    struct conf  conf;
-    const char  *conf_path = NULL, *db = NULL, *env;
-    const char  *cmd;
-    PGconn      *conn;
+    struct prov  p;
+    const char  *db = NULL, *env, *cmd;
     int          i, rc, applied;
 
-    conf_defaults(&conf);
+    memset(&p, 0, sizeof(p));
+    conf_defaults(&p.conf);
 
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
-            conf_path = argv[++i];
+            p.conf_path = argv[++i];
         } else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
             db = argv[++i];
         } else if (strcmp(argv[i], "-v") == 0) {
@@ -64,7 +138,11 @@ main(int argc, char **argv)
     }
     cmd = argv[i++];
 
-    if (conf_path != NULL && conf_load(&conf, conf_path) != 0) {
+    if (p.conf_path == NULL && getenv("TENANT_DB") == NULL && db == NULL) {
+        p.conf_path = default_conf();
+    }
+
+    if (p.conf_path != NULL && conf_load(&p.conf, p.conf_path) != 0) {
         return 2;
     }
 
@@ -73,39 +151,64 @@ main(int argc, char **argv)
         db = env;
     }
     if (db != NULL) {
-        if (strlen(db) >= sizeof(conf.db)) {
+        if (strlen(db) >= sizeof(p.conf.db)) {
             log_err("--db: conninfo is too long");
             return 2;
         }
-        memcpy(conf.db, db, strlen(db) + 1);
+        memcpy(p.conf.db, db, strlen(db) + 1);
+    }
+
+    if (strcmp(cmd, "blueprints") == 0) {
+        rc = blueprints_cmd(&p, argc - i, argv + i);
+        goto done;
     }
 
     if (strcmp(cmd, "run") == 0) {
-        return run_daemon(&conf, conf_path);
+        if (p.conf.secret_key[0]) {
+            if (secret_key_load(p.conf.secret_key, p.key) != 0) {
+                return 2;
+            }
+            p.have_key = 1;
+        }
+        p.driver = driver_new(&p.conf);
+        if (p.driver == NULL) {
+            return 2;
+        }
+        rc = run_daemon(&p);
+        p.driver->free(p.driver);
+        blueprints_free(&p.blueprints);
+        return rc;
     }
 
-    if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "apikey") != 0) {
+    if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "apikey") != 0
+        && !cli_is_verb(cmd))
+    {
         log_err("unknown command \"%s\"", cmd);
         usage(stderr);
         return 2;
     }
 
-    conn = db_connect(conf.db);
-    if (conn == NULL) {
+    p.conn = db_connect(p.conf.db);
+    if (p.conn == NULL) {
         return 1;
     }
 
     if (strcmp(cmd, "migrate") == 0) {
-        rc = migrate(conn, &applied) == 0 ? 0 : 1;
+        rc = migrate(p.conn, &applied) == 0 ? 0 : 1;
         if (rc == 0) {
             printf("migrations: %d applied, schema at version %d\n", applied,
                    migrations_count ? migrations[migrations_count - 1].version
                                     : 0);
         }
+    } else if (strcmp(cmd, "apikey") == 0) {
+        rc = apikey_main(p.conn, argc - i, argv + i);
     } else {
-        rc = apikey_main(conn, argc - i, argv + i);
+        rc = cli_main(&p, cmd, argc - i, argv + i);
     }
 
-    PQfinish(conn);
+done:
+    if (p.conn) {
+        PQfinish(p.conn);
+    }
     return rc;
 }

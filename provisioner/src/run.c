@@ -2,7 +2,10 @@
 
 #include "run.h"
 #include "db.h"
+#include "jobs.h"
 #include "log.h"
+#include "reconcile.h"
+#include "tasks.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -20,6 +23,7 @@ on_signal(int sig)
         reload_requested = 1;
     } else {
         stop_requested = 1;
+        tasks_stopping = 1;
     }
 }
 
@@ -54,16 +58,25 @@ sleep_ms(long ms)
     }
 }
 
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* Connects and LISTENs, retrying with capped exponential backoff: the
  * registry may start after us or restart under us. */
 static PGconn *
-connect_listening(struct conf *conf)
+connect_listening(struct prov *p)
 {
     PGconn *conn;
     long    backoff = 100;
 
     while (!stop_requested) {
-        conn = db_connect(conf->db);
+        conn = db_connect(p->conf.db);
         if (conn != NULL) {
             if (db_exec(conn, "listen jobs", "LISTEN jobs") == 0) {
                 log_info("connected to the registry, listening on \"jobs\"");
@@ -80,65 +93,134 @@ connect_listening(struct conf *conf)
     return NULL;
 }
 
-int
-run_daemon(struct conf *conf, const char *conf_path)
+/* blueprints are read at start and on SIGHUP, and published to the registry */
+static int
+load_blueprints(struct prov *p)
 {
-    PGconn         *conn;
+    struct blueprint_set  set;
+    int                   broken;
+
+    if (blueprints_load(p->conf.blueprints, &set, &broken) != 0) {
+        return -1;
+    }
+    if (broken) {
+        log_err("%d blueprint(s) refused, see above", broken);
+    }
+    if (p->conn && blueprints_sync(p->conn, &set) != 0) {
+        blueprints_free(&set);
+        return -1;
+    }
+    blueprints_free(&p->blueprints);
+    p->blueprints = set;
+    log_info("%zu blueprint(s) loaded from %s", set.n, p->conf.blueprints);
+    return 0;
+}
+
+static void
+reload(struct prov *p)
+{
+    struct conf next = p->conf;
+
+    if (p->conf_path != NULL) {
+        if (conf_load(&next, p->conf_path) != 0) {
+            log_err("configuration reload failed, keeping the old one");
+            return;
+        }
+        /* the driver keeps a pointer to the conf: same struct, new values */
+        p->conf = next;
+        log_info("configuration reloaded from %s", p->conf_path);
+    }
+    load_blueprints(p);
+}
+
+/* claims and runs jobs until none is left */
+static void
+work(struct prov *p)
+{
+    struct job j;
+    int        rc;
+
+    while (!stop_requested && (rc = job_claim(p, &j)) == 1) {
+        task_run(p, &j);
+        job_free(&j);
+    }
+}
+
+int
+run_daemon(struct prov *p)
+{
     PGnotify       *n;
     struct pollfd   pfd;
+    double          next_reconcile = 0, wait;
     int             rc;
 
     if (install_signals() != 0) {
         return 1;
     }
 
-    log_info("starting: driver \"%s\", blueprints \"%s\"", conf->driver,
-             conf->blueprints);
+    log_info("starting %s: driver \"%s\", blueprints \"%s\"", p->conf.id,
+             p->conf.driver, p->conf.blueprints);
 
-    conn = connect_listening(conf);
+    p->conn = connect_listening(p);
 
-    while (!stop_requested && conn != NULL) {
+    if (p->conn != NULL && load_blueprints(p) != 0) {
+        log_err("cannot load blueprints from %s", p->conf.blueprints);
+    }
+
+    while (!stop_requested && p->conn != NULL) {
         if (reload_requested) {
             reload_requested = 0;
-            if (conf_path != NULL) {
-                struct conf next = *conf;
-
-                if (conf_load(&next, conf_path) == 0) {
-                    *conf = next;
-                    log_info("configuration reloaded from %s", conf_path);
-                } else {
-                    log_err("configuration reload failed, keeping the old one");
-                }
-            }
+            reload(p);
         }
 
-        pfd.fd = PQsocket(conn);
+        work(p);
+
+        if (!stop_requested && now_s() >= next_reconcile) {
+            if (reconcile(p) != 0) {
+                log_warn("reconcile pass failed");
+            }
+            next_reconcile = now_s() + p->conf.reconcile_interval;
+        }
+
+        p->driver->tick(p->driver);
+
+        /* wake for a notification, the next reconcile, or the slow poll */
+        wait = next_reconcile - now_s();
+        if (wait > p->conf.poll_interval) {
+            wait = p->conf.poll_interval;
+        }
+        if (wait < 0.05) {
+            wait = 0.05;
+        }
+
+        pfd.fd = PQsocket(p->conn);
         pfd.events = POLLIN;
         pfd.revents = 0;
 
-        rc = poll(&pfd, 1, conf->poll_interval * 1000);
+        rc = poll(&pfd, 1, (int) (wait * 1000));
         if (rc < 0 && errno != EINTR) {
             log_err("poll: %s", strerror(errno));
             break;
         }
 
-        if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK) {
-            log_warn("registry connection lost: %s", PQerrorMessage(conn));
-            PQfinish(conn);
-            conn = connect_listening(conf);
+        if (PQconsumeInput(p->conn) == 0
+            || PQstatus(p->conn) != CONNECTION_OK)
+        {
+            log_warn("registry connection lost: %s", PQerrorMessage(p->conn));
+            PQfinish(p->conn);
+            p->conn = connect_listening(p);
             continue;
         }
 
-        while ((n = PQnotifies(conn)) != NULL) {
+        while ((n = PQnotifies(p->conn)) != NULL) {
             log_debug("notification on \"%s\": %s", n->relname, n->extra);
             PQfreemem(n);
         }
-
-        /* job execution lands with the job runner (issue 6) */
     }
 
-    if (conn != NULL) {
-        PQfinish(conn);
+    if (p->conn != NULL) {
+        PQfinish(p->conn);
+        p->conn = NULL;
     }
 
     log_info("stopped");

@@ -1,8 +1,8 @@
 #ifndef PROV_RUN_H
 #define PROV_RUN_H
 
-#include "conf.h"
+#include "prov.h"
 
-int run_daemon(struct conf *conf, const char *conf_path);
+int run_daemon(struct prov *p);
 
 #endif

@@ -1,0 +1,624 @@
+#define _DEFAULT_SOURCE
+
+#include "blueprint.h"
+#include "db.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * A blueprint (see blueprints/README.md):
+ * { "name", "description", "drivers": [...], "modes": [...], "themes": [...],
+ *   "database": bool, "roles": {"site": svc, "admin": svc},
+ *   "shared": {"site": "ip:port", "admin": "ip:port"},
+ *   "admin_login": {"file": path, "line": template, "service": svc},
+ *   "services": { name: { "command": [...], "image": str, "env": {...},
+ *     "health": {"path": "/", "timeout": s}, "resources": {"memory_mb": n,
+ *     "cpus": x}, "files": {dest: src} } } }
+ */
+
+static int
+fail(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int
+is_slug(const char *s)
+{
+    size_t i, n = strlen(s);
+
+    if (n == 0 || n > 64) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')
+              || ((s[i] == '-' || s[i] == '_') && i > 0)))
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* a relative path inside the tenant's or the blueprint's directory */
+static int
+is_safe_path(const char *s)
+{
+    const char *p;
+
+    if (*s == '\0' || *s == '/' || strlen(s) > 255) {
+        return 0;
+    }
+    for (p = s; *p; p++) {
+        if ((unsigned char) *p < 0x20) {
+            return 0;
+        }
+    }
+    return strcmp(s, "..") != 0 && strncmp(s, "../", 3) != 0
+           && strstr(s, "/../") == NULL
+           && !(strlen(s) >= 3 && strcmp(s + strlen(s) - 3, "/..") == 0);
+}
+
+static int
+only_keys(json_t *obj, const char *const *allowed, const char *where,
+          char *err, size_t len)
+{
+    const char         *key;
+    json_t             *v;
+    const char *const  *a;
+
+    json_object_foreach(obj, key, v) {
+        for (a = allowed; *a; a++) {
+            if (strcmp(*a, key) == 0) {
+                break;
+            }
+        }
+        if (*a == NULL) {
+            return fail(err, len, "%s%s%s: unknown field", where,
+                        *where ? "." : "", key);
+        }
+    }
+    return 0;
+}
+
+static int
+string_list(json_t *root, const char *field, const char *const *choices,
+            int slugs, char *err, size_t len)
+{
+    json_t             *a = json_object_get(root, field), *v;
+    size_t              i;
+    const char *const  *c;
+
+    if (!json_is_array(a) || json_array_size(a) == 0) {
+        return fail(err, len, "%s: must be a non-empty array of strings",
+                    field);
+    }
+
+    json_array_foreach(a, i, v) {
+        if (!json_is_string(v)) {
+            return fail(err, len, "%s[%zu]: must be a string", field, i);
+        }
+        if (slugs && !is_slug(json_string_value(v))) {
+            return fail(err, len, "%s[%zu]: must be 1-64 of a-z, 0-9, _ "
+                        "and -", field, i);
+        }
+        if (choices) {
+            for (c = choices; *c; c++) {
+                if (strcmp(*c, json_string_value(v)) == 0) {
+                    break;
+                }
+            }
+            if (*c == NULL) {
+                return fail(err, len, "%s[%zu]: unknown value \"%s\"", field,
+                            i, json_string_value(v));
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+is_address(const char *s)
+{
+    regex_t re;
+    int     ok;
+
+    if (regcomp(&re, "^(unix:/[^[:space:]]{1,100}|[0-9]{1,3}(\\.[0-9]{1,3}){3}"
+                ":[0-9]{1,5})$", REG_EXTENDED | REG_NOSUB) != 0)
+    {
+        return 0;
+    }
+    ok = regexec(&re, s, 0, NULL, 0) == 0;
+    regfree(&re);
+    return ok;
+}
+
+static int
+check_service(const char *name, json_t *svc, int process, int docker,
+              char *err, size_t len)
+{
+    static const char *const keys[] = { "command", "image", "env", "health",
+                                        "resources", "files", NULL };
+    static const char *const hkeys[] = { "path", "timeout", NULL };
+    static const char *const rkeys[] = { "memory_mb", "cpus", NULL };
+    char                     where[128];
+    json_t                  *v, *e;
+    const char              *k;
+    size_t                   i;
+
+    snprintf(where, sizeof(where), "services.%s", name);
+
+    if (!is_slug(name)) {
+        return fail(err, len, "%s: service names are 1-64 of a-z, 0-9, _ "
+                    "and -", where);
+    }
+    if (!json_is_object(svc)) {
+        return fail(err, len, "%s: must be an object", where);
+    }
+    if (only_keys(svc, keys, where, err, len) != 0) {
+        return -1;
+    }
+
+    v = json_object_get(svc, "command");
+    if (process && !json_is_array(v)) {
+        return fail(err, len, "%s.command: required by the process driver",
+                    where);
+    }
+    if (v) {
+        if (!json_is_array(v) || json_array_size(v) == 0
+            || json_array_size(v) > 64)
+        {
+            return fail(err, len, "%s.command: must be an array of 1-64 "
+                        "strings", where);
+        }
+        json_array_foreach(v, i, e) {
+            if (!json_is_string(e)) {
+                return fail(err, len, "%s.command[%zu]: must be a string",
+                            where, i);
+            }
+        }
+    }
+
+    v = json_object_get(svc, "image");
+    if (docker && !json_is_string(v)) {
+        return fail(err, len, "%s.image: required by the docker driver",
+                    where);
+    }
+    if (v && (!json_is_string(v) || json_string_length(v) == 0)) {
+        return fail(err, len, "%s.image: must be a non-empty string", where);
+    }
+
+    v = json_object_get(svc, "env");
+    if (v) {
+        if (!json_is_object(v)) {
+            return fail(err, len, "%s.env: must be an object of strings",
+                        where);
+        }
+        json_object_foreach(v, k, e) {
+            if (!json_is_string(e)) {
+                return fail(err, len, "%s.env.%s: must be a string", where,
+                            k);
+            }
+        }
+    }
+
+    v = json_object_get(svc, "health");
+    if (v) {
+        if (!json_is_object(v)
+            || only_keys(v, hkeys, "", err, len) != 0)
+        {
+            return fail(err, len, "%s.health: must be {\"path\", "
+                        "\"timeout\"}", where);
+        }
+        e = json_object_get(v, "path");
+        if (!json_is_string(e) || json_string_value(e)[0] != '/') {
+            return fail(err, len, "%s.health.path: must start with /", where);
+        }
+        e = json_object_get(v, "timeout");
+        if (e && (!json_is_integer(e) || json_integer_value(e) < 1
+                  || json_integer_value(e) > 3600))
+        {
+            return fail(err, len, "%s.health.timeout: must be 1-3600 seconds",
+                        where);
+        }
+    }
+
+    v = json_object_get(svc, "resources");
+    if (v) {
+        if (!json_is_object(v) || only_keys(v, rkeys, "", err, len) != 0) {
+            return fail(err, len, "%s.resources: must be {\"memory_mb\", "
+                        "\"cpus\"}", where);
+        }
+        e = json_object_get(v, "memory_mb");
+        if (e && (!json_is_integer(e) || json_integer_value(e) < 4
+                  || json_integer_value(e) > 1024 * 1024))
+        {
+            return fail(err, len, "%s.resources.memory_mb: must be 4-1048576",
+                        where);
+        }
+        e = json_object_get(v, "cpus");
+        if (e && (!json_is_number(e) || json_number_value(e) <= 0
+                  || json_number_value(e) > 1024))
+        {
+            return fail(err, len, "%s.resources.cpus: must be above 0",
+                        where);
+        }
+    }
+
+    v = json_object_get(svc, "files");
+    if (v) {
+        if (!json_is_object(v)) {
+            return fail(err, len, "%s.files: must be an object of paths",
+                        where);
+        }
+        json_object_foreach(v, k, e) {
+            if (!is_safe_path(k) || !json_is_string(e)
+                || !is_safe_path(json_string_value(e)))
+            {
+                return fail(err, len, "%s.files.%s: paths must be relative "
+                            "and stay inside their directory", where, k);
+            }
+        }
+    }
+
+    return 0;
+}
+
+const char *
+blueprint_validate(json_t *root, const char *name, char *err, size_t len)
+{
+    static const char *const keys[] = { "name", "description", "drivers",
+        "modes", "themes", "database", "roles", "shared", "admin_login",
+        "services", NULL };
+    static const char *const drivers[] = { "process", "docker", NULL };
+    static const char *const modes[] = { "dedicated", "shared", NULL };
+    static const char *const roles[] = { "site", "admin", NULL };
+    static const char *const login[] = { "file", "line", "service", NULL };
+    json_t                  *v, *svcs, *e;
+    const char              *k;
+    int                      process, docker, dedicated, shared;
+
+    if (!json_is_object(root)) {
+        fail(err, len, "the blueprint must be a JSON object");
+        return err;
+    }
+    if (only_keys(root, keys, "", err, len) != 0) {
+        return err;
+    }
+
+    v = json_object_get(root, "name");
+    if (!json_is_string(v) || !is_slug(json_string_value(v))) {
+        fail(err, len, "name: must be 1-64 of a-z, 0-9, _ and -");
+        return err;
+    }
+    if (name && strcmp(name, json_string_value(v)) != 0) {
+        fail(err, len, "name: \"%s\" does not match the file name \"%s\"",
+             json_string_value(v), name);
+        return err;
+    }
+
+    v = json_object_get(root, "description");
+    if (v && !json_is_string(v)) {
+        fail(err, len, "description: must be a string");
+        return err;
+    }
+
+    if (string_list(root, "drivers", drivers, 0, err, len) != 0
+        || string_list(root, "modes", modes, 0, err, len) != 0
+        || string_list(root, "themes", NULL, 1, err, len) != 0)
+    {
+        return err;
+    }
+
+    process = blueprint_has(&(struct blueprint) { .json = root }, "drivers",
+                            "process");
+    docker = blueprint_has(&(struct blueprint) { .json = root }, "drivers",
+                           "docker");
+    dedicated = blueprint_has(&(struct blueprint) { .json = root }, "modes",
+                              "dedicated");
+    shared = blueprint_has(&(struct blueprint) { .json = root }, "modes",
+                           "shared");
+
+    v = json_object_get(root, "database");
+    if (v && !json_is_boolean(v)) {
+        fail(err, len, "database: must be true or false");
+        return err;
+    }
+
+    svcs = json_object_get(root, "services");
+    if (dedicated && (!json_is_object(svcs) || json_object_size(svcs) == 0)) {
+        fail(err, len, "services: dedicated tenants need at least one "
+             "service");
+        return err;
+    }
+    if (svcs) {
+        if (!json_is_object(svcs)) {
+            fail(err, len, "services: must be an object");
+            return err;
+        }
+        json_object_foreach(svcs, k, e) {
+            if (check_service(k, e, process, docker, err, len) != 0) {
+                return err;
+            }
+        }
+    }
+
+    v = json_object_get(root, "roles");
+    if (dedicated) {
+        if (!json_is_object(v) || only_keys(v, roles, "roles", err, len) != 0)
+        {
+            if (!json_is_object(v)) {
+                fail(err, len, "roles: must be {\"site\": service, "
+                     "\"admin\": service}");
+            }
+            return err;
+        }
+        e = json_object_get(v, "site");
+        if (!json_is_string(e)) {
+            fail(err, len, "roles.site: must name a service");
+            return err;
+        }
+        json_object_foreach(v, k, e) {
+            if (!json_is_string(e)
+                || json_object_get(svcs, json_string_value(e)) == NULL)
+            {
+                fail(err, len, "roles.%s: no such service", k);
+                return err;
+            }
+        }
+    }
+
+    v = json_object_get(root, "shared");
+    if (shared) {
+        if (!json_is_object(v) || only_keys(v, roles, "shared", err, len)) {
+            if (!json_is_object(v)) {
+                fail(err, len, "shared: shared mode needs the shared "
+                     "runtime's {\"site\": address}");
+            }
+            return err;
+        }
+        json_object_foreach(v, k, e) {
+            if (!json_is_string(e) || !is_address(json_string_value(e))) {
+                fail(err, len, "shared.%s: must be ip:port or unix:/path", k);
+                return err;
+            }
+        }
+        if (json_object_get(v, "site") == NULL) {
+            fail(err, len, "shared.site: required in shared mode");
+            return err;
+        }
+    }
+
+    v = json_object_get(root, "admin_login");
+    if (v) {
+        if (!json_is_object(v) || only_keys(v, login, "admin_login", err, len))
+        {
+            if (!json_is_object(v)) {
+                fail(err, len, "admin_login: must be {\"file\", \"line\", "
+                     "\"service\"}");
+            }
+            return err;
+        }
+        e = json_object_get(v, "file");
+        if (!json_is_string(e) || !is_safe_path(json_string_value(e))) {
+            fail(err, len, "admin_login.file: must be a relative path");
+            return err;
+        }
+        e = json_object_get(v, "line");
+        if (!json_is_string(e)) {
+            fail(err, len, "admin_login.line: must be a string");
+            return err;
+        }
+        e = json_object_get(v, "service");
+        if (!json_is_string(e)
+            || json_object_get(svcs, json_string_value(e)) == NULL)
+        {
+            fail(err, len, "admin_login.service: no such service");
+            return err;
+        }
+    }
+
+    return NULL;
+}
+
+int
+blueprint_has(const struct blueprint *bp, const char *list, const char *value)
+{
+    json_t *a = json_object_get(bp->json, list), *v;
+    size_t  i;
+
+    json_array_foreach(a, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), value) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+json_t *
+blueprint_services(const struct blueprint *bp)
+{
+    return json_object_get(bp->json, "services");
+}
+
+const char *
+blueprint_role(const struct blueprint *bp, const char *role)
+{
+    return json_string_value(json_object_get(json_object_get(bp->json,
+                                                             "roles"),
+                                             role));
+}
+
+int
+blueprint_database(const struct blueprint *bp)
+{
+    return json_is_true(json_object_get(bp->json, "database"));
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct blueprint *) a)->name,
+                  ((const struct blueprint *) b)->name);
+}
+
+int
+blueprints_load(const char *dir, struct blueprint_set *set, int *broken)
+{
+    DIR              *d;
+    struct dirent    *de;
+    struct blueprint *bp, *items;
+    json_error_t      jerr;
+    json_t           *root;
+    char              err[512], name[256];
+    size_t            len;
+
+    set->items = NULL;
+    set->n = 0;
+    *broken = 0;
+
+    d = opendir(dir);
+    if (d == NULL) {
+        log_err("blueprints: cannot open %s: %s", dir, strerror(errno));
+        return -1;
+    }
+
+    while ((de = readdir(d)) != NULL) {
+        len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0
+            || len - 5 >= sizeof(name))
+        {
+            continue;
+        }
+        memcpy(name, de->d_name, len - 5);
+        name[len - 5] = '\0';
+
+        items = realloc(set->items, (set->n + 1) * sizeof(*items));
+        if (items == NULL) {
+            log_err("blueprints: out of memory");
+            closedir(d);
+            blueprints_free(set);
+            return -1;
+        }
+        set->items = items;
+        bp = &set->items[set->n];
+        memset(bp, 0, sizeof(*bp));
+
+        snprintf(bp->path, sizeof(bp->path), "%s/%s", dir, de->d_name);
+        snprintf(bp->dir, sizeof(bp->dir), "%s/%s", dir, name);
+
+        root = json_load_file(bp->path, JSON_REJECT_DUPLICATES, &jerr);
+        if (root == NULL) {
+            log_err("%s: line %d: %s", bp->path, jerr.line, jerr.text);
+            (*broken)++;
+            continue;
+        }
+
+        if (blueprint_validate(root, name, err, sizeof(err)) != NULL) {
+            log_err("%s: %s", bp->path, err);
+            json_decref(root);
+            (*broken)++;
+            continue;
+        }
+
+        snprintf(bp->name, sizeof(bp->name), "%s", name);
+        bp->json = root;
+        set->n++;
+    }
+
+    closedir(d);
+
+    qsort(set->items, set->n, sizeof(*set->items), by_name);
+    return 0;
+}
+
+void
+blueprints_free(struct blueprint_set *set)
+{
+    size_t i;
+
+    for (i = 0; i < set->n; i++) {
+        json_decref(set->items[i].json);
+    }
+    free(set->items);
+    set->items = NULL;
+    set->n = 0;
+}
+
+const struct blueprint *
+blueprint_find(const struct blueprint_set *set, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < set->n; i++) {
+        if (strcmp(set->items[i].name, name) == 0) {
+            return &set->items[i];
+        }
+    }
+    return NULL;
+}
+
+/* the registry's blueprints table is what the admin API checks against */
+int
+blueprints_sync(PGconn *conn, const struct blueprint_set *set)
+{
+    char       *def;
+    const char *params[2];
+    PGresult   *res;
+    size_t      i;
+
+    if (db_begin(conn) != 0) {
+        return -1;
+    }
+
+    res = db_query(conn, "clear blueprints", "DELETE FROM blueprints", 0,
+                   NULL);
+    if (res == NULL) {
+        goto failed;
+    }
+    PQclear(res);
+
+    for (i = 0; i < set->n; i++) {
+        def = json_dumps(set->items[i].json, JSON_COMPACT);
+        if (def == NULL) {
+            log_err("blueprints: cannot serialise %s", set->items[i].name);
+            goto failed;
+        }
+
+        params[0] = set->items[i].name;
+        params[1] = def;
+
+        res = db_query(conn, "store blueprint",
+                       "INSERT INTO blueprints (name, themes, modes,"
+                       " definition)"
+                       " SELECT $1, ARRAY(SELECT jsonb_array_elements_text("
+                       "                     d->'themes')),"
+                       "        ARRAY(SELECT jsonb_array_elements_text("
+                       "                     d->'modes')), d"
+                       "   FROM (SELECT $2::jsonb AS d) x", 2, params);
+        free(def);
+        if (res == NULL) {
+            goto failed;
+        }
+        PQclear(res);
+    }
+
+    return db_commit(conn);
+
+failed:
+
+    db_rollback(conn);
+    return -1;
+}

@@ -1,0 +1,476 @@
+#define _POSIX_C_SOURCE 200809L
+
+/*
+ * CLI verbs. They write jobs with the same SQL functions as the admin API
+ * (migration 004), so a job made here is exactly one made over HTTP.
+ */
+
+#include "cli.h"
+#include "db.h"
+#include "log.h"
+#include "names.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct opts {
+    const char *name;
+    const char *blueprint;
+    const char *theme;
+    const char *mode;
+    const char *display_name;
+    const char *idem;
+    int         wait;      /* seconds; 0: do not wait */
+    int         lines;
+};
+
+static const char *const verbs[] = { "create", "delete", "suspend", "resume",
+                                     "list", "logs", "health", NULL };
+
+int
+cli_is_verb(const char *verb)
+{
+    const char *const *v;
+
+    for (v = verbs; *v; v++) {
+        if (strcmp(*v, verb) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+usage_error(const char *verb, const char *msg, const char *what)
+{
+    fprintf(stderr, "provisioner %s: %s%s%s\n", verb, what ? what : "",
+            what ? ": " : "", msg);
+    return EXIT_USAGE;
+}
+
+static int
+int_arg(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long  n;
+
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (errno || *end || n < lo || n > hi) {
+        return -1;
+    }
+    *out = (int) n;
+    return 0;
+}
+
+static int
+parse(const char *verb, int argc, char **argv, struct opts *o)
+{
+    int i;
+
+    memset(o, 0, sizeof(*o));
+    o->lines = 100;
+
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "--wait") == 0) {
+            o->wait = 120;
+            if (v && v[0] != '-' && int_arg(v, 1, 3600, &o->wait) == 0) {
+                i++;
+            }
+            continue;
+        }
+        if (a[0] == '-' && a[1] == '-') {
+            if (v == NULL) {
+                return usage_error(verb, "needs a value", a);
+            }
+            if (strcmp(a, "--blueprint") == 0) {
+                o->blueprint = v;
+            } else if (strcmp(a, "--theme") == 0) {
+                o->theme = v;
+            } else if (strcmp(a, "--mode") == 0) {
+                o->mode = v;
+            } else if (strcmp(a, "--display-name") == 0) {
+                o->display_name = v;
+            } else if (strcmp(a, "--idempotency-key") == 0) {
+                o->idem = v;
+            } else if (strcmp(a, "--lines") == 0) {
+                if (int_arg(v, 1, 10000, &o->lines) != 0) {
+                    return usage_error(verb, "must be 1-10000", "--lines");
+                }
+            } else {
+                return usage_error(verb, "unknown option", a);
+            }
+            i++;
+            continue;
+        }
+        if (o->name != NULL) {
+            return usage_error(verb, "unexpected argument", a);
+        }
+        o->name = a;
+    }
+    return 0;
+}
+
+static char *
+actor(void)
+{
+    static char buf[96];
+    const char *u = getenv("USER");
+
+    if (u && strlen(u) < 64) {
+        snprintf(buf, sizeof(buf), "cli:%s", u);
+    } else {
+        snprintf(buf, sizeof(buf), "cli:uid%ld", (long) getuid());
+    }
+    return buf;
+}
+
+static void
+print_json(const char *text)
+{
+    json_t *v = json_loads(text, 0, NULL);
+    char   *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+
+    printf("%s\n", s ? s : text);
+    free(s);
+    json_decref(v);
+}
+
+/* waits for job_done on the job; prints it; the job decides the exit code */
+static int
+wait_job(struct prov *p, const char *job, int seconds)
+{
+    const char      *params[1] = { job };
+    PGresult        *res;
+    PGnotify        *n;
+    struct pollfd    pfd;
+    struct timespec  t0, t;
+    long             left;
+    int              rc;
+    json_t          *j;
+    const char      *status;
+
+    if (db_exec(p->conn, "listen job_done", "LISTEN job_done") != 0) {
+        return EXIT_ERROR;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    for ( ;; ) {
+        /* read first: the job may have finished before we listened */
+        res = db_query(p->conn, "read the job",
+                       "SELECT finished, job FROM job_read($1::bigint)", 1,
+                       params);
+        if (res == NULL) {
+            return EXIT_ERROR;
+        }
+        if (PQntuples(res) != 1) {
+            PQclear(res);
+            fprintf(stderr, "provisioner: job %s is gone\n", job);
+            return EXIT_NOT_FOUND;
+        }
+        if (PQgetvalue(res, 0, 0)[0] == 't') {
+            print_json(PQgetvalue(res, 0, 1));
+            j = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+            status = json_string_value(json_object_get(j, "status"));
+            rc = status && strcmp(status, "done") == 0 ? EXIT_OK
+                                                       : EXIT_JOB_FAILED;
+            if (rc != EXIT_OK) {
+                fprintf(stderr, "provisioner: job %s failed: %s\n", job,
+                        json_string_value(json_object_get(j, "error")));
+            }
+            json_decref(j);
+            PQclear(res);
+            return rc;
+        }
+        PQclear(res);
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        left = seconds * 1000L - ((t.tv_sec - t0.tv_sec) * 1000L
+                                  + (t.tv_nsec - t0.tv_nsec) / 1000000L);
+        if (left <= 0) {
+            fprintf(stderr, "provisioner: job %s still running after %d s\n",
+                    job, seconds);
+            return EXIT_TIMEOUT;
+        }
+
+        pfd.fd = PQsocket(p->conn);
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, (int) (left > 1000 ? 1000 : left)) < 0
+            && errno != EINTR)
+        {
+            return EXIT_ERROR;
+        }
+        if (PQconsumeInput(p->conn) == 0) {
+            log_err("registry: %s", PQerrorMessage(p->conn));
+            return EXIT_ERROR;
+        }
+        while ((n = PQnotifies(p->conn)) != NULL) {
+            PQfreemem(n);
+        }
+    }
+}
+
+/* state, job, tenant from one of the tenant_* SQL functions */
+static int
+answer(struct prov *p, PGresult *res, const char *verb, int create,
+       const struct opts *o)
+{
+    json_t     *job;
+    char        id[32];
+    const char *state;
+
+    if (PQntuples(res) != 1) {
+        fprintf(stderr, "provisioner %s: unexpected answer\n", verb);
+        return EXIT_ERROR;
+    }
+
+    state = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
+
+    if (create && state) {
+        fprintf(stderr, "provisioner create: --%s: %s\n", state,
+                strcmp(state, "blueprint") == 0 ? "no such blueprint"
+                : strcmp(state, "theme") == 0 ? "not one of the blueprint's "
+                                                "themes"
+                : "not a mode the blueprint supports");
+        return EXIT_USAGE;
+    }
+    if (!create && state == NULL) {
+        fprintf(stderr, "provisioner %s: no tenant named %s\n", verb,
+                o->name);
+        return EXIT_NOT_FOUND;
+    }
+    if (PQgetisnull(res, 0, 1)) {
+        fprintf(stderr, "provisioner %s: %s is %s, which does not allow "
+                "this\n", verb, o->name, state);
+        return EXIT_CONFLICT;
+    }
+
+    job = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    snprintf(id, sizeof(id), "%lld",
+             (long long) json_integer_value(json_object_get(job, "id")));
+    json_decref(job);
+
+    if (o->wait) {
+        return wait_job(p, id, o->wait);
+    }
+    print_json(PQgetvalue(res, 0, 1));
+    return EXIT_OK;
+}
+
+static int
+mutate(struct prov *p, const char *verb, const struct opts *o)
+{
+    const char *params[7], *sql, *why, *constraint;
+    PGresult   *res;
+    int         n, create, rc;
+
+    create = strcmp(verb, "create") == 0;
+
+    if (o->name == NULL) {
+        return usage_error(verb, "a tenant name is required", "NAME");
+    }
+    if (create && (why = name_check(o->name)) != NULL) {
+        return usage_error(verb, why, "NAME");
+    }
+    if (create && o->blueprint == NULL) {
+        return usage_error(verb, "is required", "--blueprint");
+    }
+
+    if (create) {
+        params[0] = o->name;
+        params[1] = o->blueprint;
+        params[2] = o->theme ? o->theme : "default";
+        params[3] = o->mode ? o->mode : "dedicated";
+        params[4] = o->display_name ? o->display_name : o->name;
+        params[5] = o->idem;
+        params[6] = actor();
+        n = 7;
+        sql = "SELECT * FROM tenant_create($1, $2, $3, $4, $5, $6, $7)";
+    } else {
+        params[0] = o->name;
+        params[1] = o->idem;
+        params[2] = actor();
+        n = 3;
+        sql = strcmp(verb, "delete") == 0
+              ? "SELECT * FROM tenant_delete($1, $2, $3)"
+              : strcmp(verb, "suspend") == 0
+              ? "SELECT * FROM tenant_suspend($1, $2, $3)"
+              : "SELECT * FROM tenant_resume($1, $2, $3)";
+    }
+
+    res = PQexecParams(p->conn, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+        if (constraint && strcmp(constraint, "tenants_pkey") == 0) {
+            fprintf(stderr, "provisioner %s: a tenant named %s exists\n",
+                    verb, o->name);
+            rc = EXIT_CONFLICT;
+        } else if (constraint && strcmp(constraint, "jobs_one_pending") == 0)
+        {
+            fprintf(stderr, "provisioner %s: a %s job for %s is already "
+                    "queued or running\n", verb, verb, o->name);
+            rc = EXIT_CONFLICT;
+        } else if (constraint) {
+            fprintf(stderr, "provisioner %s: refused by the registry (%s)\n",
+                    verb, constraint);
+            rc = EXIT_USAGE;
+        } else {
+            log_err("registry: %s", PQresultErrorMessage(res));
+            rc = EXIT_ERROR;
+        }
+        PQclear(res);
+        return rc;
+    }
+
+    rc = answer(p, res, verb, create, o);
+    PQclear(res);
+    return rc;
+}
+
+static int
+list(struct prov *p)
+{
+    PGresult *res;
+    int       i;
+
+    res = db_query(p->conn, "list tenants",
+                   "SELECT id, status, blueprint, theme, mode,"
+                   "       to_char(created_at, 'YYYY-MM-DD HH24:MI:SS')"
+                   "  FROM tenants ORDER BY id", 0, NULL);
+    if (res == NULL) {
+        return EXIT_ERROR;
+    }
+    printf("%-30s  %-12s  %-12s  %-12s  %-9s  %s\n", "NAME", "STATUS",
+           "BLUEPRINT", "THEME", "MODE", "CREATED");
+    for (i = 0; i < PQntuples(res); i++) {
+        printf("%-30s  %-12s  %-12s  %-12s  %-9s  %s\n",
+               PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+               PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+               PQgetvalue(res, i, 4), PQgetvalue(res, i, 5));
+    }
+    PQclear(res);
+    return EXIT_OK;
+}
+
+static int
+logs(struct prov *p, const struct opts *o)
+{
+    char        lines[16];
+    const char *params[2] = { o->name, lines };
+    PGresult   *res;
+    json_t     *job, *res_lines, *l;
+    char        id[32];
+    size_t      i;
+    int         rc;
+
+    if (o->name == NULL) {
+        return usage_error("logs", "a tenant name is required", "NAME");
+    }
+    snprintf(lines, sizeof(lines), "%d", o->lines);
+
+    res = db_query(p->conn, "ask for logs",
+                   "SELECT * FROM tenant_logs($1, $2::int)", 2, params);
+    if (res == NULL) {
+        return EXIT_ERROR;
+    }
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
+        PQclear(res);
+        fprintf(stderr, "provisioner logs: no tenant named %s\n", o->name);
+        return EXIT_NOT_FOUND;
+    }
+    job = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    snprintf(id, sizeof(id), "%lld",
+             (long long) json_integer_value(json_object_get(job, "id")));
+    json_decref(job);
+    PQclear(res);
+
+    /* the provisioner answers the job; print its lines, not the JSON */
+    params[0] = id;
+    if (db_exec(p->conn, "listen job_done", "LISTEN job_done") != 0) {
+        return EXIT_ERROR;
+    }
+    rc = EXIT_TIMEOUT;
+    for (i = 0; i < (size_t) (o->wait ? o->wait : 10) * 10; i++) {
+        res = db_query(p->conn, "read the job",
+                       "SELECT finished, job FROM job_read($1::bigint)", 1,
+                       params);
+        if (res == NULL) {
+            return EXIT_ERROR;
+        }
+        if (PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't') {
+            job = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+            res_lines = json_object_get(json_object_get(job, "result"),
+                                        "lines");
+            json_array_foreach(res_lines, i, l) {
+                printf("%s | %s\n",
+                       json_string_value(json_object_get(l, "service")),
+                       json_string_value(json_object_get(l, "line")));
+            }
+            json_decref(job);
+            PQclear(res);
+            return EXIT_OK;
+        }
+        PQclear(res);
+        struct timespec ts = { 0, 100 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "provisioner logs: no provisioner answered in time\n");
+    return rc;
+}
+
+static int
+health(struct prov *p)
+{
+    PGresult *res;
+
+    res = db_query(p->conn, "read health",
+                   "SELECT (SELECT max(version) FROM schema_version),"
+                   "  (SELECT count(*) FROM jobs WHERE status = 'queued'),"
+                   "  (SELECT count(*) FROM jobs WHERE status = 'running'),"
+                   "  (SELECT count(*) FROM jobs WHERE status = 'failed'),"
+                   "  (SELECT count(*) FROM tenants),"
+                   "  (SELECT count(*) FROM tenants WHERE status = 'active'),"
+                   "  (SELECT count(*) FROM blueprints)", 0, NULL);
+    if (res == NULL) {
+        printf("registry: unavailable\n");
+        return EXIT_ERROR;
+    }
+    printf("registry: ok (schema %s)\njobs: %s queued, %s running, %s failed\n"
+           "tenants: %s (%s active)\nblueprints: %s\n",
+           PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+           PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
+           PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
+           PQgetvalue(res, 0, 6));
+    PQclear(res);
+    return EXIT_OK;
+}
+
+int
+cli_main(struct prov *p, const char *verb, int argc, char **argv)
+{
+    struct opts o;
+    int         rc;
+
+    rc = parse(verb, argc, argv, &o);
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (strcmp(verb, "list") == 0) {
+        return list(p);
+    }
+    if (strcmp(verb, "logs") == 0) {
+        return logs(p, &o);
+    }
+    if (strcmp(verb, "health") == 0) {
+        return health(p);
+    }
+    return mutate(p, verb, &o);
+}

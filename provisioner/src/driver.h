@@ -1,0 +1,57 @@
+#ifndef PROV_DRIVER_H
+#define PROV_DRIVER_H
+
+#include "conf.h"
+
+#include <jansson.h>
+
+/* one service of one tenant, rendered from its blueprint */
+struct service_spec {
+    const char   *tenant;
+    const char   *service;
+    const char   *blueprint;
+    const char   *dir;          /* the tenant's directory */
+    char        **argv;         /* process: the command */
+    char        **envp;         /* "NAME=value" */
+    const char   *image;        /* docker: the image */
+    int           port;
+    long          memory_mb;
+    double        cpus;
+};
+
+/*
+ * Every call is idempotent: starting what runs, stopping what is stopped or
+ * removing what is gone succeeds. Errors are logged with their cause and
+ * copied into err for the job.
+ */
+struct driver {
+    const char  *name;
+    int   (*start)(struct driver *d, const struct service_spec *s,
+                   char *err, size_t len);
+    int   (*stop)(struct driver *d, const char *tenant, const char *service,
+                  char *err, size_t len);
+    int   (*remove)(struct driver *d, const char *tenant, char *err,
+                    size_t len);
+    /* 1 running, 0 not, -1 error */
+    int   (*status)(struct driver *d, const char *tenant,
+                    const char *service);
+    /* appends up to lines lines of the service's output to out */
+    int   (*logs)(struct driver *d, const char *tenant, const char *service,
+                  int lines, json_t *out);
+    /* {tenant: {service: running}} of everything the driver runs */
+    json_t *(*list)(struct driver *d);
+    /* housekeeping between jobs: reap children, cap logs */
+    void  (*tick)(struct driver *d);
+    /* where a service's endpoint is (process and host networking: 127.0.0.1:port) */
+    int   (*address)(struct driver *d, const struct service_spec *s,
+                     char *out, size_t len);
+    void  (*free)(struct driver *d);
+    const struct conf  *conf;
+    void               *data;
+};
+
+struct driver *driver_new(const struct conf *conf);
+struct driver *driver_process_new(const struct conf *conf);
+struct driver *driver_docker_new(const struct conf *conf);
+
+#endif

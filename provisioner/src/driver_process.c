@@ -1,0 +1,436 @@
+#define _GNU_SOURCE
+
+/*
+ * The process driver: each service is a process group of its own (setsid),
+ * its output appended to <state_dir>/<tenant>/logs/<service>.log, its pid
+ * and start time in <state_dir>/<tenant>/run/<service>.pid. The start time
+ * tells a live service from a recycled pid, and lets a restarted
+ * provisioner adopt services it did not start itself.
+ */
+
+#include "driver.h"
+#include "fsutil.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int
+path(char *out, size_t len, const struct conf *c, const char *tenant,
+     const char *sub, const char *service, const char *ext)
+{
+    int n = snprintf(out, len, "%s/%s%s%s%s%s", c->state_dir, tenant,
+                     sub ? "/" : "", sub ? sub : "",
+                     service ? "/" : "", service ? service : "");
+    if (n > 0 && ext) {
+        n = snprintf(out + n, len - (size_t) n, "%s", ext) + n;
+    }
+    return (n < 0 || (size_t) n >= len) ? -1 : 0;
+}
+
+/* field 22 of /proc/PID/stat; 0 if gone, a zombie, or unreadable */
+static unsigned long long
+start_time(pid_t pid)
+{
+    char                file[64], buf[1024], *p;
+    FILE               *f;
+    size_t              n;
+    int                 field;
+    unsigned long long  t = 0;
+
+    snprintf(file, sizeof(file), "/proc/%ld/stat", (long) pid);
+    f = fopen(file, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+
+    /* the command name may hold spaces and parentheses: skip past it */
+    p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ' || p[2] == 'Z') {
+        return 0;
+    }
+
+    for (field = 3, p += 2; field < 22 && p; field++) {
+        p = strchr(p, ' ');
+        if (p) {
+            p++;
+        }
+    }
+    if (p) {
+        t = strtoull(p, NULL, 10);
+    }
+    return t;
+}
+
+static int
+read_pid(const char *file, pid_t *pid, unsigned long long *t)
+{
+    FILE *f = fopen(file, "r");
+    long  p;
+    int   ok;
+
+    if (f == NULL) {
+        return -1;
+    }
+    ok = fscanf(f, "%ld %llu", &p, t) == 2;
+    fclose(f);
+    if (!ok || p <= 1) {
+        return -1;
+    }
+    *pid = (pid_t) p;
+    return 0;
+}
+
+/* the service's pid if it runs, else 0 */
+static pid_t
+running(const struct conf *c, const char *tenant, const char *service)
+{
+    char                file[1024];
+    pid_t               pid;
+    unsigned long long  t;
+
+    if (path(file, sizeof(file), c, tenant, "run", service, ".pid") != 0
+        || read_pid(file, &pid, &t) != 0)
+    {
+        return 0;
+    }
+    return (t != 0 && start_time(pid) == t) ? pid : 0;
+}
+
+static int
+proc_status(struct driver *d, const char *tenant, const char *service)
+{
+    return running(d->conf, tenant, service) ? 1 : 0;
+}
+
+static int
+proc_start(struct driver *d, const struct service_spec *s, char *err,
+           size_t len)
+{
+    char                logf[1024], pidf[1024], dir[1024], tmp[1100];
+    pid_t               pid;
+    int                 fd, nul, i;
+    FILE               *f;
+    unsigned long long  t;
+
+    if (running(d->conf, s->tenant, s->service)) {
+        return 0;
+    }
+
+    if (path(dir, sizeof(dir), d->conf, s->tenant, NULL, NULL, NULL) != 0
+        || path(logf, sizeof(logf), d->conf, s->tenant, "logs", s->service,
+                ".log") != 0
+        || path(pidf, sizeof(pidf), d->conf, s->tenant, "run", s->service,
+                ".pid") != 0)
+    {
+        snprintf(err, len, "state_dir path too long for %s", s->tenant);
+        return -1;
+    }
+
+    if (mkdirs(dir, "logs", 0700) != 0 || mkdirs(dir, "run", 0700) != 0) {
+        snprintf(err, len, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+
+    fd = open(logf, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || nul < 0) {
+        snprintf(err, len, "cannot open %s: %s", logf, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (nul >= 0) {
+            close(nul);
+        }
+        return -1;
+    }
+
+    pid = fork();
+    if (pid < 0) {
+        snprintf(err, len, "fork: %s", strerror(errno));
+        close(fd);
+        close(nul);
+        return -1;
+    }
+
+    if (pid == 0) {
+        /* the child: its own session, so stop() can signal the group */
+        setsid();
+        if (chdir(dir) != 0 || dup2(nul, 0) < 0 || dup2(fd, 1) < 0
+            || dup2(fd, 2) < 0)
+        {
+            _exit(126);
+        }
+        for (i = 3; i < 1024; i++) {
+            close(i);
+        }
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL);
+        execvpe(s->argv[0], s->argv, s->envp);
+        dprintf(2, "provisioner: cannot run %s: %s\n", s->argv[0],
+                strerror(errno));
+        _exit(127);
+    }
+
+    close(fd);
+    close(nul);
+
+    /* the start time is readable once the child exists */
+    for (i = 0, t = 0; i < 100 && (t = start_time(pid)) == 0; i++) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", pidf);
+    f = fopen(tmp, "w");
+    if (f == NULL || fprintf(f, "%ld %llu\n", (long) pid, t) < 0
+        || fclose(f) != 0 || rename(tmp, pidf) != 0)
+    {
+        snprintf(err, len, "cannot write %s: %s", pidf, strerror(errno));
+        kill(-pid, SIGKILL);
+        return -1;
+    }
+
+    log_info("%s/%s: started pid %ld", s->tenant, s->service, (long) pid);
+    return 0;
+}
+
+static void
+reap(void)
+{
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+        /* our own children only; adopted services are init's to reap */
+    }
+}
+
+static int
+proc_stop(struct driver *d, const char *tenant, const char *service,
+          char *err, size_t len)
+{
+    char             pidf[1024];
+    pid_t            pid;
+    int              i;
+    struct timespec  ts = { 0, 20 * 1000000 };
+
+    if (path(pidf, sizeof(pidf), d->conf, tenant, "run", service, ".pid")
+        != 0)
+    {
+        snprintf(err, len, "state_dir path too long for %s", tenant);
+        return -1;
+    }
+
+    pid = running(d->conf, tenant, service);
+
+    if (pid) {
+        kill(-pid, SIGTERM);
+        for (i = 0; i < 250 && running(d->conf, tenant, service); i++) {
+            reap();
+            nanosleep(&ts, NULL);
+        }
+        if (running(d->conf, tenant, service)) {
+            log_warn("%s/%s: pid %ld ignored SIGTERM for 5 s: SIGKILL",
+                     tenant, service, (long) pid);
+            kill(-pid, SIGKILL);
+            for (i = 0; i < 100 && running(d->conf, tenant, service); i++) {
+                reap();
+                nanosleep(&ts, NULL);
+            }
+        }
+        reap();
+        log_info("%s/%s: stopped pid %ld", tenant, service, (long) pid);
+    }
+
+    if (unlink(pidf) != 0 && errno != ENOENT) {
+        snprintf(err, len, "cannot remove %s: %s", pidf, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* the services a tenant directory has pid files for */
+static json_t *
+services_of(const struct conf *c, const char *tenant)
+{
+    char            dir[1024], name[256];
+    DIR            *d;
+    struct dirent  *de;
+    json_t         *out = json_object();
+    size_t          n;
+
+    if (out == NULL
+        || path(dir, sizeof(dir), c, tenant, "run", NULL, NULL) != 0)
+    {
+        return out;
+    }
+    d = opendir(dir);
+    if (d == NULL) {
+        return out;
+    }
+    while ((de = readdir(d)) != NULL) {
+        n = strlen(de->d_name);
+        if (n > 4 && n - 4 < sizeof(name)
+            && strcmp(de->d_name + n - 4, ".pid") == 0)
+        {
+            memcpy(name, de->d_name, n - 4);
+            name[n - 4] = '\0';
+            json_object_set_new(out, name,
+                                json_boolean(running(c, tenant, name) != 0));
+        }
+    }
+    closedir(d);
+    return out;
+}
+
+static int
+proc_remove(struct driver *d, const char *tenant, char *err, size_t len)
+{
+    char         dir[1024];
+    json_t      *svcs, *v;
+    const char  *name;
+    int          rc = 0;
+
+    svcs = services_of(d->conf, tenant);
+    json_object_foreach(svcs, name, v) {
+        if (proc_stop(d, tenant, name, err, len) != 0) {
+            rc = -1;
+        }
+    }
+    json_decref(svcs);
+
+    if (rc == 0
+        && path(dir, sizeof(dir), d->conf, tenant, NULL, NULL, NULL) == 0
+        && rmtree(dir) != 0)
+    {
+        snprintf(err, len, "cannot remove %s: %s", dir, strerror(errno));
+        rc = -1;
+    }
+    return rc;
+}
+
+static json_t *
+proc_list(struct driver *d)
+{
+    DIR            *dir;
+    struct dirent  *de;
+    json_t         *out = json_object();
+
+    dir = opendir(d->conf->state_dir);
+    if (dir == NULL || out == NULL) {
+        if (dir) {
+            closedir(dir);
+        }
+        return out;
+    }
+    while ((de = readdir(dir)) != NULL) {
+        if (de->d_name[0] != '.' && de->d_type == DT_DIR) {
+            json_object_set_new(out, de->d_name,
+                                services_of(d->conf, de->d_name));
+        }
+    }
+    closedir(dir);
+    return out;
+}
+
+static int
+proc_logs(struct driver *d, const char *tenant, const char *service,
+          int lines, json_t *out)
+{
+    char  file[1024];
+
+    if (path(file, sizeof(file), d->conf, tenant, "logs", service, ".log")
+        != 0)
+    {
+        return -1;
+    }
+    return tail_lines(file, lines, service, out);
+}
+
+/*
+ * Caps every service log at log_cap: the newest half moves to .1 and the
+ * log is truncated; the service appends (O_APPEND) from the new start.
+ */
+static void
+proc_tick(struct driver *d)
+{
+    json_t      *all, *svcs, *v;
+    const char  *tenant, *service;
+    char         file[1024];
+
+    reap();
+
+    all = proc_list(d);
+    json_object_foreach(all, tenant, svcs) {
+        json_object_foreach(svcs, service, v) {
+            if (path(file, sizeof(file), d->conf, tenant, "logs", service,
+                     ".log") == 0)
+            {
+                cap_file(file, d->conf->log_cap);
+            }
+        }
+    }
+    json_decref(all);
+}
+
+static int
+proc_address(struct driver *d, const struct service_spec *s, char *out,
+             size_t len)
+{
+    (void) d;
+    return snprintf(out, len, "127.0.0.1:%d", s->port) >= (int) len ? -1 : 0;
+}
+
+static void
+proc_free(struct driver *d)
+{
+    free(d);
+}
+
+struct driver *
+driver_process_new(const struct conf *conf)
+{
+    struct driver *d = calloc(1, sizeof(*d));
+
+    if (d == NULL) {
+        log_err("process driver: out of memory");
+        return NULL;
+    }
+    d->name = "process";
+    d->conf = conf;
+    d->start = proc_start;
+    d->stop = proc_stop;
+    d->remove = proc_remove;
+    d->status = proc_status;
+    d->logs = proc_logs;
+    d->list = proc_list;
+    d->tick = proc_tick;
+    d->address = proc_address;
+    d->free = proc_free;
+    return d;
+}
+
+struct driver *
+driver_new(const struct conf *conf)
+{
+    if (strcmp(conf->driver, "process") == 0) {
+        return driver_process_new(conf);
+    }
+    if (strcmp(conf->driver, "docker") == 0) {
+        return driver_docker_new(conf);
+    }
+    log_err("unknown driver \"%s\" (process, docker)", conf->driver);
+    return NULL;
+}

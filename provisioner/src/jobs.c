@@ -1,0 +1,256 @@
+#define _DEFAULT_SOURCE
+
+#include "jobs.h"
+#include "db.h"
+#include "log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+job_claim(struct prov *p, struct job *j)
+{
+    char        lease[16];
+    const char *params[2] = { p->conf.id, lease };
+    PGresult   *res;
+
+    memset(j, 0, sizeof(*j));
+    snprintf(lease, sizeof(lease), "%d", p->conf.lease);
+
+    /*
+     * SKIP LOCKED lets provisioners claim side by side; a running job whose
+     * lease ran out belongs to a provisioner that died: take it over.
+     */
+    res = db_query(p->conn, "claim a job",
+                   "UPDATE jobs SET status = 'running', claimed_by = $1,"
+                   "       attempts = attempts + 1, updated_at = now(),"
+                   "       lease_until = now() + make_interval(secs => $2::int)"
+                   " WHERE id = (SELECT id FROM jobs"
+                   "              WHERE (status = 'queued' AND run_after <= now())"
+                   "                 OR (status = 'running'"
+                   "                     AND lease_until < now())"
+                   "              ORDER BY id LIMIT 1"
+                   "              FOR UPDATE SKIP LOCKED)"
+                   " RETURNING id, coalesce(tenant_id, ''), kind, payload,"
+                   "           attempts, max_attempts", 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return 0;
+    }
+
+    j->id = atoll(PQgetvalue(res, 0, 0));
+    snprintf(j->idstr, sizeof(j->idstr), "%lld", j->id);
+    snprintf(j->tenant, sizeof(j->tenant), "%s", PQgetvalue(res, 0, 1));
+    snprintf(j->kind, sizeof(j->kind), "%s", PQgetvalue(res, 0, 2));
+    j->payload = json_loads(PQgetvalue(res, 0, 3), 0, NULL);
+    j->attempts = atoi(PQgetvalue(res, 0, 4));
+    j->max_attempts = atoi(PQgetvalue(res, 0, 5));
+    PQclear(res);
+
+    if (j->payload == NULL) {
+        j->payload = json_object();
+    }
+
+    log_info("job %lld: claimed %s of %s (attempt %d of %d)", j->id, j->kind,
+             j->tenant, j->attempts, j->max_attempts);
+    return 1;
+}
+
+void
+job_free(struct job *j)
+{
+    json_decref(j->payload);
+    j->payload = NULL;
+}
+
+int
+job_step(struct prov *p, struct job *j, const char *step)
+{
+    char        lease[16];
+    const char *params[4] = { j->idstr, p->conf.id, step, lease };
+    PGresult   *res;
+    int         n;
+
+    snprintf(lease, sizeof(lease), "%d", p->conf.lease);
+
+    res = db_query(p->conn, "record a job step",
+                   "UPDATE jobs SET steps = steps || jsonb_build_object($3::text,"
+                   "       now()), updated_at = now(),"
+                   "       lease_until = now() + make_interval(secs => $4::int)"
+                   " WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+                   4, params);
+    if (res == NULL) {
+        return -1;
+    }
+    n = atoi(PQcmdTuples(res));
+    PQclear(res);
+
+    if (n != 1) {
+        log_warn("job %lld: lost its claim (lease expired?) after step %s",
+                 j->id, step);
+        return 0;
+    }
+    log_debug("job %lld: step %s done", j->id, step);
+    return 1;
+}
+
+int
+job_begin(struct prov *p)
+{
+    return db_begin(p->conn);
+}
+
+int
+job_commit(struct prov *p, struct job *j, json_t *result)
+{
+    char       *text;
+    const char *params[3];
+    PGresult   *res;
+    int         n;
+
+    text = json_dumps(result ? result : json_object(), JSON_COMPACT);
+    if (text == NULL) {
+        db_rollback(p->conn);
+        return -1;
+    }
+
+    params[0] = j->idstr;
+    params[1] = p->conf.id;
+    params[2] = text;
+
+    res = db_query(p->conn, "finish the job",
+                   "UPDATE jobs SET status = 'done', result = $3::jsonb,"
+                   "       error = NULL, finished_at = now(),"
+                   "       updated_at = now(), lease_until = NULL"
+                   " WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+                   3, params);
+    explicit_bzero(text, strlen(text));
+    free(text);
+    if (res == NULL) {
+        db_rollback(p->conn);
+        return -1;
+    }
+    n = atoi(PQcmdTuples(res));
+    PQclear(res);
+
+    /* another provisioner took the job over: its work counts, not ours */
+    if (n != 1) {
+        log_warn("job %lld: lost its claim, not finishing it", j->id);
+        db_rollback(p->conn);
+        return -1;
+    }
+
+    if (db_commit(p->conn) != 0) {
+        return -1;
+    }
+    log_info("job %lld: %s of %s done", j->id, j->kind, j->tenant);
+    return 0;
+}
+
+int
+job_fail(struct prov *p, struct job *j, const char *error, int permanent)
+{
+    const char *params[4] = { j->idstr, error, permanent ? "t" : "f",
+                              p->conf.id };
+    PGresult   *res;
+    int         failed;
+
+    if (db_begin(p->conn) != 0) {
+        return -1;
+    }
+
+    /* retries back off: 2, 4, 8 ... up to 60 seconds */
+    res = db_query(p->conn, "fail the job",
+                   "UPDATE jobs SET"
+                   "   status = CASE WHEN $3::bool OR attempts >= max_attempts"
+                   "                 THEN 'failed' ELSE 'queued' END,"
+                   "   finished_at = CASE WHEN $3::bool"
+                   "                       OR attempts >= max_attempts"
+                   "                      THEN now() END,"
+                   "   run_after = now() + make_interval(secs =>"
+                   "                 least(60, power(2, attempts)::int)),"
+                   "   error = $2, claimed_by = NULL, lease_until = NULL,"
+                   "   updated_at = now()"
+                   " WHERE id = $1 AND claimed_by = $4 AND status = 'running'"
+                   " RETURNING status", 4, params);
+    if (res == NULL) {
+        db_rollback(p->conn);
+        return -1;
+    }
+    failed = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "failed") == 0;
+    PQclear(res);
+
+    /* a create that will not be retried leaves a failed tenant (404) */
+    if (failed && strcmp(j->kind, "create") == 0) {
+        const char *tp[1] = { j->tenant };
+
+        res = db_query(p->conn, "mark the tenant failed",
+                       "UPDATE tenants SET status = 'failed', updated_at = now()"
+                       " WHERE id = $1 AND status = 'provisioning'", 1, tp);
+        if (res == NULL) {
+            db_rollback(p->conn);
+            return -1;
+        }
+        PQclear(res);
+    }
+
+    if (db_commit(p->conn) != 0) {
+        return -1;
+    }
+
+    if (failed) {
+        log_err("job %lld: %s of %s failed for good: %s", j->id, j->kind,
+                j->tenant, error);
+    } else {
+        log_warn("job %lld: %s of %s failed (attempt %d of %d), will retry: %s",
+                 j->id, j->kind, j->tenant, j->attempts, j->max_attempts,
+                 error);
+    }
+    return 0;
+}
+
+/* on SIGTERM between steps: back to the queue, the attempt not counted */
+int
+job_release(struct prov *p, struct job *j)
+{
+    const char *params[2] = { j->idstr, p->conf.id };
+    PGresult   *res;
+
+    res = db_query(p->conn, "release the job",
+                   "UPDATE jobs SET status = 'queued', claimed_by = NULL,"
+                   "       lease_until = NULL, run_after = now(),"
+                   "       attempts = greatest(attempts - 1, 0),"
+                   "       updated_at = now()"
+                   " WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+                   2, params);
+    if (res == NULL) {
+        return -1;
+    }
+    PQclear(res);
+    log_info("job %lld: released on shutdown", j->id);
+    return 0;
+}
+
+void
+failpoint(const char *kind, const char *step)
+{
+    const char *fp = getenv("PROVISIONER_FAILPOINT");
+    size_t      n;
+
+    if (fp == NULL) {
+        return;
+    }
+    n = strlen(kind);
+    if (strncmp(fp, kind, n) == 0 && fp[n] == ':'
+        && strcmp(fp + n + 1, step) == 0)
+    {
+        log_warn("failpoint %s:%s: SIGKILL", kind, step);
+        kill(getpid(), SIGKILL);
+    }
+}

@@ -1,0 +1,36 @@
+#ifndef PROV_JOBS_H
+#define PROV_JOBS_H
+
+#include "prov.h"
+
+#include <jansson.h>
+
+struct job {
+    long long   id;
+    char        idstr[24];
+    char        tenant[64];
+    char        kind[16];
+    json_t     *payload;
+    int         attempts;
+    int         max_attempts;
+};
+
+/* 1 claimed, 0 nothing to do, -1 error */
+int  job_claim(struct prov *p, struct job *j);
+void job_free(struct job *j);
+
+/* records a finished step and renews the lease: 1 ours, 0 lost, -1 error */
+int  job_step(struct prov *p, struct job *j, const char *step);
+
+/* the final transaction: job_begin, the caller's writes, job_commit */
+int  job_begin(struct prov *p);
+int  job_commit(struct prov *p, struct job *j, json_t *result);
+
+int  job_fail(struct prov *p, struct job *j, const char *error,
+              int permanent);
+int  job_release(struct prov *p, struct job *j);
+
+/* PROVISIONER_FAILPOINT=kind:step kills the provisioner there (tests) */
+void failpoint(const char *kind, const char *step);
+
+#endif

@@ -1,0 +1,168 @@
+#define _POSIX_C_SOURCE 200809L
+
+/*
+ * The reconciler compares the registry with what the driver runs. Tenants
+ * with a queued or running job are left to that job. Restarts back off per
+ * service (1, 2, 4 ... 60 s) so a service that cannot start does not spin.
+ */
+
+#include "reconcile.h"
+#include "db.h"
+#include "log.h"
+#include "tenant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* "tenant/service" -> {"fails": n, "next": t} */
+static json_t *backoff;
+
+static int
+may_restart(const char *tenant, const char *service, time_t now)
+{
+    char    key[256];
+    json_t *b;
+
+    snprintf(key, sizeof(key), "%s/%s", tenant, service);
+    b = json_object_get(backoff, key);
+    return b == NULL
+           || now >= (time_t) json_integer_value(json_object_get(b, "next"));
+}
+
+static void
+restarted(const char *tenant, const char *service, time_t now)
+{
+    char       key[256];
+    json_t    *b;
+    long long  fails;
+
+    snprintf(key, sizeof(key), "%s/%s", tenant, service);
+    b = json_object_get(backoff, key);
+    fails = b ? json_integer_value(json_object_get(b, "fails")) + 1 : 1;
+    json_object_set_new(backoff, key,
+                        json_pack("{s:I, s:I}", "fails", fails, "next",
+                                  (json_int_t) now
+                                  + (fails >= 6 ? 60 : 1LL << (fails - 1))));
+}
+
+static void
+healthy(const char *tenant, const char *service)
+{
+    char key[256];
+
+    snprintf(key, sizeof(key), "%s/%s", tenant, service);
+    json_object_del(backoff, key);
+}
+
+static void
+converge(struct prov *p, const char *id, const char *status, json_t *running)
+{
+    struct tenant        t;
+    struct service_spec  s;
+    json_t              *svcs, *v;
+    const char          *name;
+    char                 err[512];
+    int                  active, up, prepared = 0;
+    time_t               now = time(NULL);
+
+    if (tenant_load(p, id, &t, err, sizeof(err)) != 0) {
+        tenant_free(&t);
+        return;
+    }
+
+    active = strcmp(status, "active") == 0;
+    svcs = blueprint_services(t.bp);
+
+    json_object_foreach(svcs, name, v) {
+        up = p->driver->status(p->driver, id, name) == 1;
+
+        if (active && up) {
+            healthy(id, name);
+        } else if (active && !up && may_restart(id, name, now)) {
+            if (!prepared && tenant_prepare(p, &t, err, sizeof(err)) != 0) {
+                log_err("reconcile %s: %s", id, err);
+                break;
+            }
+            prepared = 1;
+            restarted(id, name, now);
+            log_warn("reconcile: %s/%s should run but does not: starting it",
+                     id, name);
+            if (tenant_spec(p, &t, name, &s, err, sizeof(err)) != 0
+                || p->driver->start(p->driver, &s, err, sizeof(err)) != 0)
+            {
+                log_err("reconcile %s/%s: %s", id, name, err);
+            }
+            spec_free(&s);
+        } else if (!active && up) {
+            log_warn("reconcile: %s/%s runs while suspended: stopping it", id,
+                     name);
+            if (p->driver->stop(p->driver, id, name, err, sizeof(err)) != 0) {
+                log_err("reconcile %s/%s: %s", id, name, err);
+            }
+        }
+    }
+
+    (void) running;
+    tenant_free(&t);
+}
+
+int
+reconcile(struct prov *p)
+{
+    PGresult    *res;
+    json_t      *have, *known, *svcs;
+    const char  *tenant;
+    char         err[512];
+    int          i;
+
+    if (backoff == NULL && (backoff = json_object()) == NULL) {
+        return -1;
+    }
+
+    res = db_query(p->conn, "read tenants to reconcile",
+                   "SELECT t.id, t.status, t.mode = 'dedicated'"
+                   "       AND t.status IN ('active', 'suspended')"
+                   "       AND NOT EXISTS (SELECT 1 FROM jobs j"
+                   "                        WHERE j.tenant_id = t.id"
+                   "                          AND j.status IN ('queued',"
+                   "                                           'running'))"
+                   "  FROM tenants t", 0, NULL);
+    if (res == NULL) {
+        return -1;
+    }
+
+    have = p->driver->list(p->driver);
+    known = json_object();
+    if (have == NULL || known == NULL) {
+        PQclear(res);
+        json_decref(have);
+        json_decref(known);
+        return -1;
+    }
+
+    for (i = 0; i < PQntuples(res); i++) {
+        json_object_set_new(known, PQgetvalue(res, i, 0), json_true());
+        if (PQgetvalue(res, i, 2)[0] == 't') {
+            converge(p, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                     json_object_get(have, PQgetvalue(res, i, 0)));
+        }
+    }
+    PQclear(res);
+
+    /* labelled with a tenant the registry no longer has: an orphan */
+    json_object_foreach(have, tenant, svcs) {
+        if (json_object_get(known, tenant) == NULL) {
+            log_warn("reconcile: %s is not in the registry: removing it",
+                     tenant);
+            if (p->driver->remove(p->driver, tenant, err, sizeof(err)) != 0) {
+                log_err("reconcile: removing orphan %s: %s", tenant, err);
+            }
+        }
+    }
+
+    json_decref(have);
+    json_decref(known);
+    return 0;
+}

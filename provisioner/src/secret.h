@@ -1,0 +1,28 @@
+#ifndef PROV_SECRET_H
+#define PROV_SECRET_H
+
+#include <stddef.h>
+
+#define SECRET_KEY_BYTES   32
+#define SECRET_NONCE_BYTES 12
+#define SECRET_TAG_BYTES   16
+
+int secret_key_load(const char *path, unsigned char key[SECRET_KEY_BYTES]);
+
+/* out receives ciphertext followed by the tag: len + SECRET_TAG_BYTES */
+int secret_encrypt(const unsigned char key[SECRET_KEY_BYTES],
+                   const char *plain, size_t len,
+                   unsigned char nonce[SECRET_NONCE_BYTES],
+                   unsigned char *out);
+/* plain receives len - SECRET_TAG_BYTES bytes and a NUL */
+int secret_decrypt(const unsigned char key[SECRET_KEY_BYTES],
+                   const unsigned char nonce[SECRET_NONCE_BYTES],
+                   const unsigned char *in, size_t len, char *plain);
+
+/* a random password of len characters from [A-Za-z0-9] */
+int secret_password(char *buf, size_t len);
+
+void hex_encode(char *dst, const unsigned char *src, size_t n);
+int  hex_decode(unsigned char *dst, const char *src, size_t n);
+
+#endif

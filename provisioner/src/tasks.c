@@ -1,0 +1,439 @@
+#define _GNU_SOURCE
+
+/*
+ * Job executors. Every step is idempotent, so a job resumed after a crash
+ * simply runs its steps again, each finding its work done; jobs.steps
+ * records how far each attempt got. Success is written in one transaction
+ * with the job's own completion.
+ */
+
+#include "tasks.h"
+#include "db.h"
+#include "log.h"
+#include "secret.h"
+#include "tenant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+volatile int tasks_stopping;
+
+enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST };
+
+#define ERRLEN 512
+
+/* runs a step, records it, and stops on failure, shutdown or a lost claim */
+#define STEP(name, call)                                                     \
+    do {                                                                     \
+        if (tasks_stopping) {                                                \
+            return RELEASE;                                                  \
+        }                                                                    \
+        if ((call) != 0) {                                                   \
+            return FAILED;                                                   \
+        }                                                                    \
+        failpoint(j->kind, name);                                            \
+        switch (job_step(p, j, name)) {                                      \
+        case 1:                                                              \
+            break;                                                           \
+        case 0:                                                              \
+            return LOST;                                                     \
+        default:                                                             \
+            snprintf(err, ERRLEN, "registry: cannot record step %s", name);  \
+            return FAILED;                                                   \
+        }                                                                    \
+    } while (0)
+
+
+static int
+exec_params(struct prov *p, const char *what, const char *sql, int n,
+            const char *const *params, char *err)
+{
+    PGresult *res = db_query(p->conn, what, sql, n, params);
+
+    if (res == NULL) {
+        snprintf(err, ERRLEN, "registry: cannot %s", what);
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* the tenant's endpoints, replaced in the final transaction */
+static int
+write_endpoints(struct prov *p, struct tenant *t, char *err)
+{
+    const char          *roles[] = { "site", "admin" }, *svc, *params[3];
+    char                 addr[256];
+    struct service_spec  s;
+    json_t              *shared;
+    size_t               i;
+
+    params[0] = t->id;
+    if (exec_params(p, "clear endpoints",
+                    "DELETE FROM tenant_endpoints WHERE tenant_id = $1", 1,
+                    params, err) != 0)
+    {
+        return -1;
+    }
+
+    shared = json_object_get(t->bp->json, "shared");
+
+    for (i = 0; i < 2; i++) {
+        if (strcmp(t->mode, "shared") == 0) {
+            svc = json_string_value(json_object_get(shared, roles[i]));
+            if (svc == NULL) {
+                continue;
+            }
+            snprintf(addr, sizeof(addr), "%s", svc);
+        } else {
+            svc = blueprint_role(t->bp, roles[i]);
+            if (svc == NULL) {
+                continue;
+            }
+            memset(&s, 0, sizeof(s));
+            s.tenant = t->id;
+            s.service = svc;
+            s.port = (int) json_integer_value(json_object_get(t->ports, svc));
+            if (p->driver->address(p->driver, &s, addr, sizeof(addr)) != 0) {
+                snprintf(err, ERRLEN, "%s/%s has no address", t->id, svc);
+                return -1;
+            }
+        }
+
+        params[1] = roles[i];
+        params[2] = addr;
+        if (exec_params(p, "write an endpoint",
+                        "INSERT INTO tenant_endpoints (tenant_id, role,"
+                        " address, service) VALUES ($1, $2, $3, NULL)", 3,
+                        params, err) != 0)
+        {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+set_status(struct prov *p, const char *id, const char *from, const char *to,
+           char *err)
+{
+    const char *params[3] = { id, from, to };
+
+    return exec_params(p, "update the tenant's status",
+                       "UPDATE tenants SET status = $3, updated_at = now()"
+                       " WHERE id = $1 AND status = $2", 3, params, err);
+}
+
+static json_t *
+skipped(const char *why)
+{
+    return json_pack("{s:s}", "skipped", why);
+}
+
+static enum outcome
+finish(struct prov *p, struct job *j, json_t *result, char *err)
+{
+    int rc = job_commit(p, j, result);
+
+    json_decref(result);
+    if (rc != 0) {
+        snprintf(err, ERRLEN, "registry: cannot finish the job");
+        return LOST;
+    }
+    return DONE;
+}
+
+/* --- create --------------------------------------------------------------- */
+
+static enum outcome
+do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
+{
+    char     email[340], password[21], url[400], admin_url[400];
+    json_t  *result;
+    int      dedicated;
+
+    if (strcmp(t->status, "provisioning") != 0) {
+        return finish(p, j, skipped("the tenant is no longer provisioning"),
+                      err);
+    }
+
+    dedicated = strcmp(t->mode, "dedicated") == 0;
+
+    if (dedicated && !blueprint_has(t->bp, "drivers", p->driver->name)) {
+        snprintf(err, ERRLEN, "blueprint %s cannot run on the %s driver "
+                 "(%.300s lists the drivers it supports)", t->blueprint,
+                 p->driver->name, t->bp->path);
+        return PERMANENT;
+    }
+
+    STEP("secrets", tenant_ensure_secrets(p, t, err, ERRLEN));
+    STEP("database", tenant_ensure_database(p, t, err, ERRLEN));
+
+    email[0] = password[0] = '\0';
+
+    if (dedicated) {
+        STEP("ports", tenant_ensure_ports(p, t, err, ERRLEN));
+
+        snprintf(email, sizeof(email), "admin@%s", t->domain);
+        if (secret_password(password, 20) != 0) {
+            snprintf(err, ERRLEN, "cannot make the admin password");
+            return FAILED;
+        }
+        STEP("files", tenant_write_files(p, t, err, ERRLEN)
+                      || tenant_write_login(p, t, email, password, err,
+                                            ERRLEN));
+        STEP("services", tenant_start_all(p, t, err, ERRLEN));
+        STEP("health", tenant_wait_healthy(p, t, err, ERRLEN));
+    }
+
+    failpoint(j->kind, "finish");
+
+    snprintf(url, sizeof(url), "http://%s:%d/", t->domain,
+             p->conf.base_port);
+    snprintf(admin_url, sizeof(admin_url), "http://admin.%s:%d/", t->domain,
+             p->conf.base_port);
+
+    result = json_pack("{s:s, s:s}", "url", url, "admin_url", admin_url);
+    if (result && password[0]) {
+        /* handed out once by the API's first read of the job */
+        json_object_set_new(result, "admin",
+                            json_pack("{s:s, s:s}", "email", email,
+                                      "password", password));
+    }
+    explicit_bzero(password, sizeof(password));
+
+    if (job_begin(p) != 0 || write_endpoints(p, t, err) != 0
+        || set_status(p, t->id, "provisioning", "active", err) != 0)
+    {
+        json_decref(result);
+        db_rollback(p->conn);
+        return FAILED;
+    }
+    return finish(p, j, result, err);
+}
+
+/* --- delete --------------------------------------------------------------- */
+
+static enum outcome
+do_delete(struct prov *p, struct job *j, char *err)
+{
+    const char *params[1] = { j->tenant };
+
+    STEP("services", p->driver->remove(p->driver, j->tenant, err, ERRLEN));
+    STEP("database", tenant_drop_database(p, j->tenant, err, ERRLEN));
+
+    failpoint(j->kind, "finish");
+
+    /* hosts, endpoints, ports and secrets go with the row */
+    if (job_begin(p) != 0
+        || exec_params(p, "delete the tenant",
+                       "DELETE FROM tenants WHERE id = $1", 1, params,
+                       err) != 0)
+    {
+        db_rollback(p->conn);
+        return FAILED;
+    }
+    return finish(p, j, json_pack("{s:b}", "deleted", 1), err);
+}
+
+/* --- suspend, resume ------------------------------------------------------- */
+
+static enum outcome
+do_suspend(struct prov *p, struct job *j, struct tenant *t, char *err)
+{
+    if (strcmp(t->status, "suspended") != 0) {
+        return finish(p, j, skipped("the tenant is no longer suspended"),
+                      err);
+    }
+    STEP("services", tenant_stop_all(p, t, err, ERRLEN));
+    if (job_begin(p) != 0) {
+        return FAILED;
+    }
+    return finish(p, j, json_pack("{s:s}", "status", "suspended"), err);
+}
+
+static enum outcome
+do_resume(struct prov *p, struct job *j, struct tenant *t, char *err)
+{
+    if (strcmp(t->status, "suspended") != 0) {
+        return finish(p, j, skipped("the tenant is not suspended"), err);
+    }
+    STEP("prepare", tenant_prepare(p, t, err, ERRLEN));
+    STEP("services", tenant_start_all(p, t, err, ERRLEN));
+    STEP("health", tenant_wait_healthy(p, t, err, ERRLEN));
+
+    if (job_begin(p) != 0
+        || set_status(p, t->id, "suspended", "active", err) != 0)
+    {
+        db_rollback(p->conn);
+        return FAILED;
+    }
+    return finish(p, j, json_pack("{s:s}", "status", "active"), err);
+}
+
+/* --- seed_admin ------------------------------------------------------------ */
+
+static enum outcome
+do_seed_admin(struct prov *p, struct job *j, struct tenant *t, char *err)
+{
+    const char          *email, *password, *svc, *params[1];
+    json_t              *login;
+    struct service_spec  s;
+
+    email = json_string_value(json_object_get(j->payload, "email"));
+    password = json_string_value(json_object_get(j->payload, "password"));
+    login = json_object_get(t->bp->json, "admin_login");
+
+    if (email == NULL || password == NULL) {
+        snprintf(err, ERRLEN, "the job has no email and password");
+        return PERMANENT;
+    }
+    if (login == NULL) {
+        snprintf(err, ERRLEN, "blueprint %s has no admin login to seed",
+                 t->blueprint);
+        return PERMANENT;
+    }
+
+    STEP("prepare", tenant_prepare(p, t, err, ERRLEN));
+    STEP("login", tenant_write_login(p, t, email, password, err, ERRLEN));
+
+    /* the admin service reads its login at start */
+    svc = json_string_value(json_object_get(login, "service"));
+    if (strcmp(t->status, "active") == 0) {
+        if (p->driver->stop(p->driver, t->id, svc, err, ERRLEN) != 0
+            || tenant_spec(p, t, svc, &s, err, ERRLEN) != 0)
+        {
+            return FAILED;
+        }
+        if (p->driver->start(p->driver, &s, err, ERRLEN) != 0) {
+            spec_free(&s);
+            return FAILED;
+        }
+        spec_free(&s);
+    }
+
+    /* the password leaves the registry with the job's completion */
+    params[0] = j->idstr;
+    if (job_begin(p) != 0
+        || exec_params(p, "forget the password",
+                       "UPDATE jobs SET payload = payload - 'password'"
+                       " WHERE id = $1", 1, params, err) != 0)
+    {
+        db_rollback(p->conn);
+        return FAILED;
+    }
+    return finish(p, j, json_pack("{s:s}", "email", email), err);
+}
+
+/* --- logs ------------------------------------------------------------------ */
+
+static enum outcome
+do_logs(struct prov *p, struct job *j, struct tenant *t, char *err)
+{
+    json_t      *lines, *svcs, *v, *n;
+    const char  *name;
+    int          count;
+
+    n = json_object_get(j->payload, "lines");
+    count = json_is_integer(n) ? (int) json_integer_value(n) : 100;
+    if (count < 1 || count > 10000) {
+        count = 100;
+    }
+
+    lines = json_array();
+    svcs = blueprint_services(t->bp);
+    json_object_foreach(svcs, name, v) {
+        if (p->driver->logs(p->driver, t->id, name, count, lines) != 0) {
+            log_warn("%s/%s: cannot read its log", t->id, name);
+        }
+    }
+
+    if (job_begin(p) != 0) {
+        json_decref(lines);
+        return FAILED;
+    }
+    return finish(p, j, json_pack("{s:o}", "lines", lines), err);
+}
+
+/* --- dispatch --------------------------------------------------------------- */
+
+static enum outcome
+dispatch(struct prov *p, struct job *j, char *err)
+{
+    struct tenant  t;
+    enum outcome   o;
+    int            rc;
+
+    if (strcmp(j->kind, "delete") == 0) {
+        return do_delete(p, j, err);
+    }
+
+    rc = tenant_load(p, j->tenant, &t, err, ERRLEN);
+    if (rc == 1) {
+        tenant_free(&t);
+        if (job_begin(p) != 0) {
+            return FAILED;
+        }
+        return finish(p, j, skipped("no such tenant"), err);
+    }
+    if (rc != 0) {
+        tenant_free(&t);
+        return FAILED;
+    }
+
+    if (strcmp(j->kind, "create") == 0) {
+        o = do_create(p, j, &t, err);
+    } else if (strcmp(j->kind, "suspend") == 0) {
+        o = do_suspend(p, j, &t, err);
+    } else if (strcmp(j->kind, "resume") == 0) {
+        o = do_resume(p, j, &t, err);
+    } else if (strcmp(j->kind, "seed_admin") == 0) {
+        o = do_seed_admin(p, j, &t, err);
+    } else if (strcmp(j->kind, "logs") == 0) {
+        o = do_logs(p, j, &t, err);
+    } else {
+        snprintf(err, ERRLEN, "unknown job kind %s", j->kind);
+        o = PERMANENT;
+    }
+
+    /* a create that fails for good must not leave processes behind */
+    if (strcmp(j->kind, "create") == 0
+        && (o == PERMANENT
+            || (o == FAILED && j->attempts >= j->max_attempts)))
+    {
+        char why[ERRLEN];
+
+        if (p->driver->remove(p->driver, t.id, why, sizeof(why)) != 0) {
+            log_warn("%s: cleanup after a failed create: %s", t.id, why);
+        }
+    }
+
+    tenant_free(&t);
+    return o;
+}
+
+void
+task_run(struct prov *p, struct job *j)
+{
+    char          err[ERRLEN] = "";
+    enum outcome  o;
+
+    o = dispatch(p, j, err);
+
+    switch (o) {
+    case DONE:
+    case LOST:
+        break;
+    case RELEASE:
+        job_release(p, j);
+        break;
+    case FAILED:
+    case PERMANENT:
+        if (PQtransactionStatus(p->conn) != PQTRANS_IDLE) {
+            db_rollback(p->conn);
+        }
+        job_fail(p, j, err[0] ? err : "unknown error", o == PERMANENT);
+        break;
+    }
+}

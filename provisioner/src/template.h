@@ -1,0 +1,35 @@
+#ifndef PROV_TEMPLATE_H
+#define PROV_TEMPLATE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* what {{...}} placeholders stand for */
+struct tctx {
+    const char  *tenant;
+    const char  *theme;
+    const char  *dir;            /* the tenant's directory */
+    const char  *domain;         /* {tenant}.{base_domain} */
+    const char  *display_name;
+    int          port;           /* this service's */
+    json_t      *ports;          /* service name -> port */
+    const char  *db_url;
+    const char  *db_host;
+    const char  *db_port;
+    const char  *db_name;
+    const char  *db_user;
+    const char  *db_password;
+    json_t      *secrets;        /* name -> value */
+    const char  *admin_email;
+    const char  *admin_password_crypt;
+};
+
+/* malloc'd rendering, or NULL with the reason in err */
+char *template_render(const char *tpl, const struct tctx *c, char *err,
+                      size_t errlen);
+
+/* calls fn for each {{secret:NAME}} in tpl */
+int template_secrets(const char *tpl, int (*fn)(const char *name, void *data),
+                     void *data);
+
+#endif

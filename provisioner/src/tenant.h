@@ -1,0 +1,59 @@
+#ifndef PROV_TENANT_H
+#define PROV_TENANT_H
+
+#include "driver.h"
+#include "prov.h"
+
+#include <jansson.h>
+
+struct tenant {
+    char                     id[64];
+    char                     blueprint[65];
+    char                     theme[65];
+    char                     mode[16];
+    char                     status[16];
+    char                     display_name[256];
+    char                     dir[1024];
+    char                     domain[320];
+    const struct blueprint  *bp;
+    json_t                  *ports;      /* service -> port */
+    json_t                  *secrets;    /* name -> plaintext */
+    char                     db_name[80];
+    char                     db_url[1024];
+    char                     db_host[256];
+    char                     db_port[16];
+    char                     admin_email[256];
+    char                     admin_crypt[128];
+};
+
+/* 0 found, 1 no such tenant, -1 error (err says why) */
+int  tenant_load(struct prov *p, const char *id, struct tenant *t, char *err,
+                 size_t len);
+void tenant_free(struct tenant *t);
+
+int  tenant_prepare(struct prov *p, struct tenant *t, char *err, size_t len);
+int  tenant_ensure_secrets(struct prov *p, struct tenant *t, char *err,
+                           size_t len);
+int  tenant_ensure_database(struct prov *p, struct tenant *t, char *err,
+                            size_t len);
+int  tenant_drop_database(struct prov *p, const char *id, char *err,
+                          size_t len);
+int  tenant_ensure_ports(struct prov *p, struct tenant *t, char *err,
+                         size_t len);
+int  tenant_write_files(struct prov *p, struct tenant *t, char *err,
+                        size_t len);
+int  tenant_write_login(struct prov *p, struct tenant *t, const char *email,
+                        const char *password, char *err, size_t len);
+
+/* the rendered spec of one service; spec_free releases it */
+int  tenant_spec(struct prov *p, struct tenant *t, const char *service,
+                 struct service_spec *s, char *err, size_t len);
+void spec_free(struct service_spec *s);
+
+int  tenant_start_all(struct prov *p, struct tenant *t, char *err,
+                      size_t len);
+int  tenant_stop_all(struct prov *p, struct tenant *t, char *err, size_t len);
+int  tenant_wait_healthy(struct prov *p, struct tenant *t, char *err,
+                         size_t len);
+
+#endif
