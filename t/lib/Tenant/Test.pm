@@ -84,6 +84,115 @@ sub create_api_key {
     return $key;
 }
 
+# --- provisioner ---------------------------------------------------------
+
+# Writes the provisioner's config (once) and starts `provisioner run`.
+# %o: blueprints (dir), env (extra environment, e.g. a failpoint), name.
+sub start_provisioner {
+    my ($self, %o) = @_;
+    my $dir = "$self->{dir}/prov";
+    make_path("$dir/tenants");
+    if (!-f "$dir/secret-key") {
+        write_file("$dir/secret-key", join '', map { sprintf '%02x', int rand 256 } 1 .. 32);
+        chmod 0600, "$dir/secret-key";
+    }
+    # a port range of this test file's own: parallel files never compete
+    $self->{port_base} //= 30000 + ($$ % 300) * 100;
+    my $name = $o{name} // 'p1';
+    my $conf = "$dir/$name.conf";
+    write_file($conf, join "\n",
+        "db = " . $self->conninfo,
+        "driver = " . ($o{driver} // 'process'),
+        "blueprints = " . ($o{blueprints} // "$TOP/blueprints"),
+        "state_dir = $dir/tenants",
+        "secret_key = $dir/secret-key",
+        "id = $name",
+        "base_domain = localhost",
+        "base_port = " . ($self->{port} // 8080),
+        "port_min = $self->{port_base}",
+        "port_max = " . ($self->{port_base} + 99),
+        "lease = " . ($o{lease} // 3),
+        "poll_interval = 1",
+        "reconcile_interval = " . ($o{reconcile} // 1),
+        "health_timeout = 10",
+        ($o{extra} ? @{ $o{extra} } : ()), '');
+    my $log = "$dir/$name.log";
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>>', $log or die;
+        open STDERR, '>>', $log or die;
+        setpgrp(0, 0);
+        %ENV = (%ENV, %{ $o{env} || {} });
+        exec "$BUILD/provisioner", '-c', $conf, 'run' or die "exec: $!";
+    }
+    $self->{prov}{$name} = { pid => $pid, log => $log, conf => $conf };
+    $self->{state_dir} = "$dir/tenants";
+    # ready once it has published the blueprints
+    wait_until(sub { slurp($log) =~ /blueprint\(s\) loaded/ }, 10)
+        or die "provisioner $name did not start:\n" . slurp($log);
+    return $pid;
+}
+
+sub provisioner_log { slurp($_[0]{prov}{$_[1] // 'p1'}{log}) }
+
+sub provisioner_conf { $_[0]{prov}{$_[1] // 'p1'}{conf} }
+
+sub stop_provisioner {
+    my ($self, $name, $sig) = @_;
+    my $p = $self->{prov}{$name // 'p1'} or return;
+    return unless $p->{pid};
+    kill $sig // 'TERM', $p->{pid};
+    for (1 .. 200) {
+        last if waitpid($p->{pid}, WNOHANG) != 0;
+        sleep 0.05;
+    }
+    if (kill 0, $p->{pid}) { kill 'KILL', $p->{pid}; waitpid $p->{pid}, 0 }
+    $p->{pid} = 0;
+}
+
+# has it exited by itself (a failpoint)? reaps it if so
+sub provisioner_exited {
+    my ($self, $name) = @_;
+    my $p = $self->{prov}{$name // 'p1'};
+    return 1 unless $p->{pid};
+    if (waitpid($p->{pid}, WNOHANG) == $p->{pid}) { $p->{pid} = 0; return 1 }
+    return 0;
+}
+
+# the CLI with this test's config: (exit code, stdout+stderr)
+sub cli {
+    my ($self, @args) = @_;
+    return run_cmd("$BUILD/provisioner", '-c', $self->provisioner_conf, @args);
+}
+
+# pids of live tenant processes, from the process driver's pid files
+sub tenant_pids {
+    my ($self, $tenant) = @_;
+    my @pids;
+    for my $f (glob("$self->{state_dir}/" . ($tenant // '*') . "/run/*.pid")) {
+        my ($pid) = slurp($f) =~ /^(\d+)/ or next;
+        push @pids, $pid if kill 0, $pid;
+    }
+    return @pids;
+}
+
+# processes whose working directory is inside this test's dir
+sub stray_processes {
+    my ($self) = @_;
+    my @p;
+    for my $d (glob '/proc/[0-9]*') {
+        my $cwd = readlink("$d/cwd") // next;
+        push @p, $d =~ s{/proc/}{}r if index($cwd, $self->{dir}) == 0 && ($d =~ s{/proc/}{}r) != $$;
+    }
+    return @p;
+}
+
+sub wait_job {
+    my ($self, $id, $timeout) = @_;
+    wait_until(sub { $self->psql("SELECT status FROM jobs WHERE id = $id") =~ /^(done|failed)$/ }, $timeout // 20);
+    return $self->psql("SELECT status FROM jobs WHERE id = $id");
+}
+
 # backends holding the tenant_changed LISTEN
 sub listeners {
     my ($self) = @_;
@@ -514,6 +623,10 @@ sub cleanup {
     my ($self) = @_;
     return if $self->{cleaned}++;
     $self->stop_nginx;
+    $self->stop_provisioner($_) for keys %{ $self->{prov} || {} };
+    # tenant services are process groups of their own: end them all
+    kill 'KILL', map { -$_ } $self->tenant_pids if $self->{state_dir};
+    kill 'KILL', $self->stray_processes;
     $self->{dbh}->disconnect if $self->{dbh};
     $self->stop_pg('immediate');
     $_->() for @{ $self->{on_cleanup} || [] };

@@ -1,0 +1,154 @@
+# The provisioner: full lifecycle through the admin API and through the
+# CLI (create -> routed -> suspend -> resume -> delete), per-tenant
+# databases and secrets, seed-admin, logs, shared mode, driver refusal.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use MIME::Base64;
+use Tenant::Test;
+use Tenant::Conf;
+use Tenant::Blueprints;
+
+my $t = Tenant::Test->new->start_pg;
+$t->migrate;
+$t->start_nginx(backends => ['shared1'], http => Tenant::Conf::http());
+my $bps = Tenant::Blueprints::make($t, shared => "127.0.0.1:$t->{backend}{shared1}");
+$t->start_provisioner(blueprints => $bps);
+$t->{api_key} = $t->create_api_key('prov');
+
+is($t->psql('SELECT string_agg(name, \',\' ORDER BY name) FROM blueprints'),
+   'dbapp,ecommerce,sharedapp,static', 'blueprints published to the registry');
+
+# --- through the API -------------------------------------------------------
+my $r = $t->api(POST => 'tenants?wait=30', { name => 'acme', blueprint => 'static', theme => 'electronics', display_name => 'Acme Gadgets' });
+is($r->{status}, 200, 'API create ?wait: 200 when done');
+is($r->{json}{job}{status}, 'done', 'job done') or diag explain $r->{json};
+is($r->{json}{tenant}{status}, 'active', 'tenant active');
+my $admin = $r->{json}{job}{result}{admin};
+like($admin->{password} // '', qr/^[A-Za-z0-9]{20}$/, 'admin credentials in the create job result');
+
+$r = $t->get('acme.localhost');
+is($r->{status}, 200, 'acme.localhost: 200');
+like($r->{body}, qr/<h1>Acme Gadgets<\/h1>/, 'the storefront shows the display name');
+like($r->{body}, qr/theme-electronics/, 'in the chosen theme');
+is($t->get('admin.acme.localhost')->{status}, 401, 'admin.acme.localhost asks for the login');
+$r = $t->get('admin.acme.localhost', '/', headers => { Authorization => 'Basic ' . encode_base64("$admin->{email}:$admin->{password}", '') });
+is($r->{status}, 200, 'the admin service opens with the generated login');
+like($r->{body}, qr/store admin/, 'the admin page');
+
+my @pids = $t->tenant_pids('acme');
+is(scalar @pids, 2, 'two service processes run');
+is($t->psql("SELECT count(*) FROM tenant_ports WHERE tenant_id = 'acme'"), 2, 'two ports recorded');
+
+# seed-admin resets the login
+$r = $t->api(POST => 'tenants/acme/seed-admin?wait=20', { email => 'boss@acme.test', password => 'Brand-new-pass-42' });
+is($r->{json}{job}{status}, 'done', 'seed-admin done');
+ok(Tenant::Test::wait_until(sub {
+    $t->get('admin.acme.localhost', '/', headers => { Authorization => 'Basic ' . encode_base64('boss@acme.test:Brand-new-pass-42', '') })->{status} == 200 }, 5),
+   'the new login opens the admin');
+is($t->get('admin.acme.localhost', '/', headers => { Authorization => 'Basic ' . encode_base64("$admin->{email}:$admin->{password}", '') })->{status},
+   401, 'the old one no longer does');
+unlike($t->psql("SELECT payload::text FROM jobs WHERE kind = 'seed_admin'"), qr/Brand-new/, 'the registry forgot the new password');
+
+# logs
+$r = $t->api(GET => 'tenants/acme/logs?lines=5');
+is($r->{status}, 200, 'logs: 200 once the provisioner answers');
+ok(scalar @{ $r->{json}{job}{result}{lines} } >= 1, 'with lines of the services\' output');
+
+# suspend / resume / delete
+$r = $t->api(POST => 'tenants/acme/suspend?wait=20');
+is($r->{json}{job}{status}, 'done', 'suspend done');
+is($t->get('acme.localhost')->{status}, 503, 'suspended: 503');
+ok(Tenant::Test::wait_until(sub { !$t->tenant_pids('acme') }, 5), 'suspended: processes stopped');
+$r = $t->api(POST => 'tenants/acme/resume?wait=20');
+is($r->{json}{job}{status}, 'done', 'resume done');
+ok(Tenant::Test::wait_until(sub { $t->get('acme.localhost')->{status} == 200 }, 5), 'resumed: 200');
+my @ports = split /\n/, $t->psql("SELECT port FROM tenant_ports WHERE tenant_id = 'acme'");
+$r = $t->api(DELETE => 'tenants/acme?wait=20');
+is($r->{json}{job}{status}, 'done', 'delete done');
+ok(Tenant::Test::wait_until(sub { $t->get('acme.localhost')->{status} == 404 }, 5), 'deleted: 404');
+is(scalar $t->tenant_pids('acme'), 0, 'processes gone');
+ok(!-d "$t->{state_dir}/acme", 'tenant directory removed');
+is($t->psql("SELECT count(*) FROM tenant_ports WHERE tenant_id = 'acme'"), 0, 'ports freed in the registry');
+my $listening = 0;
+for my $p (@ports) { $listening++ if IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p) }
+is($listening, 0, 'nothing listens on its ports any more');
+
+# --- a tenant with a database, through the CLI -------------------------------
+my ($rc, $out) = $t->cli('create', 'datashop', '--blueprint', 'dbapp', '--wait', '30');
+is($rc, 0, 'CLI create --wait: exit 0') or diag $out;
+like($out, qr/"status": "done"/, 'prints the finished job');
+is($t->psql("SELECT count(*) FROM pg_database WHERE datname = 'tenant_datashop'"), 1, 'tenant database made');
+is($t->psql("SELECT count(*) FROM pg_roles WHERE rolname = 'tenant_datashop'"), 1, 'tenant role made');
+my $url = Tenant::Test::slurp("$t->{state_dir}/datashop/db_url");
+like($url, qr{^postgresql://tenant_datashop:[A-Za-z0-9]{32}\@127\.0\.0\.1:\d+/tenant_datashop$}, 'the service got its database URL');
+my ($pw) = $url =~ m{:([A-Za-z0-9]{32})\@};
+($rc, $out) = Tenant::Test::run_cmd('/usr/bin/psql', '-X', '-At', '-d', $url, '-c', 'SELECT current_user');
+is($out, "tenant_datashop\n", 'that URL logs in to the tenant database');
+($rc, $out) = Tenant::Test::run_cmd('/usr/bin/psql', '-X', '-At', '-d', $url =~ s{/tenant_datashop$}{/tenant}r, '-c', 'SELECT 1');
+isnt($rc, 0, 'the tenant role cannot even connect to the registry database');
+unlike($t->psql("SELECT string_agg(encode(ciphertext, 'escape'), ' ') FROM tenant_secrets"), qr/\Q$pw\E/, 'the registry holds the password encrypted only');
+is($t->psql("SELECT count(*) FROM tenant_secrets WHERE tenant_id = 'datashop'"), 2, 'two secrets: db_password and app_key');
+like($t->get('datashop.localhost')->{body}, qr/runs on a database/, 'datashop routed');
+
+($rc, $out) = $t->cli('suspend', 'datashop', '--wait');
+is($rc, 0, 'CLI suspend: exit 0');
+is($t->get('datashop.localhost')->{status}, 503, 'suspended through the CLI: answers 503');
+($rc, $out) = $t->cli('suspend', 'datashop');
+is($rc, 4, 'CLI suspend again: exit 4 (conflict)');
+like($out, qr/datashop is suspended/, '... saying why');
+($rc) = $t->cli('resume', 'datashop', '--wait');
+is($rc, 0, 'CLI resume: exit 0');
+ok(Tenant::Test::wait_until(sub { $t->get('datashop.localhost')->{status} == 200 }, 5), '200 again');
+($rc, $out) = $t->cli('list');
+like($out, qr/^datashop\s+active\s+dbapp/m, 'CLI list shows it');
+($rc, $out) = $t->cli('health');
+like($out, qr/registry: ok/, 'CLI health');
+($rc) = $t->cli('delete', 'datashop', '--wait');
+is($rc, 0, 'CLI delete: exit 0');
+is($t->psql("SELECT count(*) FROM pg_database WHERE datname = 'tenant_datashop'"), 0, 'tenant database dropped');
+is($t->psql("SELECT count(*) FROM pg_roles WHERE rolname = 'tenant_datashop'"), 0, 'tenant role dropped');
+is($t->psql("SELECT count(*) FROM tenant_secrets"), 0, 'its secrets gone');
+is($t->get('datashop.localhost')->{status}, 404, 'deleted through the CLI: answers 404');
+
+# CLI errors: exit codes and messages naming the field
+($rc, $out) = $t->cli('create', 'www', '--blueprint', 'static');
+is($rc, 2, 'reserved name: exit 2');
+like($out, qr/NAME: is reserved/, '... naming NAME');
+($rc, $out) = $t->cli('create', 'fine-name');
+is($rc, 2, 'no --blueprint: exit 2');
+like($out, qr/--blueprint: is required/, '... naming --blueprint');
+($rc, $out) = $t->cli('create', 'fine-name', '--blueprint', 'static', '--theme', 'neon');
+is($rc, 2, 'unknown theme: exit 2');
+like($out, qr/--theme/, '... naming --theme');
+($rc, $out) = $t->cli('delete', 'nobody');
+is($rc, 3, 'delete unknown: exit 3');
+($rc, $out) = $t->cli('create', 'fine-name', '--blueprint', 'static', '--frobnicate', 'x');
+is($rc, 2, 'unknown option: exit 2');
+like($out, qr/--frobnicate: unknown option/, '... naming it');
+
+# a blueprint the driver cannot run: the job fails with a clear error
+($rc, $out) = $t->cli('create', 'bigshop', '--blueprint', 'ecommerce', '--wait', '20');
+is($rc, 5, 'ecommerce on the process driver: job failed, exit 5');
+like($out, qr/cannot run on the process driver/, '... the error names the driver');
+is($t->psql("SELECT status FROM tenants WHERE id = 'bigshop'"), 'failed', 'tenant failed');
+is($t->get('bigshop.localhost')->{status}, 404, 'failed tenant: 404');
+is($t->psql("SELECT attempts FROM jobs WHERE tenant_id = 'bigshop'"), 1, 'not retried: it cannot succeed');
+
+# shared mode: no processes, the shared runtime's endpoint, its own database
+($rc, $out) = $t->cli('create', 'sharer', '--blueprint', 'sharedapp', '--mode', 'shared', '--wait', '20');
+is($rc, 0, 'shared tenant created') or diag $out;
+$r = $t->get('sharer.localhost');
+like($r->{body}, qr/^shared1 .*tenant=sharer/, 'routed to the shared runtime, which is told the tenant by X-Tenant-ID');
+is(scalar $t->tenant_pids('sharer'), 0, 'no processes of its own');
+is($t->psql("SELECT count(*) FROM pg_database WHERE datname = 'tenant_sharer'"), 1, 'but its own database');
+
+# no secret in any log
+my $logs = $t->provisioner_log . $t->error_log . Tenant::Test::slurp("$t->{ngxdir}/logs/access.log");
+for my $secret ($admin->{password}, 'Brand-new-pass-42', $pw) {
+    unlike($logs, qr/\Q$secret\E/, 'a secret is in no log (' . substr($secret, 0, 3) . '...)');
+}
+
+Tenant::Test::finish();
