@@ -176,13 +176,17 @@ sub tenant_pids {
     return @pids;
 }
 
-# processes whose working directory is inside this test's dir
+# processes working inside the tenants' directories (or one tenant's):
+# whatever the provisioner started, pid file or not
 sub stray_processes {
-    my ($self) = @_;
+    my ($self, $tenant) = @_;
+    return () unless $self->{state_dir};
+    my $dir = $self->{state_dir} . (defined $tenant ? "/$tenant" : '');
     my @p;
     for my $d (glob '/proc/[0-9]*') {
         my $cwd = readlink("$d/cwd") // next;
-        push @p, $d =~ s{/proc/}{}r if index($cwd, $self->{dir}) == 0 && ($d =~ s{/proc/}{}r) != $$;
+        next unless $cwd eq $dir || index($cwd, "$dir/") == 0;
+        push @p, $d =~ s{/proc/}{}r;
     }
     return @p;
 }

@@ -1,0 +1,68 @@
+# SIGKILL the provisioner at each step of a create (failpoints): after a
+# restart the job completes exactly once and nothing is orphaned.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Tenant::Test;
+use Tenant::Conf;
+use Tenant::Blueprints;
+
+my $t = Tenant::Test->new->start_pg;
+$t->migrate;
+$t->start_nginx(http => Tenant::Conf::http());
+my $bps = Tenant::Blueprints::make($t);
+
+my @steps = qw(secrets database ports files services health finish);
+for my $step (@steps) {
+    my $name = "crash-$step";
+    $t->start_provisioner(blueprints => $bps, name => 'p1', lease => 2,
+                          env => { PROVISIONER_FAILPOINT => "create:$step" });
+    my ($rc, $out) = $t->cli('create', $name, '--blueprint', 'dbapp');
+    is($rc, 0, "$step: create queued");
+    ok(Tenant::Test::wait_until(sub { $t->provisioner_exited('p1') }, 20),
+       "$step: the provisioner was killed at the failpoint");
+    like($t->provisioner_log, qr/failpoint create:$step: SIGKILL/, "$step: ... by the failpoint");
+
+    # a new provisioner takes the job over once its lease runs out
+    $t->start_provisioner(blueprints => $bps, name => 'p1', lease => 2);
+    my $id = $t->psql("SELECT id FROM jobs WHERE tenant_id = '$name' AND kind = 'create'");
+    is($t->wait_job($id, 30), 'done', "$step: the job completes after the restart");
+    is($t->psql("SELECT attempts FROM jobs WHERE id = $id"), 2, "$step: in exactly one more attempt");
+    is($t->psql("SELECT status FROM tenants WHERE id = '$name'"), 'active', "$step: tenant active");
+    like($t->get("$name.localhost")->{body}, qr/runs on a database/, "$step: routed");
+
+    is(scalar $t->tenant_pids($name), 1, "$step: one service process, not two");
+    is(scalar $t->stray_processes($name), 1, "$step: one process working in its directory");
+    is($t->psql("SELECT count(*) FROM tenant_ports WHERE tenant_id = '$name'"), 1, "$step: one port");
+    is($t->psql("SELECT count(*) FROM tenant_secrets WHERE tenant_id = '$name'"), 2, "$step: one set of secrets");
+    is($t->psql("SELECT count(*) FROM pg_database WHERE datname = 'tenant_" . ($name =~ s/-/_/gr) . "'"), 1, "$step: one database");
+    is($t->psql("SELECT count(*) FROM tenant_endpoints WHERE tenant_id = '$name'"), 1, "$step: one endpoint");
+    $t->stop_provisioner('p1');
+}
+
+# deletes too: killed mid-way, finished by the next provisioner
+for my $step (qw(services database finish)) {
+    my $name = "crash-$step";
+    $t->start_provisioner(blueprints => $bps, name => 'p1', lease => 2,
+                          env => { PROVISIONER_FAILPOINT => "delete:$step" });
+    $t->cli('delete', $name);
+    ok(Tenant::Test::wait_until(sub { $t->provisioner_exited('p1') }, 20), "delete/$step: killed");
+    $t->start_provisioner(blueprints => $bps, name => 'p1', lease => 2);
+    my $id = $t->psql("SELECT id FROM jobs WHERE tenant_id = '$name' AND kind = 'delete'");
+    is($t->wait_job($id, 30), 'done', "delete/$step: completes after the restart");
+    is($t->psql("SELECT count(*) FROM tenants WHERE id = '$name'"), 0, "delete/$step: tenant gone");
+    is(scalar $t->tenant_pids($name), 0, "delete/$step: no process left");
+    is($t->psql("SELECT count(*) FROM pg_database WHERE datname = 'tenant_" . ($name =~ s/-/_/gr) . "'"), 0, "delete/$step: database dropped");
+    $t->stop_provisioner('p1');
+}
+
+# nothing orphaned anywhere: every directory and process belongs to a tenant
+my %live = map { $_ => 1 } split /\n/, $t->psql('SELECT id FROM tenants');
+my @dirs = map { s{.*/}{}r } glob("$t->{state_dir}/*");
+is_deeply([ sort @dirs ], [ sort keys %live ], 'tenant directories match the registry');
+is($t->psql("SELECT count(*) FROM tenant_ports WHERE tenant_id NOT IN (SELECT id FROM tenants)"), 0, 'no orphan port');
+is($t->psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'tenant\\_%'"), scalar(keys %live), 'one database per live tenant');
+
+Tenant::Test::finish();
