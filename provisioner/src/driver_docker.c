@@ -1,11 +1,643 @@
+#define _GNU_SOURCE
+
+/*
+ * The docker driver: the Docker Engine REST API over a unix socket
+ * (libcurl), which Docker and Podman both serve. Containers are named
+ * tenant-<tenant>-<service> and labelled with the tenant, service and
+ * blueprint; the tenant's directory is bind-mounted at the same path, so
+ * blueprint files and commands work as with the process driver. Networking
+ * is the host's (ports from the provisioner) or, with docker_network =
+ * bridge, a network per tenant where the container's own IP is the
+ * endpoint. Engine errors reach the job with the engine's own message.
+ */
+
 #include "driver.h"
+#include "fsutil.h"
 #include "log.h"
 
-/* The docker driver (Docker Engine API over a unix socket) is issue 7. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LABEL_MANAGED  "io.ngx-tenant.managed"
+#define LABEL_TENANT   "io.ngx-tenant.tenant"
+#define LABEL_SERVICE  "io.ngx-tenant.service"
+#define LABEL_BP       "io.ngx-tenant.blueprint"
+
+struct docker {
+    CURL  *curl;
+    char   prefix[32];      /* "/v1.41", negotiated */
+};
+
+struct resp {
+    long    status;
+    char   *body;
+    size_t  len;
+};
+
+static size_t
+collect(char *ptr, size_t size, size_t n, void *data)
+{
+    struct resp *r = data;
+    char        *p;
+    size_t       add = size * n;
+
+    p = realloc(r->body, r->len + add + 1);
+    if (p == NULL) {
+        return 0;
+    }
+    r->body = p;
+    memcpy(r->body + r->len, ptr, add);
+    r->len += add;
+    r->body[r->len] = '\0';
+    return add;
+}
+
+/* the engine's "message", else the body, else the HTTP status */
+static void
+engine_error(const struct resp *r, const char *what, char *err, size_t len)
+{
+    json_t     *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
+    const char *m = json_string_value(json_object_get(j, "message"));
+
+    snprintf(err, len, "engine: %s: %s (HTTP %ld)", what,
+             m ? m : (r->body && r->len < 300 ? r->body : "no message"),
+             r->status);
+    json_decref(j);
+}
+
+static int
+request(struct driver *d, const char *method, const char *path,
+        const char *body, struct resp *r, char *err, size_t len)
+{
+    struct docker      *dk = d->data;
+    struct curl_slist  *h = NULL;
+    char                url[2048];
+    CURLcode            rc;
+
+    memset(r, 0, sizeof(*r));
+    snprintf(url, sizeof(url), "http://localhost%s%s", dk->prefix, path);
+
+    curl_easy_reset(dk->curl);
+    curl_easy_setopt(dk->curl, CURLOPT_UNIX_SOCKET_PATH,
+                     d->conf->docker_socket);
+    curl_easy_setopt(dk->curl, CURLOPT_URL, url);
+    curl_easy_setopt(dk->curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(dk->curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(dk->curl, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(dk->curl, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(dk->curl, CURLOPT_NOSIGNAL, 1L);
+
+    if (body) {
+        h = curl_slist_append(h, "Content-Type: application/json");
+        curl_easy_setopt(dk->curl, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(dk->curl, CURLOPT_POSTFIELDS, body);
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(dk->curl, CURLOPT_POSTFIELDS, "");
+    }
+
+    rc = curl_easy_perform(dk->curl);
+    curl_slist_free_all(h);
+
+    if (rc != CURLE_OK) {
+        snprintf(err, len, "engine at %s: %s %s: %s", d->conf->docker_socket,
+                 method, path, curl_easy_strerror(rc));
+        free(r->body);
+        r->body = NULL;
+        return -1;
+    }
+    curl_easy_getinfo(dk->curl, CURLINFO_RESPONSE_CODE, &r->status);
+    return 0;
+}
+
+static void
+name_of(char *out, size_t len, const char *tenant, const char *service)
+{
+    snprintf(out, len, "tenant-%s-%s", tenant, service);
+}
+
+/* GET /containers/NAME/json: the inspect document, or NULL if none */
+static json_t *
+inspect(struct driver *d, const char *name, int *gone, char *err, size_t len)
+{
+    struct resp  r;
+    char         path[512];
+    json_t      *j = NULL;
+
+    *gone = 0;
+    snprintf(path, sizeof(path), "/containers/%s/json", name);
+    if (request(d, "GET", path, NULL, &r, err, len) != 0) {
+        return NULL;
+    }
+    if (r.status == 404) {
+        *gone = 1;
+    } else if (r.status != 200 || (j = json_loads(r.body, 0, NULL)) == NULL)
+    {
+        engine_error(&r, "inspect", err, len);
+    }
+    free(r.body);
+    return j;
+}
+
+static int
+ensure_network(struct driver *d, const char *tenant, char *err, size_t len)
+{
+    struct resp  r;
+    char         body[256], path[128];
+
+    /* Podman answers 500, not 409, to an existing name: look first */
+    snprintf(path, sizeof(path), "/networks/tenant-%s", tenant);
+    if (request(d, "GET", path, NULL, &r, err, len) != 0) {
+        return -1;
+    }
+    free(r.body);
+    if (r.status == 200) {
+        return 0;
+    }
+
+    snprintf(body, sizeof(body), "{\"Name\":\"tenant-%s\",\"Labels\":{\""
+             LABEL_MANAGED "\":\"true\",\"" LABEL_TENANT "\":\"%s\"}}",
+             tenant, tenant);
+    if (request(d, "POST", "/networks/create", body, &r, err, len) != 0) {
+        return -1;
+    }
+    if (r.status != 201 && r.status != 200 && r.status != 409) {
+        engine_error(&r, "create network", err, len);
+        free(r.body);
+        return -1;
+    }
+    free(r.body);
+    return 0;
+}
+
+
+static int
+bridge(const struct driver *d)
+{
+    return strcmp(d->conf->docker_network, "bridge") == 0;
+}
+
+static int
+dk_create(struct driver *d, const struct service_spec *s, const char *name,
+          char *err, size_t len)
+{
+    json_t      *body, *cmd, *env, *host, *labels;
+    char        *text, path[512], bind[2100], net[128];
+    struct resp  r;
+    size_t       i;
+    int          rc = -1;
+
+    if (s->image == NULL) {
+        snprintf(err, len, "blueprint %s: service %s has no image for the "
+                 "docker driver", s->blueprint, s->service);
+        return -1;
+    }
+
+    snprintf(net, sizeof(net), "tenant-%s", s->tenant);
+    if (bridge(d) && ensure_network(d, s->tenant, err, len) != 0) {
+        return -1;
+    }
+
+    cmd = json_array();
+    env = json_array();
+    for (i = 0; s->argv && s->argv[i]; i++) {
+        json_array_append_new(cmd, json_string(s->argv[i]));
+    }
+    for (i = 0; s->envp && s->envp[i]; i++) {
+        json_array_append_new(env, json_string(s->envp[i]));
+    }
+    snprintf(bind, sizeof(bind), "%s:%s", s->dir, s->dir);
+    labels = json_pack("{s:s, s:s, s:s, s:s}", LABEL_MANAGED, "true",
+                       LABEL_TENANT, s->tenant, LABEL_SERVICE, s->service,
+                       LABEL_BP, s->blueprint);
+    /* an init as PID 1 passes SIGTERM on: a bare service there ignores it */
+    host = json_pack("{s:s, s:[s], s:{s:s}, s:b}",
+                     "NetworkMode", bridge(d) ? net : "host",
+                     "Binds", bind,
+                     "RestartPolicy", "Name", "unless-stopped",
+                     "Init", 1);
+    if (host && s->memory_mb > 0) {
+        json_object_set_new(host, "Memory",
+                            json_integer((json_int_t) s->memory_mb << 20));
+    }
+    if (host && s->cpus > 0) {
+        json_object_set_new(host, "NanoCpus",
+                            json_integer((json_int_t) (s->cpus * 1e9)));
+    }
+
+    body = json_pack("{s:s, s:o, s:o, s:o, s:s, s:o}", "Image", s->image,
+                     "Env", env, "Labels", labels, "HostConfig", host,
+                     "WorkingDir", s->dir, "Cmd", cmd);
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+
+    snprintf(path, sizeof(path), "/containers/create?name=%s", name);
+    if (request(d, "POST", path, text, &r, err, len) == 0) {
+        if (r.status == 201 || r.status == 200) {
+            rc = 0;
+        } else {
+            engine_error(&r, "create container", err, len);
+        }
+        free(r.body);
+    }
+    explicit_bzero(text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static int
+dk_start(struct driver *d, const struct service_spec *s, char *err,
+         size_t len)
+{
+    char         name[256], path[512];
+    json_t      *c;
+    struct resp  r;
+    int          gone;
+
+    if (mkdirs(s->dir, NULL, 0750) != 0) {
+        snprintf(err, len, "cannot create %s", s->dir);
+        return -1;
+    }
+
+    name_of(name, sizeof(name), s->tenant, s->service);
+    c = inspect(d, name, &gone, err, len);
+    if (c == NULL && !gone) {
+        return -1;
+    }
+    if (c && json_is_true(json_object_get(json_object_get(c, "State"),
+                                          "Running")))
+    {
+        json_decref(c);
+        return 0;
+    }
+    json_decref(c);
+
+    if (gone && dk_create(d, s, name, err, len) != 0) {
+        return -1;
+    }
+
+    snprintf(path, sizeof(path), "/containers/%s/start", name);
+    if (request(d, "POST", path, NULL, &r, err, len) != 0) {
+        return -1;
+    }
+    /* 304: already running */
+    if (r.status != 204 && r.status != 304) {
+        engine_error(&r, "start container", err, len);
+        free(r.body);
+        return -1;
+    }
+    free(r.body);
+    log_info("%s/%s: container %s started", s->tenant, s->service, name);
+    return 0;
+}
+
+static int
+dk_stop(struct driver *d, const char *tenant, const char *service, char *err,
+        size_t len)
+{
+    char         name[256], path[512];
+    struct resp  r;
+
+    name_of(name, sizeof(name), tenant, service);
+    snprintf(path, sizeof(path), "/containers/%s/stop?t=5", name);
+    if (request(d, "POST", path, NULL, &r, err, len) != 0) {
+        return -1;
+    }
+    /* 304: not running; 404: no such container. Both are stopped. */
+    if (r.status != 204 && r.status != 304 && r.status != 404) {
+        engine_error(&r, "stop container", err, len);
+        free(r.body);
+        return -1;
+    }
+    free(r.body);
+    return 0;
+}
+
+/* containers labelled as ours (of one tenant, if given) */
+static json_t *
+list_containers(struct driver *d, const char *tenant, char *err, size_t len)
+{
+    struct resp  r;
+    char         filter[256], *esc, path[1024];
+    json_t      *j;
+
+    if (tenant) {
+        snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_TENANT
+                 "=%s\"]}", tenant);
+    } else {
+        snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_MANAGED
+                 "=true\"]}");
+    }
+    esc = curl_easy_escape(((struct docker *) d->data)->curl, filter, 0);
+    if (esc == NULL) {
+        snprintf(err, len, "out of memory");
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
+    curl_free(esc);
+
+    if (request(d, "GET", path, NULL, &r, err, len) != 0) {
+        return NULL;
+    }
+    j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+    if (!json_is_array(j)) {
+        engine_error(&r, "list containers", err, len);
+        json_decref(j);
+        j = NULL;
+    }
+    free(r.body);
+    return j;
+}
+
+static int
+dk_remove(struct driver *d, const char *tenant, char *err, size_t len)
+{
+    json_t      *all, *c;
+    size_t       i;
+    struct resp  r;
+    char         path[512], dir[1024];
+    const char  *id;
+
+    all = list_containers(d, tenant, err, len);
+    if (all == NULL) {
+        return -1;
+    }
+    json_array_foreach(all, i, c) {
+        id = json_string_value(json_object_get(c, "Id"));
+        if (id == NULL) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/containers/%s?force=true&v=true", id);
+        if (request(d, "DELETE", path, NULL, &r, err, len) != 0) {
+            json_decref(all);
+            return -1;
+        }
+        if (r.status != 204 && r.status != 404) {
+            engine_error(&r, "remove container", err, len);
+            free(r.body);
+            json_decref(all);
+            return -1;
+        }
+        free(r.body);
+    }
+    json_decref(all);
+
+    if (bridge(d)) {
+        snprintf(path, sizeof(path), "/networks/tenant-%s", tenant);
+        if (request(d, "DELETE", path, NULL, &r, err, len) != 0) {
+            return -1;
+        }
+        free(r.body);
+    }
+
+    snprintf(dir, sizeof(dir), "%s/%s", d->conf->state_dir, tenant);
+    if (rmtree(dir) != 0) {
+        snprintf(err, len, "cannot remove %s", dir);
+        return -1;
+    }
+    log_info("%s: containers removed", tenant);
+    return 0;
+}
+
+static int
+dk_status(struct driver *d, const char *tenant, const char *service)
+{
+    char    name[256], err[256];
+    json_t *c;
+    int     gone, up;
+
+    name_of(name, sizeof(name), tenant, service);
+    c = inspect(d, name, &gone, err, sizeof(err));
+    if (c == NULL) {
+        return gone ? 0 : -1;
+    }
+    up = json_is_true(json_object_get(json_object_get(c, "State"),
+                                      "Running"));
+    json_decref(c);
+    return up;
+}
+
+/*
+ * Without a TTY the logs endpoint multiplexes stdout and stderr in frames:
+ * one byte stream id, three zero bytes, a 4-byte big-endian length.
+ */
+static int
+dk_logs(struct driver *d, const char *tenant, const char *service, int lines,
+        json_t *out)
+{
+    char            name[256], path[512], err[256];
+    struct resp     r;
+    unsigned char  *p, *end;
+    size_t          n;
+    char           *line, *nl, *text;
+    size_t          tlen = 0;
+
+    name_of(name, sizeof(name), tenant, service);
+    snprintf(path, sizeof(path),
+             "/containers/%s/logs?stdout=1&stderr=1&tail=%d", name, lines);
+    if (request(d, "GET", path, NULL, &r, err, sizeof(err)) != 0) {
+        return -1;
+    }
+    if (r.status == 404) {
+        free(r.body);
+        return 0;
+    }
+    if (r.status != 200) {
+        free(r.body);
+        return -1;
+    }
+
+    text = malloc(r.len + 1);
+    if (text == NULL) {
+        free(r.body);
+        return -1;
+    }
+    p = (unsigned char *) r.body;
+    end = p + r.len;
+    while (end - p >= 8) {
+        n = ((size_t) p[4] << 24) | ((size_t) p[5] << 16)
+            | ((size_t) p[6] << 8) | p[7];
+        if (p[0] > 2 || p[1] || p[2] || p[3] || n > (size_t) (end - p - 8)) {
+            break;   /* not a frame: a TTY stream, taken as it is below */
+        }
+        memcpy(text + tlen, p + 8, n);
+        tlen += n;
+        p += 8 + n;
+    }
+    if (p != end && tlen == 0) {
+        memcpy(text, r.body, r.len);
+        tlen = r.len;
+    }
+    text[tlen] = '\0';
+    free(r.body);
+
+    for (line = text; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (nl == NULL) {
+            nl = line + strlen(line);
+        }
+        json_array_append_new(out, json_pack("{s:s, s:s%}", "service",
+                                             service, "line", line,
+                                             (size_t) (nl - line)));
+        if (*nl == '\0') {
+            break;
+        }
+    }
+    free(text);
+    return 0;
+}
+
+static json_t *
+dk_list(struct driver *d)
+{
+    char         err[256];
+    json_t      *all, *c, *out, *labels, *svcs;
+    const char  *tenant, *service, *state;
+    size_t       i;
+
+    out = json_object();
+    all = list_containers(d, NULL, err, sizeof(err));
+    if (all == NULL) {
+        /* an engine that does not answer lists nothing: no orphans */
+        log_warn("docker: %s", err);
+        return out;
+    }
+    json_array_foreach(all, i, c) {
+        labels = json_object_get(c, "Labels");
+        tenant = json_string_value(json_object_get(labels, LABEL_TENANT));
+        service = json_string_value(json_object_get(labels, LABEL_SERVICE));
+        state = json_string_value(json_object_get(c, "State"));
+        if (tenant == NULL || service == NULL) {
+            continue;
+        }
+        svcs = json_object_get(out, tenant);
+        if (svcs == NULL) {
+            svcs = json_object();
+            json_object_set_new(out, tenant, svcs);
+        }
+        json_object_set_new(svcs, service,
+                            json_boolean(state
+                                         && strcmp(state, "running") == 0));
+    }
+    json_decref(all);
+    return out;
+}
+
+static void
+dk_tick(struct driver *d)
+{
+    (void) d;
+}
+
+static int
+dk_address(struct driver *d, const struct service_spec *s, char *out,
+           size_t len)
+{
+    char        name[256], err[256], net[128];
+    json_t     *c;
+    const char *ip;
+    int         gone, rc;
+
+    if (!bridge(d)) {
+        return snprintf(out, len, "127.0.0.1:%d", s->port) >= (int) len ? -1
+                                                                         : 0;
+    }
+
+    name_of(name, sizeof(name), s->tenant, s->service);
+    snprintf(net, sizeof(net), "tenant-%s", s->tenant);
+    c = inspect(d, name, &gone, err, sizeof(err));
+    ip = json_string_value(json_object_get(json_object_get(json_object_get(
+             json_object_get(c, "NetworkSettings"), "Networks"), net),
+             "IPAddress"));
+    rc = (ip && *ip) ? (snprintf(out, len, "%s:%d", ip, s->port) >= (int) len
+                        ? -1 : 0)
+                     : -1;
+    json_decref(c);
+    return rc;
+}
+
+static void
+dk_free(struct driver *d)
+{
+    struct docker *dk = d->data;
+
+    curl_easy_cleanup(dk->curl);
+    free(dk);
+    free(d);
+    curl_global_cleanup();
+}
+
+/* the API version: the engine's own, from /version */
+static int
+negotiate(struct driver *d)
+{
+    struct docker *dk = d->data;
+    struct resp    r;
+    char           err[512];
+    json_t        *j;
+    const char    *v;
+
+    dk->prefix[0] = '\0';
+    if (request(d, "GET", "/version", NULL, &r, err, sizeof(err)) != 0) {
+        log_err("docker: %s", err);
+        return -1;
+    }
+    j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+    v = json_string_value(json_object_get(j, "ApiVersion"));
+    if (v == NULL || strlen(v) > 10 || strtod(v, NULL) < 1.24) {
+        engine_error(&r, "version", err, sizeof(err));
+        log_err("docker: %s (need API 1.24 or later)", err);
+        json_decref(j);
+        free(r.body);
+        return -1;
+    }
+    snprintf(dk->prefix, sizeof(dk->prefix), "/v%s", v);
+    log_info("docker: engine at %s speaks API %s", d->conf->docker_socket, v);
+    json_decref(j);
+    free(r.body);
+    return 0;
+}
+
 struct driver *
 driver_docker_new(const struct conf *conf)
 {
-    (void) conf;
-    log_err("the docker driver is not built yet: use driver = process");
-    return NULL;
+    struct driver *d;
+    struct docker *dk;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        log_err("docker: curl_global_init failed");
+        return NULL;
+    }
+    d = calloc(1, sizeof(*d));
+    dk = calloc(1, sizeof(*dk));
+    if (d == NULL || dk == NULL || (dk->curl = curl_easy_init()) == NULL) {
+        log_err("docker driver: out of memory");
+        free(d);
+        free(dk);
+        return NULL;
+    }
+
+    d->name = "docker";
+    d->conf = conf;
+    d->data = dk;
+    d->start = dk_start;
+    d->stop = dk_stop;
+    d->remove = dk_remove;
+    d->status = dk_status;
+    d->logs = dk_logs;
+    d->list = dk_list;
+    d->tick = dk_tick;
+    d->address = dk_address;
+    d->free = dk_free;
+
+    if (negotiate(d) != 0) {
+        dk_free(d);
+        return NULL;
+    }
+    return d;
 }

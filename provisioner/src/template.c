@@ -54,6 +54,9 @@ lookup(const char *name, const struct tctx *c, char *num, size_t numlen)
     if (strcmp(name, "display_name") == 0) {
         return c->display_name;
     }
+    if (strcmp(name, "bind") == 0) {
+        return c->bind ? c->bind : "127.0.0.1";
+    }
     if (strcmp(name, "port") == 0) {
         if (c->port <= 0) {
             return NULL;

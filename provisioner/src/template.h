@@ -12,6 +12,7 @@ struct tctx {
     const char  *domain;         /* {tenant}.{base_domain} */
     const char  *display_name;
     int          port;           /* this service's */
+    const char  *bind;           /* the address services listen on */
     json_t      *ports;          /* service name -> port */
     const char  *db_url;
     const char  *db_host;

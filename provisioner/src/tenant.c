@@ -586,6 +586,7 @@ static void
 context(struct tenant *t, int port, struct tctx *c)
 {
     memset(c, 0, sizeof(*c));
+    c->bind = t->bind;
     c->tenant = t->id;
     c->theme = t->theme;
     c->dir = t->dir;
@@ -777,8 +778,10 @@ tenant_spec(struct prov *p, struct tenant *t, const char *service,
     size_t       i, n;
     char        *val;
 
-    (void) p;
     memset(s, 0, sizeof(*s));
+    t->bind = (strcmp(p->conf.driver, "docker") == 0
+               && strcmp(p->conf.docker_network, "bridge") == 0)
+              ? "0.0.0.0" : "127.0.0.1";
     s->tenant = t->id;
     s->service = service;
     s->blueprint = t->blueprint;

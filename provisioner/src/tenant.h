@@ -24,6 +24,7 @@ struct tenant {
     char                     db_port[16];
     char                     admin_email[256];
     char                     admin_crypt[128];
+    const char              *bind;       /* {{bind}}: where services listen */
 };
 
 /* 0 found, 1 no such tenant, -1 error (err says why) */

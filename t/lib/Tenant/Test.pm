@@ -70,7 +70,7 @@ sub api {
     my %h = (%{ $o{headers} || {} });
     $h{Authorization} //= "Bearer $self->{api_key}" if $self->{api_key} && !$o{nokey};
     my $r = $self->request(method => $method, host => 'localhost',
-        path => "/api/$path", headers => \%h,
+        path => "/api/$path", headers => \%h, timeout => 90,
         body => ref $body ? JSON::PP->new->canonical->encode($body) : $body);
     $r->{json} = eval { JSON::PP::decode_json($r->{body}) };
     return $r;
@@ -115,6 +115,7 @@ sub start_provisioner {
         "poll_interval = 1",
         "reconcile_interval = " . ($o{reconcile} // 1),
         "health_timeout = 10",
+        ($self->{podman_sock} ? ("docker_socket = $self->{podman_sock}") : ()),
         ($o{extra} ? @{ $o{extra} } : ()), '');
     my $log = "$dir/$name.log";
     my $pid = fork // die "fork: $!";
@@ -195,6 +196,89 @@ sub wait_job {
     my ($self, $id, $timeout) = @_;
     wait_until(sub { $self->psql("SELECT status FROM jobs WHERE id = $id") =~ /^(done|failed)$/ }, $timeout // 20);
     return $self->psql("SELECT status FROM jobs WHERE id = $id");
+}
+
+# --- podman ---------------------------------------------------------------
+
+# Podman's Docker-compatible service on a socket of this test's, with
+# storage, run state and network config in the temp dir: images,
+# containers and networks go with it. Builds the static blueprint's image
+# (busybox-static; the blueprint's files are bind-mounted).
+sub start_podman {
+    my ($self) = @_;
+    my $dir = "$self->{dir}/podman";
+    make_path("$dir/storage", "$dir/run", "$dir/networks", "$dir/image/bin", "$dir/tmp");
+    write_file("$dir/containers.conf", <<"CONF");
+[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
+netns = "host"
+init_path = "/usr/bin/catatonit"
+log_driver = "k8s-file"
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$dir/events.log"
+tmp_dir = "$dir/tmp"
+[network]
+network_config_dir = "$dir/networks"
+CONF
+    $self->{podman_dir} = $dir;
+    $self->{podman_sock} = "$dir/podman.sock";
+    my @podman = $self->podman_cmd;
+    my $pid = fork // die;
+    if (!$pid) {
+        open STDOUT, '>>', "$dir/service.log";
+        open STDERR, '>>', "$dir/service.log";
+        setpgrp(0, 0);
+        $ENV{CONTAINERS_CONF} = "$dir/containers.conf";
+        exec @podman, 'system', 'service', '--time=0', "unix://$self->{podman_sock}" or die;
+    }
+    $self->{podman_pid} = $pid;
+    wait_until(sub { -S $self->{podman_sock} }, 20)
+        or die "podman service did not start:\n" . slurp("$dir/service.log");
+
+    system('cp', '/bin/busybox', "$dir/image/bin/busybox") == 0 or die "no busybox-static";
+    system("tar -C $dir/image -cf $dir/image.tar .") == 0 or die "tar failed";
+    my ($rc, $out) = $self->podman('import', "$dir/image.tar", 'localhost/tenant-static:latest');
+    die "podman import: $out" if $rc;
+    return $self;
+}
+
+sub podman_cmd {
+    my ($self) = @_;
+    my $dir = $self->{podman_dir};
+    return ('podman', '--root', "$dir/storage", '--runroot', "$dir/run", '--storage-driver', 'vfs');
+}
+
+sub podman {
+    my ($self, @args) = @_;
+    local $ENV{CONTAINERS_CONF} = "$self->{podman_dir}/containers.conf";
+    return run_cmd($self->podman_cmd, @args);
+}
+
+# the engine's API over its socket: (HTTP status, decoded JSON or body)
+sub engine {
+    my ($self, $method, $path, $body) = @_;
+    require JSON::PP;
+    my @cmd = ('curl', '-s', '-w', '\n%{http_code}', '--unix-socket', $self->{podman_sock}, '-X', $method);
+    push @cmd, '-H', 'Content-Type: application/json', '-d', JSON::PP::encode_json($body) if $body;
+    my (undef, $out) = run_cmd(@cmd, "http://d/v1.41$path");
+    my ($text, $code) = $out =~ /^(.*)\n(\d{3})$/s;
+    my $json = eval { JSON::PP::decode_json($text) };
+    return ($code // 0, $json // $text);
+}
+
+sub stop_podman {
+    my ($self) = @_;
+    return unless $self->{podman_pid};
+    $self->podman('rm', '--all', '--force', '--time', '1');
+    $self->podman('network', 'prune', '--force');
+    kill 'TERM', -$self->{podman_pid};
+    for (1 .. 100) { last if waitpid($self->{podman_pid}, WNOHANG) != 0; sleep 0.05 }
+    kill 'KILL', -$self->{podman_pid};
+    waitpid $self->{podman_pid}, 0;
+    $self->{podman_pid} = 0;
 }
 
 # backends holding the tenant_changed LISTEN
@@ -628,6 +712,7 @@ sub cleanup {
     return if $self->{cleaned}++;
     $self->stop_nginx;
     $self->stop_provisioner($_) for keys %{ $self->{prov} || {} };
+    $self->stop_podman;
     # tenant services are process groups of their own: end them all
     kill 'KILL', map { -$_ } $self->tenant_pids if $self->{state_dir};
     kill 'KILL', $self->stray_processes;
