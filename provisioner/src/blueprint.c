@@ -570,21 +570,48 @@ blueprint_find(const struct blueprint_set *set, const char *name)
     return NULL;
 }
 
-/* the registry's blueprints table is what the admin API checks against */
+/*
+ * The registry's blueprints table is what the admin API checks against.
+ * Provisioners starting together sync at once: a transaction-scoped
+ * advisory lock serialises them, and rows are upserted.
+ */
 int
 blueprints_sync(PGconn *conn, const struct blueprint_set *set)
 {
-    char       *def;
+    char       *def, *names;
     const char *params[2];
     PGresult   *res;
+    json_t     *list;
     size_t      i;
 
     if (db_begin(conn) != 0) {
         return -1;
     }
 
-    res = db_query(conn, "clear blueprints", "DELETE FROM blueprints", 0,
-                   NULL);
+    res = db_query(conn, "lock blueprints",
+                   "SELECT pg_advisory_xact_lock(7340012)", 0, NULL);
+    if (res == NULL) {
+        goto failed;
+    }
+    PQclear(res);
+
+    list = json_array();
+    for (i = 0; list && i < set->n; i++) {
+        json_array_append_new(list, json_string(set->items[i].name));
+    }
+    names = list ? json_dumps(list, JSON_COMPACT) : NULL;
+    json_decref(list);
+    if (names == NULL) {
+        log_err("blueprints: out of memory");
+        goto failed;
+    }
+
+    params[0] = names;
+    res = db_query(conn, "drop removed blueprints",
+                   "DELETE FROM blueprints WHERE name NOT IN"
+                   " (SELECT jsonb_array_elements_text($1::jsonb))", 1,
+                   params);
+    free(names);
     if (res == NULL) {
         goto failed;
     }
@@ -602,12 +629,16 @@ blueprints_sync(PGconn *conn, const struct blueprint_set *set)
 
         res = db_query(conn, "store blueprint",
                        "INSERT INTO blueprints (name, themes, modes,"
-                       " definition)"
+                       " definition, updated_at)"
                        " SELECT $1, ARRAY(SELECT jsonb_array_elements_text("
                        "                     d->'themes')),"
                        "        ARRAY(SELECT jsonb_array_elements_text("
-                       "                     d->'modes')), d"
-                       "   FROM (SELECT $2::jsonb AS d) x", 2, params);
+                       "                     d->'modes')), d, now()"
+                       "   FROM (SELECT $2::jsonb AS d) x"
+                       " ON CONFLICT (name) DO UPDATE SET"
+                       "   themes = EXCLUDED.themes, modes = EXCLUDED.modes,"
+                       "   definition = EXCLUDED.definition,"
+                       "   updated_at = now()", 2, params);
         free(def);
         if (res == NULL) {
             goto failed;
