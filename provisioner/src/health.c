@@ -106,8 +106,8 @@ probe(const char *addr, const char *path, char *err, size_t len)
 }
 
 int
-health_wait(const char *addr, const char *path, int timeout_s, char *err,
-            size_t len)
+health_wait(const char *addr, const char *path, int timeout_s,
+            volatile int *stop, char *err, size_t len)
 {
     double           deadline = now() + timeout_s;
     int              status;
@@ -123,6 +123,10 @@ health_wait(const char *addr, const char *path, int timeout_s, char *err,
             snprintf(err, len, "%s%s answered %d", addr, path, status);
         }
         if (now() >= deadline) {
+            return -1;
+        }
+        if (stop && *stop) {
+            snprintf(err, len, "shutting down");
             return -1;
         }
         nanosleep(&ts, NULL);

@@ -3,8 +3,11 @@
 
 #include <stddef.h>
 
-/* polls GET path on addr (ip:port or unix:/path) until it answers below 500 */
-int health_wait(const char *addr, const char *path, int timeout_s, char *err,
-                size_t len);
+/*
+ * Polls GET path on addr (ip:port or unix:/path) until it answers below
+ * 500, the timeout passes, or *stop is set (shutdown).
+ */
+int health_wait(const char *addr, const char *path, int timeout_s,
+                volatile int *stop, char *err, size_t len);
 
 #endif

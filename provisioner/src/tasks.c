@@ -30,7 +30,7 @@ enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST };
             return RELEASE;                                                  \
         }                                                                    \
         if ((call) != 0) {                                                   \
-            return FAILED;                                                   \
+            return tasks_stopping ? RELEASE : FAILED;                        \
         }                                                                    \
         failpoint(j->kind, name);                                            \
         switch (job_step(p, j, name)) {                                      \

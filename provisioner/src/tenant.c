@@ -5,6 +5,7 @@
 #include "fsutil.h"
 #include "health.h"
 #include "log.h"
+#include "tasks.h"
 #include "template.h"
 
 #include <arpa/inet.h>
@@ -920,7 +921,7 @@ tenant_wait_healthy(struct prov *p, struct tenant *t, char *err, size_t len)
             return -1;
         }
         if (health_wait(addr, json_string_value(json_object_get(h, "path")),
-                        timeout, err, len) != 0)
+                        timeout, &tasks_stopping, err, len) != 0)
         {
             char why[256];
 
