@@ -88,6 +88,8 @@ static size_t ngx_http_tenant_addr_pack(u_char *dst,
     ngx_http_tenant_endpoint_t *ep, u_char *family);
 static ngx_int_t ngx_http_tenant_addr_unpack(ngx_pool_t *pool,
     ngx_http_tenant_node_ep_t *nep, ngx_http_tenant_endpoint_t *ep);
+static u_char *ngx_http_tenant_inet_name(u_char *p, u_char *addr,
+    u_char *port);
 
 
 ngx_int_t
@@ -728,6 +730,40 @@ ngx_http_tenant_addr_pack(u_char *dst, ngx_http_tenant_endpoint_t *ep,
 }
 
 
+/* "a.b.c.d:port" from a packed address and port (network order) */
+
+static u_char *
+ngx_http_tenant_inet_name(u_char *p, u_char *addr, u_char *port)
+{
+    ngx_uint_t  i, n, d;
+
+    for (i = 0; i < 4; i++) {
+        n = addr[i];
+
+        if (n >= 100) {
+            *p++ = (u_char) ('0' + n / 100);
+        }
+
+        if (n >= 10) {
+            *p++ = (u_char) ('0' + n / 10 % 10);
+        }
+
+        *p++ = (u_char) ('0' + n % 10);
+        *p++ = (i < 3) ? '.' : ':';
+    }
+
+    n = (port[0] << 8) | port[1];
+
+    for (d = 10000; d > 1 && d > n; d /= 10) { /* void */ }
+
+    for ( /* void */ ; d; d /= 10) {
+        *p++ = (u_char) ('0' + n / d % 10);
+    }
+
+    return p;
+}
+
+
 static ngx_int_t
 ngx_http_tenant_addr_unpack(ngx_pool_t *pool, ngx_http_tenant_node_ep_t *nep,
     ngx_http_tenant_endpoint_t *ep)
@@ -748,17 +784,23 @@ ngx_http_tenant_addr_unpack(ngx_pool_t *pool, ngx_http_tenant_node_ep_t *nep,
     switch (nep->family) {
 
     case AF_INET:
-        sin = ngx_pcalloc(pool, sizeof(struct sockaddr_in));
-        if (sin == NULL) {
+        /* the common case, on every request: one allocation, no sprintf */
+        p = ngx_palloc(pool, sizeof(struct sockaddr_in)
+                             + NGX_INET_ADDRSTRLEN + sizeof(":65535"));
+        if (p == NULL) {
             return NGX_ERROR;
         }
+        sin = (struct sockaddr_in *) p;
+        ngx_memzero(sin, sizeof(struct sockaddr_in));
         sin->sin_family = AF_INET;
         ngx_memcpy(&sin->sin_addr, src, 4);
         ngx_memcpy(&sin->sin_port, src + 4, 2);
         ep->sockaddr = (struct sockaddr *) sin;
         ep->socklen = sizeof(struct sockaddr_in);
-        len = NGX_INET_ADDRSTRLEN + sizeof(":65535") - 1;
-        break;
+        ep->name.data = p + sizeof(struct sockaddr_in);
+        ep->name.len = ngx_http_tenant_inet_name(ep->name.data, src, src + 4)
+                       - ep->name.data;
+        return NGX_OK;
 
 #if (NGX_HAVE_INET6)
     case AF_INET6:

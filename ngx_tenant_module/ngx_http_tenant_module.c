@@ -347,10 +347,6 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
     ctx->host.data = buf;
     ctx->host.len = n;
 
-    if (ngx_http_tenant_match(r, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     rc = ngx_http_tenant_cache_get(cache, &ctx->host, r->pool, &ctx->record,
                                    &ctx->node, &ctx->serial, &age);
 
@@ -379,6 +375,12 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
     }
 
     (void) ngx_atomic_fetch_add(&cache->sh->misses, 1);
+
+    /* the patterns matter to the registry query only: hits skip them */
+
+    if (ngx_http_tenant_match(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     rc = ngx_http_tenant_lookup_start(ctx);
 
