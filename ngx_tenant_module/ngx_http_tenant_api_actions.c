@@ -185,39 +185,75 @@ ngx_http_tenant_api_idempotency(ngx_http_tenant_api_ctx_t *ctx,
  * no such tenant), 1 the job, 2 the tenant.  409 when nothing was written.
  */
 
-static void
-ngx_http_tenant_api_job_made(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+/* a constraint the registry may report, and the 409 it stands for */
+typedef struct {
+    const char                     *constraint;
+    const char                     *code;
+    const char                     *message;
+    const char                     *field;
+} ngx_http_tenant_api_conflict_t;
+
+
+/*
+ * Checks a mutation's answer: an SQL error (constraints in conflicts[] are
+ * 409s), no tenant (column 0 NULL: 404), nothing written (column 1 NULL:
+ * 409 wrong_status).  NGX_OK when the caller may answer with the row;
+ * otherwise the error has been sent.
+ */
+
+static ngx_int_t
+ngx_http_tenant_api_written(ngx_http_tenant_api_ctx_t *ctx, PGresult *res,
+    const ngx_http_tenant_api_conflict_t *conflicts, const char *wrong)
 {
-    const char  *constraint;
+    const char                            *constraint;
+    const ngx_http_tenant_api_conflict_t  *c;
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
 
-        if (constraint && ngx_strcmp(constraint, "jobs_one_pending") == 0) {
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "job_pending",
-                                      "the same job is already queued or "
-                                      "running for this tenant", NULL);
-            return;
+        for (c = conflicts; constraint && c && c->constraint; c++) {
+            if (ngx_strcmp(constraint, c->constraint) == 0) {
+                ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, c->code,
+                                          c->message, c->field);
+                return NGX_ERROR;
+            }
         }
 
         ngx_http_tenant_api_db_error(ctx, res);
-        return;
+        return NGX_ERROR;
     }
 
     if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
                                   "no tenant has this name", NULL);
-        return;
+        return NGX_ERROR;
     }
 
     if (PQgetisnull(res, 0, 1)) {
         ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "wrong_status",
-                                  "the tenant's status does not allow this",
-                                  NULL);
-        return;
+                                  wrong, NULL);
+        return NGX_ERROR;
     }
 
-    ngx_http_tenant_api_job_answer_made(ctx, res);
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tenant_api_job_made(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    static const ngx_http_tenant_api_conflict_t  conflicts[] = {
+        { "jobs_one_pending", "job_pending",
+          "the same job is already queued or running for this tenant", NULL },
+        { NULL, NULL, NULL, NULL }
+    };
+
+    if (ngx_http_tenant_api_written(ctx, res, conflicts,
+                                    "the tenant's status does not allow this")
+        == NGX_OK)
+    {
+        ngx_http_tenant_api_job_answer_made(ctx, res);
+    }
 }
 
 
@@ -1003,36 +1039,21 @@ static void
 ngx_http_tenant_api_domain_added(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
-    const char  *constraint;
+    static const ngx_http_tenant_api_conflict_t  conflicts[] = {
+        { "tenant_hosts_pkey", "domain_taken", "this host is already in use",
+          "host" },
+        { NULL, NULL, NULL, NULL }
+    };
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
-
-        if (constraint && ngx_strcmp(constraint, "tenant_hosts_pkey") == 0) {
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "domain_taken",
-                                      "this host is already in use", "host");
-            return;
-        }
-
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
+    if (ngx_http_tenant_api_written(ctx, res, conflicts,
+                                    "the tenant is being deleted")
+        == NGX_OK)
+    {
+        ngx_http_tenant_api_reply(ctx, NGX_HTTP_CREATED,
+                                  json_pack("{s:o}", "domain",
+                                            ngx_http_tenant_api_json(res,
+                                                                     1)));
     }
-
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", NULL);
-        return;
-    }
-
-    if (PQgetisnull(res, 0, 1)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "wrong_status",
-                                  "the tenant is being deleted", NULL);
-        return;
-    }
-
-    ngx_http_tenant_api_reply(ctx, NGX_HTTP_CREATED,
-                              json_pack("{s:o}", "domain",
-                                        ngx_http_tenant_api_json(res, 1)));
 }
 
 

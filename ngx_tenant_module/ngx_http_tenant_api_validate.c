@@ -10,6 +10,7 @@
 #include <ngx_core.h>
 #include "ngx_http_tenant_api_validate.h"
 #include "ngx_http_tenant_host.h"
+#include "ngx_http_tenant_reserved.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -23,20 +24,13 @@ static ngx_int_t ngx_http_tenant_api_match(pcre2_code **re,
  * 3-30 of [a-z0-9-]; no leading, trailing or double hyphen.  Lookarounds
  * keep it one pattern, as documented.
  */
-static const char  ngx_http_tenant_api_name_re[] =
-    "^(?!-)(?!.*--)[a-z0-9-]{3,30}(?<!-)$";
+static const char  ngx_http_tenant_api_name_re[] = NGX_HTTP_TENANT_NAME_RE;
 
 static const char  ngx_http_tenant_api_slug_re[] =
     "^[a-z0-9][a-z0-9_-]{0,63}$";
 
 static const char *ngx_http_tenant_api_reserved[] = {
-    "admin", "administrator", "api", "app", "apps", "assets", "auth",
-    "billing", "blog-admin", "cdn", "console", "dashboard", "dev", "dns",
-    "docs", "email", "ftp", "git", "help", "imap", "internal", "localhost",
-    "login", "mail", "mx", "ns1", "ns2", "pop", "pop3", "postmaster",
-    "root", "smtp", "staff", "static", "status", "superadmin", "support",
-    "sysadmin", "system", "tenant", "tenants", "test", "webmail", "www",
-    NULL
+    NGX_HTTP_TENANT_RESERVED
 };
 
 

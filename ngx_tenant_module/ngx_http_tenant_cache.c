@@ -473,7 +473,7 @@ ngx_http_tenant_cache_pick(ngx_http_tenant_cache_t *cache, void *node,
     time_t                      now;
     int32_t                     total;
     ngx_int_t                   best;
-    ngx_uint_t                  i;
+    ngx_uint_t                  i, pass;
     ngx_http_tenant_node_t     *tn = node;
     ngx_http_tenant_node_ep_t  *nep, *bep;
 
@@ -489,25 +489,41 @@ ngx_http_tenant_cache_pick(ngx_http_tenant_cache_t *cache, void *node,
         return NGX_DECLINED;
     }
 
-    nep = ngx_http_tenant_node_eps(tn);
+    /*
+     * The first pass skips endpoints marked failed.  If every untried one
+     * is marked, the marks are cleared and the second pass takes them all,
+     * as nginx's round robin does "for quick recovery": a backend reload
+     * that drops cached keepalive connections can mark every endpoint at
+     * once, and must not cost fail_timeout seconds of 502s.
+     */
 
-    for (i = 0; i < tn->nendpoints; i++) {
+    for (pass = 0; pass < 2 && bep == NULL; pass++) {
 
-        if (!(tried & ((uint64_t) 1 << i))
-            && !(max_fails && nep->fails >= max_fails
-                 && now - (time_t) nep->checked <= fail_timeout))
-        {
-            nep->current_weight += nep->weight;
-            total += nep->weight;
+        nep = ngx_http_tenant_node_eps(tn);
 
-            if (bep == NULL || nep->current_weight > bep->current_weight) {
-                bep = nep;
-                best = i;
+        for (i = 0; i < tn->nendpoints; i++) {
+
+            if (pass == 1) {
+                nep->fails = 0;
             }
-        }
 
-        nep = (ngx_http_tenant_node_ep_t *) ((u_char *) (nep + 1)
+            if (!(tried & ((uint64_t) 1 << i))
+                && !(pass == 0 && max_fails && nep->fails >= max_fails
+                     && now - (time_t) nep->checked <= fail_timeout))
+            {
+                nep->current_weight += nep->weight;
+                total += nep->weight;
+
+                if (bep == NULL || nep->current_weight > bep->current_weight)
+                {
+                    bep = nep;
+                    best = i;
+                }
+            }
+
+            nep = (ngx_http_tenant_node_ep_t *) ((u_char *) (nep + 1)
                                      + ngx_http_tenant_align4(nep->addr_len));
+        }
     }
 
     if (bep) {

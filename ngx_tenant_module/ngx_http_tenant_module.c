@@ -322,7 +322,17 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
      * looking at it, so the raw header is checked here, port included.
      */
 
-    if (r->host_start == NULL && r->headers_in.host) {
+    if (r->host_start && r->host_end) {
+        /* the absolute URI's authority, port included, up to the path */
+        host.data = r->host_start;
+        host.len = ((r->uri_start > r->host_end) ? r->uri_start : r->host_end)
+                   - r->host_start;
+
+        if (host.len && host.data[host.len - 1] == '/') {
+            host.len--;
+        }
+
+    } else if (r->headers_in.host) {
         host = r->headers_in.host->value;
 
     } else {

@@ -156,8 +156,12 @@ ngx_http_tenant_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
     pc->connection = NULL;
 
     if (n == 1) {
-        /* as with a single server: never marked down, only tried once */
-        i = (tp->tried & 1) ? NGX_BUSY : 0;
+        /*
+         * As with a single server: never marked down, and tried again when
+         * nginx grants another try (a cached keepalive connection that the
+         * backend had closed).
+         */
+        i = 0;
 
     } else if (ctx->node) {
         i = ngx_http_tenant_cache_pick(ngx_http_tenant_get_cache(), ctx->node,

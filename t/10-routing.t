@@ -104,6 +104,10 @@ is($t->lookup_queries, $before, 'malformed hosts never reach the registry');
 # absolute request URI: routed by the same authority nginx uses for $host
 $r = $t->request(raw => "GET http://globex.localhost/ HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n");
 like($r->{body}, qr/^b3 /, 'absolute URI authority wins over Host, as for $host');
+$r = $t->request(raw => "GET http://GLOBEX.localhost:8080/x HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n");
+like($r->{body}, qr/^b3 /, 'its port and case are normalised too');
+$r = $t->request(raw => "GET http://globex.localhost:70000/ HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n");
+is($r->{status}, 400, 'a port over 65535 in the absolute URI: 400');
 
 # isolation: many tenants, random requests, each lands on its own endpoint
 my %own;

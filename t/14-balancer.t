@@ -45,6 +45,19 @@ is($ok, 50, 'dead first endpoint: all 50 requests served by the second');
 my $refused = () = $t->error_log =~ /connect\(\) failed .*127\.0\.0\.1:$dead/g;
 ok($refused >= 1 && $refused <= 4, "dead endpoint marked failed after max_fails: tried $refused times, not 50");
 
+# every endpoint marked failed at once: the marks are cleared for quick
+# recovery, as in nginx's round robin, instead of fail_timeout (10 s) of 502s
+my $be = Tenant::Test->new;
+$be->start_nginx(backends => ['f1', 'f2'], workers => 1,
+                 http => 'server { listen 127.0.0.1:%%PORT%%; return 204; }');
+$t->add_tenant('flaky', site => ["127.0.0.1:$be->{backend}{f1}", "127.0.0.1:$be->{backend}{f2}"]);
+is($t->get('flaky.localhost')->{status}, 200, 'flaky routed');
+$be->stop_nginx;
+is($t->get('flaky.localhost')->{status}, 502, 'its backend down: 502, both endpoints now marked failed');
+$be->start_nginx(backends => ['f1', 'f2'], workers => 1,
+                 http => 'server { listen 127.0.0.1:%%PORT%%; return 204; }');
+is($t->get('flaky.localhost')->{status}, 200, 'back up: 200 at once, not after fail_timeout');
+
 # keepalive: connections to the endpoint are reused
 $t->add_tenant('keep', site => ["127.0.0.1:$b->{b1}"]);
 my %conns;

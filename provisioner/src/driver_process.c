@@ -119,9 +119,9 @@ static int
 proc_start(struct driver *d, const struct service_spec *s, char *err,
            size_t len)
 {
-    char                logf[1024], pidf[1024], dir[1024], tmp[1100];
+    char                logf[1024], pidf[1024], dir[1024], tmp[1100], go;
     pid_t               pid;
-    int                 fd, nul, i;
+    int                 fd, nul, i, gate[2];
     FILE               *f;
     unsigned long long  t;
 
@@ -157,16 +157,34 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
         return -1;
     }
 
-    pid = fork();
-    if (pid < 0) {
-        snprintf(err, len, "fork: %s", strerror(errno));
+    /*
+     * The child execs only once its pid file exists: if the provisioner
+     * dies in between, the child reads EOF and exits, so no service ever
+     * runs without a pid file to find it by.
+     */
+    if (pipe2(gate, O_CLOEXEC) != 0) {
+        snprintf(err, len, "pipe: %s", strerror(errno));
         close(fd);
         close(nul);
         return -1;
     }
 
+    pid = fork();
+    if (pid < 0) {
+        snprintf(err, len, "fork: %s", strerror(errno));
+        close(fd);
+        close(nul);
+        close(gate[0]);
+        close(gate[1]);
+        return -1;
+    }
+
     if (pid == 0) {
         /* the child: its own session, so stop() can signal the group */
+        close(gate[1]);
+        if (read(gate[0], &go, 1) != 1) {
+            _exit(125);
+        }
         setsid();
         if (chdir(dir) != 0 || dup2(nul, 0) < 0 || dup2(fd, 1) < 0
             || dup2(fd, 2) < 0)
@@ -188,6 +206,7 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
 
     close(fd);
     close(nul);
+    close(gate[0]);
 
     /* the start time is readable once the child exists */
     for (i = 0, t = 0; i < 100 && (t = start_time(pid)) == 0; i++) {
@@ -201,9 +220,20 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
         || fclose(f) != 0 || rename(tmp, pidf) != 0)
     {
         snprintf(err, len, "cannot write %s: %s", pidf, strerror(errno));
-        kill(-pid, SIGKILL);
+        close(gate[1]);
+        kill(pid, SIGKILL);
         return -1;
     }
+
+    go = 1;
+    if (write(gate[1], &go, 1) != 1) {
+        snprintf(err, len, "cannot release %s/%s: %s", s->tenant, s->service,
+                 strerror(errno));
+        close(gate[1]);
+        kill(pid, SIGKILL);
+        return -1;
+    }
+    close(gate[1]);
 
     log_info("%s/%s: started pid %ld", s->tenant, s->service, (long) pid);
     return 0;

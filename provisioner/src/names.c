@@ -1,20 +1,14 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "names.h"
+#include "ngx_http_tenant_reserved.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <string.h>
 
-static const char *const reserved[] = {
-    "admin", "administrator", "api", "app", "apps", "assets", "auth",
-    "billing", "blog-admin", "cdn", "console", "dashboard", "dev", "dns",
-    "docs", "email", "ftp", "git", "help", "imap", "internal", "localhost",
-    "login", "mail", "mx", "ns1", "ns2", "pop", "pop3", "postmaster",
-    "root", "smtp", "staff", "static", "status", "superadmin", "support",
-    "sysadmin", "system", "tenant", "tenants", "test", "webmail", "www",
-    NULL
-};
+/* shared with the admin API, so both refuse the same names */
+static const char *const reserved[] = { NGX_HTTP_TENANT_RESERVED };
 
 const char *
 name_check(const char *name)
@@ -26,7 +20,7 @@ name_check(const char *name)
     const char *const   *w;
 
     if (re == NULL) {
-        re = pcre2_compile((PCRE2_SPTR) "^(?!-)(?!.*--)[a-z0-9-]{3,30}(?<!-)$",
+        re = pcre2_compile((PCRE2_SPTR) NGX_HTTP_TENANT_NAME_RE,
                            PCRE2_ZERO_TERMINATED, PCRE2_DOLLAR_ENDONLY,
                            &errcode, &erroff, NULL);
         if (re == NULL) {

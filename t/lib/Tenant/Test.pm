@@ -16,6 +16,7 @@ use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use Test::More;
+use JSON::PP ();
 
 our $TOP = abs_path(dirname(__FILE__) . '/../../..');
 our $BUILD = "$TOP/build";
@@ -26,6 +27,20 @@ our $PGBIN = do {
 };
 
 my @instances;
+
+# TEST_VALGRIND=1: nginx and the provisioner run under valgrind (memcheck);
+# time limits in tests are multiplied by $SLOW.
+our $VALGRIND = $ENV{TEST_VALGRIND} ? 1 : 0;
+our $SLOW = $VALGRIND ? 20 : 1;
+# the provisioner binary: auto/test points this at a sanitizer build
+our $PROVISIONER = $ENV{TENANT_PROVISIONER} // "$BUILD/provisioner";
+
+sub valgrind_cmd {
+    my ($log) = @_;
+    return ('valgrind', '--quiet', "--log-file=$log.%p", '--leak-check=full',
+            '--show-leak-kinds=definite', '--errors-for-leak-kinds=definite',
+            '--num-callers=30');
+}
 
 sub new {
     my ($class, %opt) = @_;
@@ -124,12 +139,13 @@ sub start_provisioner {
         open STDERR, '>>', $log or die;
         setpgrp(0, 0);
         %ENV = (%ENV, %{ $o{env} || {} });
-        exec "$BUILD/provisioner", '-c', $conf, 'run' or die "exec: $!";
+        exec(($VALGRIND ? valgrind_cmd("$dir/valgrind-$name") : ()),
+             $PROVISIONER, '-c', $conf, 'run') or die "exec: $!";
     }
     $self->{prov}{$name} = { pid => $pid, log => $log, conf => $conf };
     $self->{state_dir} = "$dir/tenants";
     # ready once it has published the blueprints
-    wait_until(sub { slurp($log) =~ /blueprint\(s\) loaded/ }, 10)
+    wait_until(sub { slurp($log) =~ /blueprint\(s\) loaded/ }, 10 * $SLOW)
         or die "provisioner $name did not start:\n" . slurp($log);
     return $pid;
 }
@@ -143,7 +159,7 @@ sub stop_provisioner {
     my $p = $self->{prov}{$name // 'p1'} or return;
     return unless $p->{pid};
     kill $sig // 'TERM', $p->{pid};
-    for (1 .. 200) {
+    for (1 .. 200 * $SLOW) {
         last if waitpid($p->{pid}, WNOHANG) != 0;
         sleep 0.05;
     }
@@ -163,7 +179,7 @@ sub provisioner_exited {
 # the CLI with this test's config: (exit code, stdout+stderr)
 sub cli {
     my ($self, @args) = @_;
-    return run_cmd("$BUILD/provisioner", '-c', $self->provisioner_conf, @args);
+    return run_cmd($PROVISIONER, '-c', $self->provisioner_conf, @args);
 }
 
 # pids of live tenant processes, from the process driver's pid files
@@ -429,7 +445,7 @@ sub try_psql {
 
 sub provisioner {
     my ($self, @args) = @_;
-    return run_cmd("$BUILD/provisioner", '--db', $self->conninfo, @args);
+    return run_cmd($PROVISIONER, '--db', $self->conninfo, @args);
 }
 
 sub migrate {
@@ -511,7 +527,7 @@ user root root;
 worker_processes $workers;
 error_log $dir/logs/error.log ${\($o{log_level} // 'info')};
 pid $dir/nginx.pid;
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
     access_log $dir/logs/access.log;
     client_body_temp_path $dir/tmp/body;
@@ -529,11 +545,22 @@ EOF
     $conf =~ s/%%DIR%%/$self->{dir}/g;
 
     write_file("$dir/nginx.conf", $conf);
-    my ($rc, $out) = run_cmd('/usr/sbin/nginx', '-p', $dir, '-c',
-        "$dir/nginx.conf");
-    die "nginx failed to start: $out" if $rc;
+    if ($VALGRIND) {
+        # the master in the foreground under valgrind; workers are forks
+        my $pid = fork // die;
+        if (!$pid) {
+            open STDERR, '>>', "$dir/logs/stderr.log";
+            exec valgrind_cmd("$dir/logs/valgrind"), '/usr/sbin/nginx', '-p', $dir,
+                 '-c', "$dir/nginx.conf", '-g', 'daemon off;' or die;
+        }
+        $self->{nginx_fg} = $pid;
+    } else {
+        my ($rc, $out) = run_cmd('/usr/sbin/nginx', '-p', $dir, '-c',
+            "$dir/nginx.conf");
+        die "nginx failed to start: $out" if $rc;
+    }
     $self->{nginx_running} = 1;
-    $self->wait_port($self->{port});
+    $self->wait_port($self->{port}, 10 * $SLOW);
     return $self;
 }
 
@@ -562,7 +589,8 @@ sub stop_nginx {
     $self->{nginx_running} = 0;
     return unless $pid;
     kill 'TERM', $pid;
-    for (1 .. 100) {
+    for (1 .. 100 * $SLOW) {
+        waitpid($self->{nginx_fg}, WNOHANG) if $self->{nginx_fg};
         last unless kill 0, $pid;
         sleep 0.05;
     }
@@ -671,6 +699,93 @@ sub concurrent_get {
     return @res;
 }
 
+# --- load -------------------------------------------------------------------
+
+# Starts $o{clients} processes sending GETs on keepalive connections for
+# $o{seconds} to random hosts of @{$o{hosts}}. Like real clients, a GET is
+# retried once when the server closed an idle connection before answering
+# a byte (RFC 9112 9.3.1). Counts per status, in windows of $o{window} s.
+sub start_load {
+    my ($self, %o) = @_;
+    my $file = "$self->{dir}/load-" . int(rand 1e9);
+    my @pids;
+    for my $c (1 .. ($o{clients} // 2)) {
+        my $pid = fork // die;
+        if (!$pid) {
+            srand($$);
+            my %count;
+            my @win;
+            my $t0 = time;
+            my $s;
+            while (time - $t0 < $o{seconds}) {
+                my $host = $o{hosts}[rand @{ $o{hosts} }];
+                my $resp;
+                for my $try (1, 2) {
+                    $s ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                        PeerPort => $o{port} // $self->{port}, Proto => 'tcp', Timeout => 5);
+                    if (!$s) { $resp = 'connect'; last }
+                    print $s "GET / HTTP/1.1\r\nHost: $host\r\n\r\n";
+                    $resp = read_keepalive($s);
+                    last if $resp ne 'closed';
+                    close $s;
+                    undef $s;
+                }
+                $count{$resp}++;
+                $win[int((time - $t0) / ($o{window} // 1))]{$resp}++;
+                if ($resp !~ /^\d+$/) { close $s if $s; undef $s }
+            }
+            open my $fh, '>', "$file.$c" or die;
+            print $fh JSON::PP::encode_json({ count => \%count, windows => \@win });
+            close $fh;
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    return { pids => \@pids, file => $file, clients => scalar @pids };
+}
+
+# one response on a keepalive connection: its status, or 'closed' when the
+# server closed before sending anything, or an error word
+sub read_keepalive {
+    my ($s) = @_;
+    my $buf = '';
+    my $sel = '';
+    vec($sel, fileno($s), 1) = 1;
+    while (1) {
+        my $r = $sel;
+        return 'timeout' unless select($r, undef, undef, 5);
+        my $n = sysread($s, $buf, 65536, length $buf);
+        return length $buf ? 'reset' : 'closed' if !$n;
+        if ($buf =~ /^HTTP\/1\.1 (\d{3}).*?\r\n\r\n/s) {
+            my $status = $1;
+            my ($len) = $buf =~ /\r\nContent-Length: (\d+)/i;
+            my $head = index($buf, "\r\n\r\n") + 4;
+            if (defined $len) {
+                next if length($buf) - $head < $len;
+            } elsif ($buf =~ /Transfer-Encoding: chunked/i) {
+                next unless $buf =~ /\r\n0\r\n\r\n$/;
+            }
+            return $status;
+        }
+    }
+}
+
+# waits for the load and sums it: {count => {status => n}, windows => [...]}
+sub finish_load {
+    my ($self, $load) = @_;
+    waitpid $_, 0 for @{ $load->{pids} };
+    require JSON::PP;
+    my (%count, @win);
+    for my $c (1 .. $load->{clients}) {
+        my $r = JSON::PP::decode_json(slurp("$load->{file}.$c"));
+        $count{$_} += $r->{count}{$_} for keys %{ $r->{count} };
+        for my $i (0 .. $#{ $r->{windows} }) {
+            $win[$i]{$_} += $r->{windows}[$i]{$_} for keys %{ $r->{windows}[$i] || {} };
+        }
+    }
+    return { count => \%count, windows => \@win };
+}
+
 # --- helpers --------------------------------------------------------------
 
 sub slurp {
@@ -699,7 +814,7 @@ sub percentile {
 
 sub wait_until {
     my ($cond, $timeout, $step) = @_;
-    my $deadline = time + ($timeout // 10);
+    my $deadline = time + ($timeout // 10) * $SLOW;
     while (time < $deadline) {
         return 1 if $cond->();
         sleep($step // 0.05);
@@ -726,11 +841,33 @@ sub cleanup {
 # critical error or an emergency (those the test causes on purpose aside).
 sub finish {
     my (%o) = @_;
-    for my $t (grep { $_->{owner} == $$ && $_->{ngxdir} } @instances) {
+    my @mine = grep { $_->{owner} == $$ } @instances;
+    for my $t (grep { $_->{ngxdir} } @mine) {
         my @bad = grep { !($o{allow} && /$o{allow}/) }
             $t->error_log =~ /^(.*\[(?:alert|crit|emerg)\].*)$/mg;
         is(scalar @bad, 0, 'no alert, crit or emerg in the nginx error log')
             or diag(join "\n", @bad[0 .. ($#bad > 9 ? 9 : $#bad)]);
+    }
+    for my $t (grep { $_->{prov} } @mine) {
+        my $logs = join '', map { slurp($_->{log}) } values %{ $t->{prov} };
+        unlike($logs, qr/(AddressSanitizer|LeakSanitizer|runtime error:)/,
+               'no sanitizer report in the provisioner log');
+    }
+    if ($VALGRIND) {
+        # reports are written at exit: stop everything first
+        for my $t (@mine) {
+            $t->stop_nginx;
+            $t->stop_provisioner($_) for keys %{ $t->{prov} || {} };
+        }
+        my @logs = map { glob("$_->{dir}/nginx/logs/valgrind.*"), glob("$_->{dir}/prov/valgrind-*") } @mine;
+        my ($errors, $lost) = (0, 0);
+        for my $f (@logs) {
+            my $v = slurp($f);
+            my @e = $v =~ /^==\d+== (Invalid .*|Conditional jump .*|Syscall param .*|Use of uninitialised .*|.*definitely lost in .*)$/mg;
+            $errors += scalar @e;
+            diag("$f:\n$v") if @e;
+        }
+        is($errors, 0, 'valgrind: no invalid access and no definite leak in ' . scalar(@logs) . ' processes');
     }
     done_testing();
 }
