@@ -1,8 +1,10 @@
 
 /*
- * The shared-memory tenant cache: slab, rbtree keyed by the host's crc32,
- * LRU queue.  Entries are packed (about 128 bytes for a tenant with one
- * endpoint) because platforms cache millions of hosts.
+ * The shared-memory tenant cache: slab, a hash index keyed by the host's
+ * crc32, and a CLOCK queue (second-chance LRU).  A hit writes one byte of
+ * its own entry, where moving it to the head of an LRU list wrote three
+ * entries scattered over the zone.  Entries are packed (under 128 bytes for
+ * a tenant with one endpoint) because platforms cache millions of hosts.
  */
 
 
@@ -12,25 +14,23 @@
 #include "ngx_http_tenant_cache.h"
 
 
-/*
- * Overlays ngx_rbtree_node_t from its "color" field on, as limit_req does,
- * so the tree node costs 33 bytes instead of 40.
- */
-typedef struct {
-    u_char                          color;
+struct ngx_http_tenant_node_s {
+    ngx_http_tenant_node_t         *next;        /* in its bucket */
+    ngx_queue_t                     queue;
+    uint32_t                        hash;
+    uint32_t                        expire;
+    uint32_t                        stamp;
+    uint32_t                        serial;
+    uint32_t                        slot;
     u_char                          state;       /* status | role << 7 */
     u_char                          id_off;      /* see ngx_http_tenant_id() */
     u_char                          nendpoints;
     u_char                          id_len;
     u_char                          blueprint_len;
+    u_char                          referenced;  /* CLOCK: hit since looked at */
     u_short                         host_len;
-    uint32_t                        expire;
-    uint32_t                        stamp;
-    uint32_t                        serial;
-    uint32_t                        slot;
-    ngx_queue_t                     queue;
-    u_char                          data[1];  /* host, id, blueprint, eps */
-} ngx_http_tenant_node_t;
+    u_char                          data[1];     /* host, id, blueprint, eps */
+};
 
 
 /* an endpoint and its balancer state, followed by its packed address */
@@ -44,9 +44,6 @@ typedef struct {
     u_short                         reserved;
 } ngx_http_tenant_node_ep_t;
 
-
-#define ngx_http_tenant_node(n)                                              \
-    ((ngx_http_tenant_node_t *) &(n)->color)
 
 #define ngx_http_tenant_align4(n)  (((n) + 3) & ~((size_t) 3))
 
@@ -79,9 +76,6 @@ static ngx_http_tenant_node_t *ngx_http_tenant_cache_find(
     ngx_http_tenant_cache_t *cache, ngx_str_t *host, uint32_t hash);
 static void ngx_http_tenant_cache_delete(ngx_http_tenant_cache_t *cache,
     ngx_http_tenant_node_t *tn);
-static void ngx_http_tenant_cache_rbtree_insert_value(
-    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel);
 static ngx_http_tenant_node_ep_t *ngx_http_tenant_node_eps(
     ngx_http_tenant_node_t *tn);
 static size_t ngx_http_tenant_addr_pack(u_char *dst,
@@ -126,8 +120,19 @@ ngx_http_tenant_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     cache->shpool->data = cache->sh;
 
-    ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
-                    ngx_http_tenant_cache_rbtree_insert_value);
+    /* one bucket per 256 bytes of zone: about one entry per bucket */
+
+    cache->sh->nbuckets = 1024;
+
+    while (cache->sh->nbuckets * 2 * 256 <= shm_zone->shm.size) {
+        cache->sh->nbuckets *= 2;
+    }
+
+    cache->sh->buckets = ngx_slab_calloc(cache->shpool, cache->sh->nbuckets
+                                         * sizeof(ngx_http_tenant_node_t *));
+    if (cache->sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
 
     ngx_queue_init(&cache->sh->queue);
 
@@ -191,8 +196,9 @@ ngx_http_tenant_cache_get(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
         return NGX_HTTP_TENANT_CACHE_ABSENT;
     }
 
-    ngx_queue_remove(&tn->queue);
-    ngx_queue_insert_head(&cache->sh->queue, &tn->queue);
+    if (!tn->referenced) {
+        tn->referenced = 1;
+    }
 
     rc = NGX_HTTP_TENANT_CACHE_FRESH;
 
@@ -273,10 +279,9 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     size_t                       alen[NGX_HTTP_TENANT_MAX_ENDPOINTS];
     time_t                       ttl;
     uint32_t                     hash;
-    ngx_uint_t                   i, n, tries;
+    ngx_uint_t                   i, n, tries, spared;
     ngx_queue_t                 *q;
-    ngx_rbtree_node_t           *rn;
-    ngx_http_tenant_node_t      *tn, *old;
+    ngx_http_tenant_node_t      *tn, *old, *victim, **bucket;
     ngx_http_tenant_node_ep_t   *nep;
 
     if (rec->id.len > 255 || rec->blueprint.len > 255) {
@@ -298,8 +303,7 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
         }
     }
 
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_tenant_node_t, data)
+    size = offsetof(ngx_http_tenant_node_t, data)
            + ngx_http_tenant_align4(host->len + id_size + rec->blueprint.len);
 
     for (i = 0; i < n; i++) {
@@ -322,11 +326,16 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
         ngx_http_tenant_cache_delete(cache, old);
     }
 
-    /* evict least recently used entries until the new one fits */
+    /*
+     * Evict until the new entry fits: the oldest first, unless it was hit
+     * since the hand last passed it (then it goes back to the head).
+     */
+
+    spared = 0;
 
     for (tries = 0; /* void */; tries++) {
-        rn = ngx_slab_alloc_locked(cache->shpool, size);
-        if (rn) {
+        tn = ngx_slab_alloc_locked(cache->shpool, size);
+        if (tn) {
             break;
         }
 
@@ -336,14 +345,25 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
             return NGX_DECLINED;
         }
 
-        q = ngx_queue_last(&cache->sh->queue);
-        ngx_http_tenant_cache_delete(cache,
-                     ngx_queue_data(q, ngx_http_tenant_node_t, queue));
+        for ( ;; ) {
+            q = ngx_queue_last(&cache->sh->queue);
+            victim = ngx_queue_data(q, ngx_http_tenant_node_t, queue);
+
+            if (!victim->referenced || spared++ >= 4096) {
+                break;
+            }
+
+            victim->referenced = 0;
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(&cache->sh->queue, q);
+        }
+
+        ngx_http_tenant_cache_delete(cache, victim);
         cache->sh->evictions++;
     }
 
-    rn->key = hash;
-    tn = ngx_http_tenant_node(rn);
+    tn->hash = hash;
+    tn->referenced = 0;
 
     ttl = (rec->status == NGX_HTTP_TENANT_UNKNOWN) ? cache->negative_ttl
                                                     : cache->ttl;
@@ -386,7 +406,10 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
                                              + ngx_http_tenant_align4(alen[i]));
     }
 
-    ngx_rbtree_insert(&cache->sh->rbtree, rn);
+    bucket = &cache->sh->buckets[hash & (cache->sh->nbuckets - 1)];
+    tn->next = *bucket;
+    *bucket = tn;
+
     ngx_queue_insert_head(&cache->sh->queue, &tn->queue);
     cache->sh->entries++;
 
@@ -588,37 +611,17 @@ static ngx_http_tenant_node_t *
 ngx_http_tenant_cache_find(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     uint32_t hash)
 {
-    ngx_int_t                rc;
-    ngx_rbtree_node_t       *node, *sentinel;
     ngx_http_tenant_node_t  *tn;
 
-    node = cache->sh->rbtree.root;
-    sentinel = cache->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        /* hash == node->key */
-
-        tn = ngx_http_tenant_node(node);
-
-        rc = ngx_memn2cmp(host->data, tn->data, host->len,
-                          (size_t) tn->host_len);
-
-        if (rc == 0) {
+    for (tn = cache->sh->buckets[hash & (cache->sh->nbuckets - 1)];
+         tn;
+         tn = tn->next)
+    {
+        if (tn->hash == hash && tn->host_len == host->len
+            && ngx_memcmp(tn->data, host->data, host->len) == 0)
+        {
             return tn;
         }
-
-        node = (rc < 0) ? node->left : node->right;
     }
 
     return NULL;
@@ -629,59 +632,25 @@ static void
 ngx_http_tenant_cache_delete(ngx_http_tenant_cache_t *cache,
     ngx_http_tenant_node_t *tn)
 {
-    ngx_rbtree_node_t  *node;
+    ngx_http_tenant_node_t  **p;
 
-    node = (ngx_rbtree_node_t *)
-               ((u_char *) tn - offsetof(ngx_rbtree_node_t, color));
+    for (p = &cache->sh->buckets[tn->hash & (cache->sh->nbuckets - 1)];
+         *p;
+         p = &(*p)->next)
+    {
+        if (*p == tn) {
+            *p = tn->next;
+            break;
+        }
+    }
 
     /* a balancer holding this entry's address sees the serial change */
     tn->serial = 0;
 
     ngx_queue_remove(&tn->queue);
-    ngx_rbtree_delete(&cache->sh->rbtree, node);
-    ngx_slab_free_locked(cache->shpool, node);
+    ngx_slab_free_locked(cache->shpool, tn);
 
     cache->sh->entries--;
-}
-
-
-static void
-ngx_http_tenant_cache_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t       **p;
-    ngx_http_tenant_node_t   *tn, *tnt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            tn = ngx_http_tenant_node(node);
-            tnt = ngx_http_tenant_node(temp);
-
-            p = (ngx_memn2cmp(tn->data, tnt->data, tn->host_len,
-                              tnt->host_len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 

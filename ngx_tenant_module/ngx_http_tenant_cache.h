@@ -11,10 +11,18 @@
 #include "ngx_http_tenant_module.h"
 
 
+typedef struct ngx_http_tenant_node_s  ngx_http_tenant_node_t;
+
+
 typedef struct {
-    ngx_rbtree_t                    rbtree;
-    ngx_rbtree_node_t               sentinel;
-    ngx_queue_t                     queue;       /* LRU, most recent first */
+    /*
+     * A hash index: one probe per lookup, where a tree walked about twenty
+     * nodes scattered over the zone (measured: 0.72x stock nginx's req/s
+     * at 1M tenants with the tree, for the same instruction count).
+     */
+    ngx_http_tenant_node_t        **buckets;
+    ngx_uint_t                      nbuckets;    /* a power of two */
+    ngx_queue_t                     queue;       /* CLOCK: newest first */
 
     /*
      * An entry is valid while its stamp equals generation plus the version

@@ -39,7 +39,7 @@ sub valgrind_cmd {
     my ($log) = @_;
     return ('valgrind', '--quiet', "--log-file=$log.%p", '--leak-check=full',
             '--show-leak-kinds=definite', '--errors-for-leak-kinds=definite',
-            '--num-callers=30');
+            '--num-callers=30', "--suppressions=$TOP/t/valgrind.supp");
 }
 
 sub new {
