@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "ngx_http_tenant_api.h"
+#include "ngx_http_tenant_api_validate.h"
 #include "ngx_http_tenant_pg.h"
 
 
@@ -40,6 +41,7 @@ static ngx_int_t ngx_http_tenant_api_key_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_tenant_api_add_variables(ngx_conf_t *cf);
 static char *ngx_http_tenant_admin_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static void ngx_http_tenant_api_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_http_tenant_api_commands[] = {
@@ -80,7 +82,7 @@ ngx_module_t  ngx_http_tenant_api_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_tenant_api_exit_process,      /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -1093,6 +1095,13 @@ ngx_http_tenant_api_add_variables(ngx_conf_t *cf)
     var->get_handler = ngx_http_tenant_api_key_variable;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_tenant_api_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_tenant_api_validate_free();
 }
 
 

@@ -29,6 +29,10 @@ static const char  ngx_http_tenant_api_name_re[] = NGX_HTTP_TENANT_NAME_RE;
 static const char  ngx_http_tenant_api_slug_re[] =
     "^[a-z0-9][a-z0-9_-]{0,63}$";
 
+/* compiled on first use in a worker, freed when it exits */
+static pcre2_code  *ngx_http_tenant_api_name_code;
+static pcre2_code  *ngx_http_tenant_api_slug_code;
+
 static const char *ngx_http_tenant_api_reserved[] = {
     NGX_HTTP_TENANT_RESERVED
 };
@@ -37,11 +41,10 @@ static const char *ngx_http_tenant_api_reserved[] = {
 const char *
 ngx_http_tenant_api_check_name(u_char *s, size_t len)
 {
-    static pcre2_code  *re;
-
     const char  **w;
 
-    switch (ngx_http_tenant_api_match(&re, ngx_http_tenant_api_name_re,
+    switch (ngx_http_tenant_api_match(&ngx_http_tenant_api_name_code,
+                                      ngx_http_tenant_api_name_re,
                                       s, len))
     {
     case NGX_OK:
@@ -68,9 +71,8 @@ ngx_http_tenant_api_check_name(u_char *s, size_t len)
 const char *
 ngx_http_tenant_api_check_slug(u_char *s, size_t len)
 {
-    static pcre2_code  *re;
-
-    switch (ngx_http_tenant_api_match(&re, ngx_http_tenant_api_slug_re,
+    switch (ngx_http_tenant_api_match(&ngx_http_tenant_api_slug_code,
+                                      ngx_http_tenant_api_slug_re,
                                       s, len))
     {
     case NGX_OK:
@@ -190,6 +192,17 @@ ngx_http_tenant_api_check_domain(u_char *buf, u_char *s, size_t len,
     *out = n;
 
     return NULL;
+}
+
+
+void
+ngx_http_tenant_api_validate_free(void)
+{
+    pcre2_code_free(ngx_http_tenant_api_name_code);
+    pcre2_code_free(ngx_http_tenant_api_slug_code);
+
+    ngx_http_tenant_api_name_code = NULL;
+    ngx_http_tenant_api_slug_code = NULL;
 }
 
 
