@@ -218,6 +218,21 @@ ngx_http_tenant_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
 
     ctx = tp->ctx;
 
+    if ((state & NGX_PEER_FAILED) && pc->cached) {
+        /*
+         * A keepalive connection the backend had closed tells nothing of
+         * the endpoint: no failure mark, and it may be tried again on a
+         * fresh connection (nginx grants the extra try).
+         */
+        tp->tried &= ~((uint64_t) 1 << tp->current);
+
+        if (pc->tries) {
+            pc->tries--;
+        }
+
+        return;
+    }
+
     if (ctx->record.nendpoints > 1 && ctx->node && state != 0
         && pc->sockaddr)
     {
