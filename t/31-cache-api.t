@@ -15,6 +15,7 @@ $t->start_nginx(backends => ['b1', 'b2'], http => Tenant::Conf::http(ttl => '600
 my $b = $t->{backend};
 $t->add_tenant('acme', site => [["127.0.0.1:$b->{b1}", 3]], admin => ["127.0.0.1:$b->{b2}"]);
 $t->add_tenant('globex', site => ["127.0.0.1:$b->{b2}"]);
+$t->settle_notifications;
 $t->get($_) for qw(acme.localhost admin.acme.localhost globex.localhost nobody.localhost);
 
 my $r = $t->cache_api(GET => 'hosts/acme.localhost');

@@ -297,6 +297,20 @@ sub stop_podman {
     $self->{podman_pid} = 0;
 }
 
+# waits until the listener has taken in every pending notification (the
+# count in the cache API's stats stops moving): slow under valgrind
+sub settle_notifications {
+    my ($self) = @_;
+    my $last = -1;
+    wait_until(sub {
+        my $n = $self->cache_api(GET => 'stats')->{json}{notifications} // 0;
+        my $same = $n == $last;
+        $last = $n;
+        sleep 0.2 * $SLOW unless $same;
+        $same;
+    }, 10);
+}
+
 # backends holding the tenant_changed LISTEN
 sub listeners {
     my ($self) = @_;
