@@ -895,6 +895,8 @@ END {
     $? = $rc;
 }
 
-$SIG{INT} = $SIG{TERM} = sub { exit 130 };
+# also SIGPIPE: a reader that goes away (prove | head) must not skip the
+# cleanup in END
+$SIG{INT} = $SIG{TERM} = $SIG{PIPE} = sub { exit 130 };
 
 1;
