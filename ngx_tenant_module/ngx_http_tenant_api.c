@@ -832,12 +832,12 @@ ngx_http_tenant_api_json(PGresult *res, int col)
 /* the route's '*' argument, checked by the caller */
 
 ngx_int_t
-ngx_http_tenant_api_arg(ngx_http_tenant_api_ctx_t *ctx, const char *name,
+ngx_http_tenant_api_arg(ngx_http_tenant_api_ctx_t *ctx, ngx_uint_t n,
     ngx_str_t *value)
 {
     ngx_str_t  s;
 
-    s = (name[0] == '1') ? ctx->arg[1] : ctx->arg[0];
+    s = ctx->arg[n];
 
     value->data = ngx_pnalloc(ctx->pool, s.len + 1);
     if (value->data == NULL) {

@@ -82,7 +82,7 @@ void ngx_http_tenant_api_db_error(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
 json_t *ngx_http_tenant_api_json(PGresult *res, int col);
 ngx_int_t ngx_http_tenant_api_arg(ngx_http_tenant_api_ctx_t *ctx,
-    const char *name, ngx_str_t *value);
+    ngx_uint_t n, ngx_str_t *value);
 const char *ngx_http_tenant_api_str(ngx_http_tenant_api_ctx_t *ctx,
     const char *name, ngx_uint_t required, ngx_str_t *value);
 ngx_int_t ngx_http_tenant_api_only(ngx_http_tenant_api_ctx_t *ctx,

@@ -85,7 +85,7 @@ ngx_http_tenant_api_route_t  ngx_http_tenant_api_routes[] = {
 static ngx_int_t
 ngx_http_tenant_api_name_arg(ngx_http_tenant_api_ctx_t *ctx, ngx_str_t *name)
 {
-    if (ngx_http_tenant_api_arg(ctx, "0", name) != NGX_OK) {
+    if (ngx_http_tenant_api_arg(ctx, 0, name) != NGX_OK) {
         ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                   "internal", "out of memory", NULL);
         return NGX_ERROR;
@@ -1166,7 +1166,7 @@ ngx_http_tenant_api_domain_del(ngx_http_tenant_api_ctx_t *ctx)
     ngx_str_t   name, host;
 
     if (ngx_http_tenant_api_name_arg(ctx, &name) != NGX_OK
-        || ngx_http_tenant_api_arg(ctx, "1", &host) != NGX_OK)
+        || ngx_http_tenant_api_arg(ctx, 1, &host) != NGX_OK)
     {
         return;
     }
@@ -1207,7 +1207,7 @@ ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx)
     size_t     i;
     ngx_str_t  id;
 
-    if (ngx_http_tenant_api_arg(ctx, "0", &id) != NGX_OK) {
+    if (ngx_http_tenant_api_arg(ctx, 0, &id) != NGX_OK) {
         return;
     }
 

@@ -65,6 +65,11 @@ typedef struct {
 #define ngx_http_tenant_blueprint(tn)                                        \
     ((tn)->data + (tn)->host_len + ngx_http_tenant_id_size(tn))
 
+/* endpoints are packed back to back, each followed by its address */
+#define ngx_http_tenant_next_ep(nep)                                         \
+    ((ngx_http_tenant_node_ep_t *) ((u_char *) ((nep) + 1)                   \
+                                    + ngx_http_tenant_align4((nep)->addr_len)))
+
 #define ngx_http_tenant_slot(cache, t)                                       \
     (ngx_crc32_short((t)->data, (t)->len) & ((cache)->sh->nslots - 1))
 
@@ -248,8 +253,7 @@ ngx_http_tenant_cache_get(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
                 goto failed;
             }
 
-            nep = (ngx_http_tenant_node_ep_t *) ((u_char *) (nep + 1)
-                               + ngx_http_tenant_align4(nep->addr_len));
+            nep = ngx_http_tenant_next_ep(nep);
         }
     }
 
@@ -402,8 +406,7 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
 
         ngx_memcpy(nep + 1, buf[i], alen[i]);
 
-        nep = (ngx_http_tenant_node_ep_t *) ((u_char *) (nep + 1)
-                                             + ngx_http_tenant_align4(alen[i]));
+        nep = ngx_http_tenant_next_ep(nep);
     }
 
     bucket = &cache->sh->buckets[hash & (cache->sh->nbuckets - 1)];
@@ -544,8 +547,7 @@ ngx_http_tenant_cache_pick(ngx_http_tenant_cache_t *cache, void *node,
                 }
             }
 
-            nep = (ngx_http_tenant_node_ep_t *) ((u_char *) (nep + 1)
-                                     + ngx_http_tenant_align4(nep->addr_len));
+            nep = ngx_http_tenant_next_ep(nep);
         }
     }
 
@@ -584,8 +586,7 @@ ngx_http_tenant_cache_mark(ngx_http_tenant_cache_t *cache, void *node,
     nep = ngx_http_tenant_node_eps(tn);
 
     for (i = 0; i < idx; i++) {
-        nep = (ngx_http_tenant_node_ep_t *) ((u_char *) (nep + 1)
-                                     + ngx_http_tenant_align4(nep->addr_len));
+        nep = ngx_http_tenant_next_ep(nep);
     }
 
     if (failed) {

@@ -143,9 +143,12 @@ print_json(const char *text)
     json_decref(v);
 }
 
-/* waits for job_done on the job; prints it; the job decides the exit code */
+/*
+ * Waits for job_done on the job, up to seconds. The finished job goes to
+ * *out (the caller's to free); the job decides the exit code.
+ */
 static int
-wait_job(struct prov *p, const char *job, int seconds)
+wait_job(struct prov *p, const char *job, int seconds, json_t **out)
 {
     const char      *params[1] = { job };
     PGresult        *res;
@@ -153,9 +156,9 @@ wait_job(struct prov *p, const char *job, int seconds)
     struct pollfd    pfd;
     struct timespec  t0, t;
     long             left;
-    int              rc;
-    json_t          *j;
     const char      *status;
+
+    *out = NULL;
 
     if (db_exec(p->conn, "listen job_done", "LISTEN job_done") != 0) {
         return EXIT_ERROR;
@@ -176,18 +179,15 @@ wait_job(struct prov *p, const char *job, int seconds)
             return EXIT_NOT_FOUND;
         }
         if (PQgetvalue(res, 0, 0)[0] == 't') {
-            print_json(PQgetvalue(res, 0, 1));
-            j = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
-            status = json_string_value(json_object_get(j, "status"));
-            rc = status && strcmp(status, "done") == 0 ? EXIT_OK
-                                                       : EXIT_JOB_FAILED;
-            if (rc != EXIT_OK) {
-                fprintf(stderr, "provisioner: job %s failed: %s\n", job,
-                        json_string_value(json_object_get(j, "error")));
-            }
-            json_decref(j);
+            *out = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
             PQclear(res);
-            return rc;
+            status = json_string_value(json_object_get(*out, "status"));
+            if (status && strcmp(status, "done") == 0) {
+                return EXIT_OK;
+            }
+            fprintf(stderr, "provisioner: job %s failed: %s\n", job,
+                    json_string_value(json_object_get(*out, "error")));
+            return EXIT_JOB_FAILED;
         }
         PQclear(res);
 
@@ -223,8 +223,9 @@ answer(struct prov *p, PGresult *res, const char *verb, int create,
        const struct opts *o)
 {
     json_t     *job;
-    char        id[32];
+    char        id[32], *text;
     const char *state;
+    int         rc;
 
     if (PQntuples(res) != 1) {
         fprintf(stderr, "provisioner %s: unexpected answer\n", verb);
@@ -258,7 +259,14 @@ answer(struct prov *p, PGresult *res, const char *verb, int create,
     json_decref(job);
 
     if (o->wait) {
-        return wait_job(p, id, o->wait);
+        rc = wait_job(p, id, o->wait, &job);
+        if (job) {
+            text = json_dumps(job, JSON_COMPACT);
+            print_json(text ? text : "{}");
+            free(text);
+            json_decref(job);
+        }
+        return rc;
     }
     print_json(PQgetvalue(res, 0, 1));
     return EXIT_OK;
@@ -392,38 +400,16 @@ logs(struct prov *p, const struct opts *o)
     PQclear(res);
 
     /* the provisioner answers the job; print its lines, not the JSON */
-    params[0] = id;
-    if (db_exec(p->conn, "listen job_done", "LISTEN job_done") != 0) {
-        return EXIT_ERROR;
+    rc = wait_job(p, id, o->wait ? o->wait : 10, &job);
+    res_lines = json_object_get(json_object_get(job, "result"), "lines");
+    json_array_foreach(res_lines, i, l) {
+        printf("%s | %s\n", json_string_value(json_object_get(l, "service")),
+               json_string_value(json_object_get(l, "line")));
     }
-    rc = EXIT_TIMEOUT;
-    for (i = 0; i < (size_t) (o->wait ? o->wait : 10) * 10; i++) {
-        res = db_query(p->conn, "read the job",
-                       "SELECT finished, job FROM job_read($1::bigint)", 1,
-                       params);
-        if (res == NULL) {
-            return EXIT_ERROR;
-        }
-        if (PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't') {
-            job = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
-            res_lines = json_object_get(json_object_get(job, "result"),
-                                        "lines");
-            json_array_foreach(res_lines, i, l) {
-                printf("%s | %s\n",
-                       json_string_value(json_object_get(l, "service")),
-                       json_string_value(json_object_get(l, "line")));
-            }
-            json_decref(job);
-            PQclear(res);
-            return EXIT_OK;
-        }
-        PQclear(res);
-        struct timespec ts = { 0, 100 * 1000000 };
-        nanosleep(&ts, NULL);
-    }
-    fprintf(stderr, "provisioner logs: no provisioner answered in time\n");
+    json_decref(job);
     return rc;
 }
+
 
 static int
 health(struct prov *p)

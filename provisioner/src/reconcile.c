@@ -57,7 +57,7 @@ healthy(const char *tenant, const char *service)
 }
 
 static void
-converge(struct prov *p, const char *id, const char *status, json_t *running)
+converge(struct prov *p, const char *id, const char *status)
 {
     struct tenant        t;
     struct service_spec  s;
@@ -104,7 +104,6 @@ converge(struct prov *p, const char *id, const char *status, json_t *running)
         }
     }
 
-    (void) running;
     tenant_free(&t);
 }
 
@@ -145,8 +144,7 @@ reconcile(struct prov *p)
     for (i = 0; i < PQntuples(res); i++) {
         json_object_set_new(known, PQgetvalue(res, i, 0), json_true());
         if (PQgetvalue(res, i, 2)[0] == 't') {
-            converge(p, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-                     json_object_get(have, PQgetvalue(res, i, 0)));
+            converge(p, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
         }
     }
     PQclear(res);

@@ -18,14 +18,27 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* database and role name of a tenant: an identifier without hyphens */
+static void
+db_name_of(const char *id, char *out, size_t len)
+{
+    size_t i;
+
+    snprintf(out, len, "tenant_%s", id);
+    for (i = 0; out[i]; i++) {
+        if (out[i] == '-') {
+            out[i] = '_';
+        }
+    }
+}
+
+
 int
 tenant_load(struct prov *p, const char *id, struct tenant *t, char *err,
             size_t len)
 {
     const char *params[1] = { id };
     PGresult   *res;
-    char        role[80];
-    size_t      i;
 
     memset(t, 0, sizeof(*t));
 
@@ -54,14 +67,7 @@ tenant_load(struct prov *p, const char *id, struct tenant *t, char *err,
     snprintf(t->domain, sizeof(t->domain), "%s.%s", t->id,
              p->conf.base_domain);
 
-    /* database names: identifiers without hyphens */
-    snprintf(role, sizeof(role), "tenant_%s", t->id);
-    for (i = 0; role[i]; i++) {
-        if (role[i] == '-') {
-            role[i] = '_';
-        }
-    }
-    snprintf(t->db_name, sizeof(t->db_name), "%s", role);
+    db_name_of(t->id, t->db_name, sizeof(t->db_name));
 
     t->bp = blueprint_find(&p->blueprints, t->blueprint);
     if (t->bp == NULL) {
@@ -411,15 +417,9 @@ tenant_ensure_database(struct prov *p, struct tenant *t, char *err,
 int
 tenant_drop_database(struct prov *p, const char *id, char *err, size_t len)
 {
-    char    name[80];
-    size_t  i;
+    char  name[80];
 
-    snprintf(name, sizeof(name), "tenant_%s", id);
-    for (i = 0; name[i]; i++) {
-        if (name[i] == '-') {
-            name[i] = '_';
-        }
-    }
+    db_name_of(id, name, sizeof(name));
 
     if (exec_ddl(p, "drop tenant database", "DROP DATABASE IF EXISTS", name,
                  " WITH (FORCE)", err, len) != 0
