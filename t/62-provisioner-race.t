@@ -28,7 +28,9 @@ $t->start_provisioner(blueprints => $bps, name => 'p2', lease => 30);
 ok(Tenant::Test::wait_until(sub { $t->psql("SELECT count(*) FROM jobs WHERE status IN ('done', 'failed')") == 50 }, 120),
    'all 50 jobs finished');
 is($t->psql("SELECT count(*) FROM jobs WHERE status = 'done'"), 50, 'all done, none failed');
-is($t->psql("SELECT count(*) FROM jobs WHERE attempts <> 1"), 0, 'each claimed exactly once');
+is($t->psql("SELECT count(*) FROM jobs WHERE attempts <> 1"), 0, 'each claimed exactly once')
+    or diag($t->psql("SELECT string_agg(id || ' ' || tenant_id || ' attempts=' || attempts || ' error=' || coalesce(error, '-'), E'\n') FROM jobs WHERE attempts <> 1"),
+            "\n", join "\n", map { /^.*(?:retry|lost|release|took over|error).*$/mg } map { $t->provisioner_log($_) } qw(p1 p2));
 
 my %done;
 for my $p (qw(p1 p2)) {

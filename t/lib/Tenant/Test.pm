@@ -11,6 +11,7 @@ use warnings;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
+use Fcntl qw(:flock);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
@@ -111,8 +112,7 @@ sub start_provisioner {
         write_file("$dir/secret-key", join '', map { sprintf '%02x', int rand 256 } 1 .. 32);
         chmod 0600, "$dir/secret-key";
     }
-    # a port range of this test file's own: parallel files never compete
-    $self->{port_base} //= 30000 + ($$ % 300) * 100;
+    $self->{port_base} //= port_block();
     my $name = $o{name} // 'p1';
     my $conf = "$dir/$name.conf";
     write_file($conf, join "\n",
@@ -295,6 +295,22 @@ sub stop_podman {
     kill 'KILL', -$self->{podman_pid};
     waitpid $self->{podman_pid}, 0;
     $self->{podman_pid} = 0;
+    # conmon runs `podman container cleanup` on its own after a container
+    # exits, outside the service's process group: give it time to finish
+    wait_until(sub { !$self->podman_processes }, 15);
+}
+
+# processes still working on this test's podman storage: "pid cmdline" each
+sub podman_processes {
+    my ($self) = @_;
+    return unless $self->{podman_dir};
+    my @left;
+    for my $pid (map { s{/proc/}{}r } glob '/proc/[0-9]*') {
+        next if $pid == $$;
+        my $cmd = slurp("/proc/$pid/cmdline") // '';
+        push @left, "$pid " . ($cmd =~ tr/\0/ /r) if $cmd =~ /\Q$self->{podman_dir}\E/;
+    }
+    return @left;
 }
 
 # waits until the listener has taken in every pending notification (the
@@ -316,6 +332,29 @@ sub listeners {
     my ($self) = @_;
     return $self->psql("SELECT count(*) FROM pg_stat_activity"
         . " WHERE query = 'LISTEN tenant_changed'");
+}
+
+# A block of 100 ports for the provisioner of this test file alone, below
+# the kernel's ephemeral range (32768 up): a port in that range can be taken
+# at any moment by an outgoing connection of a test running alongside, and a
+# tenant service that cannot bind fails its first attempt. A lock file per
+# block, held until the test file exits, keeps parallel files apart.
+my $port_lock;
+
+sub port_block {
+    my $dir = '/tmp/ngx-tenant-test-ports';
+    make_path($dir);
+    my $first = ($$ % 100);
+    for my $i (0 .. 99) {
+        my $block = ($first + $i) % 100;
+        open my $fh, '>', "$dir/$block" or die "port_block: $dir/$block: $!";
+        if (flock $fh, LOCK_EX | LOCK_NB) {
+            $port_lock = $fh;
+            return 10000 + $block * 100;
+        }
+        close $fh;
+    }
+    die "port_block: all 100 port blocks are held by other tests";
 }
 
 # The kernel may hand the same ephemeral port out twice once it is closed;
@@ -845,6 +884,7 @@ sub cleanup {
     # tenant services are process groups of their own: end them all
     kill 'KILL', map { -$_ } $self->tenant_pids if $self->{state_dir};
     kill 'KILL', $self->stray_processes;
+    kill 'KILL', map { (split ' ')[0] } $self->podman_processes;
     $self->{dbh}->disconnect if $self->{dbh};
     $self->stop_pg('immediate');
     $_->() for @{ $self->{on_cleanup} || [] };
