@@ -112,7 +112,7 @@ $t->cli('delete', 'noimage', '--wait', '30');
 is(scalar @$list, 0, 'no container left');
 $t->stop_provisioner('p1');
 $t->stop_podman;
-my @left = grep { (Tenant::Test::slurp("/proc/$_/cmdline") // '') =~ /\Q$t->{podman_dir}\E/ } map { s{/proc/}{}r } glob '/proc/[0-9]*';
-is(scalar @left, 0, 'no podman, conmon or container process left');
+my @left = $t->podman_processes;
+is(scalar @left, 0, 'no podman, conmon or container process left') or diag join "\n", @left;
 
 Tenant::Test::finish();

@@ -372,6 +372,24 @@ dk_remove(struct driver *d, const char *tenant, char *err, size_t len)
         if (id == NULL) {
             continue;
         }
+        /*
+         * A graceful stop first: the service gets SIGTERM and 5 s to close
+         * its connections, and Podman before 4.4 could drop a container it
+         * was still stopping from its store while the processes lived on.
+         */
+        snprintf(path, sizeof(path), "/containers/%s/stop?t=5", id);
+        if (request(d, "POST", path, NULL, &r, err, len) != 0) {
+            json_decref(all);
+            return -1;
+        }
+        if (r.status != 204 && r.status != 304 && r.status != 404) {
+            engine_error(&r, "stop container", err, len);
+            free(r.body);
+            json_decref(all);
+            return -1;
+        }
+        free(r.body);
+
         snprintf(path, sizeof(path), "/containers/%s?force=true&v=true", id);
         if (request(d, "DELETE", path, NULL, &r, err, len) != 0) {
             json_decref(all);
