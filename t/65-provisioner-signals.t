@@ -28,6 +28,20 @@ kill 'HUP', $pid;
 ok(Tenant::Test::wait_until(sub { $t->psql('SELECT string_agg(name, \',\') FROM blueprints') =~ /slow/ }, 5),
    'SIGHUP: the new blueprint is loaded and published');
 like($t->provisioner_log, qr/configuration reloaded/, 'and the configuration reloaded');
+unlike($t->provisioner_log, qr/overlaps the kernel's ephemeral ports/, 'tenant ports below the ephemeral range: no warning');
+
+# tenant ports the kernel may hand to outgoing connections: a warning
+my $conf = $t->provisioner_conf;
+my $orig = Tenant::Test::slurp($conf);
+my ($lo) = split ' ', Tenant::Test::slurp('/proc/sys/net/ipv4/ip_local_port_range');
+Tenant::Test::write_file($conf, $orig . "port_min = $lo\nport_max = " . ($lo + 99) . "\n");
+kill 'HUP', $pid;
+ok(Tenant::Test::wait_until(sub { $t->provisioner_log =~ /port_min..port_max \($lo-\d+\) overlaps the kernel's ephemeral ports/ }, 5),
+   "SIGHUP with ports from $lo: the overlap is reported");
+Tenant::Test::write_file($conf, $orig);
+kill 'HUP', $pid;
+ok(Tenant::Test::wait_until(sub { 3 == (() = $t->provisioner_log =~ /configuration reloaded/g) }, 5),
+   'the original configuration back');
 
 my ($rc) = $t->cli('create', 'sluggish', '--blueprint', 'slow');
 my $id = $t->psql("SELECT id FROM jobs WHERE tenant_id = 'sluggish'");

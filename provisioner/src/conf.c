@@ -176,3 +176,34 @@ conf_load(struct conf *c, const char *path)
 
     return rc;
 }
+
+/*
+ * Tenant ports inside the kernel's ephemeral range can be held at any
+ * moment by an outgoing connection (nginx to a backend, the registry
+ * client), and a service that cannot bind fails its create: say so once.
+ */
+void
+conf_check_ports(const struct conf *c)
+{
+    const char *path = "/proc/sys/net/ipv4/ip_local_port_range";
+    FILE       *f;
+    int         lo, hi, n;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return;    /* not Linux, or no procfs: nothing to compare with */
+    }
+    n = fscanf(f, "%d %d", &lo, &hi);
+    fclose(f);
+    if (n != 2) {
+        log_warn("%s: cannot read the ephemeral port range", path);
+        return;
+    }
+
+    if (c->port_min <= hi && c->port_max >= lo) {
+        log_warn("port_min..port_max (%d-%d) overlaps the kernel's ephemeral"
+                 " ports (%d-%d, %s): tenant services may fail to bind;"
+                 " choose a range below %d", c->port_min, c->port_max, lo,
+                 hi, path, lo);
+    }
+}

@@ -25,5 +25,6 @@ struct conf {
 
 void conf_defaults(struct conf *c);
 int  conf_load(struct conf *c, const char *path);
+void conf_check_ports(const struct conf *c);
 
 #endif

@@ -132,6 +132,7 @@ reload(struct prov *p)
         /* the driver keeps a pointer to the conf: same struct, new values */
         p->conf = next;
         log_info("configuration reloaded from %s", p->conf_path);
+        conf_check_ports(&p->conf);
     }
     load_blueprints(p);
 }
@@ -163,6 +164,7 @@ run_daemon(struct prov *p)
 
     log_info("starting %s: driver \"%s\", blueprints \"%s\"", p->conf.id,
              p->conf.driver, p->conf.blueprints);
+    conf_check_ports(&p->conf);
 
     p->conn = connect_listening(p);
 
