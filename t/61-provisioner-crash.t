@@ -5,6 +5,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use IO::Socket::INET;
 use Tenant::Test;
 use Tenant::Conf;
 use Tenant::Blueprints;
@@ -58,6 +59,31 @@ for my $step (qw(services database finish)) {
     is($t->psql("SELECT count(*) FROM tenants WHERE id = '$name'"), 0, "delete/$step: tenant gone");
     is(scalar $t->tenant_pids($name), 0, "delete/$step: no process left");
     is($t->psql("SELECT count(*) FROM pg_database WHERE datname = 'tenant_" . ($name =~ s/-/_/gr) . "'"), 0, "delete/$step: database dropped");
+    $t->stop_provisioner('p1');
+}
+
+# killed after its port was recorded; something else takes that port before
+# the retry: the retry gives it back and takes another instead of failing
+{
+    my $name = 'port-taken';
+    $t->start_provisioner(blueprints => $bps, name => 'p1', lease => 2,
+                          env => { PROVISIONER_FAILPOINT => 'create:ports' });
+    $t->cli('create', $name, '--blueprint', 'dbapp');
+    ok(Tenant::Test::wait_until(sub { $t->provisioner_exited('p1') }, 20), 'port taken: killed after the ports step');
+    my $port = $t->psql("SELECT port FROM tenant_ports WHERE tenant_id = '$name'");
+    like($port, qr/^\d+$/, "port taken: $port recorded for it");
+    my $holder = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => $port, Proto => 'tcp', ReuseAddr => 1)
+        or die "cannot listen on $port: $!";
+    $t->start_provisioner(blueprints => $bps, name => 'p1', lease => 2);
+    my $id = $t->psql("SELECT id FROM jobs WHERE tenant_id = '$name' AND kind = 'create'");
+    is($t->wait_job($id, 30), 'done', 'port taken: the job completes')
+        or diag $t->psql("SELECT error FROM jobs WHERE id = $id"), $t->provisioner_log;
+    is($t->psql("SELECT attempts FROM jobs WHERE id = $id"), 2, 'port taken: in one more attempt');
+    my $now = $t->psql("SELECT port FROM tenant_ports WHERE tenant_id = '$name'");
+    isnt($now, $port, "port taken: another port ($now)");
+    like($t->provisioner_log, qr{$name/web: port $port is in use by something else on this host}, 'port taken: the log says why');
+    like($t->get("$name.localhost")->{body}, qr/runs on a database/, 'port taken: routed');
+    close $holder;
     $t->stop_provisioner('p1');
 }
 

@@ -497,6 +497,46 @@ load_ports(struct prov *p, struct tenant *t, char *err, size_t len)
 }
 
 /*
+ * A port this tenant holds for a service that is down, but that something
+ * else on the host now uses (an outgoing connection took it between two
+ * attempts, say): give it back so the retry gets another, instead of
+ * failing on the same port until the job runs out of attempts.
+ */
+static int
+release_taken_ports(struct prov *p, struct tenant *t, char *err, size_t len)
+{
+    const char *name, *params[2];
+    char        port[16];
+    json_t     *v;
+    void       *tmp;
+    PGresult   *res;
+
+    json_object_foreach_safe(t->ports, tmp, name, v) {
+        if (port_free_here((int) json_integer_value(v))
+            || p->driver->status(p->driver, t->id, name) != 0)
+        {
+            continue;
+        }
+        snprintf(port, sizeof(port), "%lld", (long long) json_integer_value(v));
+        log_warn("%s/%s: port %s is in use by something else on this host:"
+                 " taking another", t->id, name, port);
+        params[0] = port;
+        params[1] = t->id;
+        res = db_query(p->conn, "release a taken port",
+                       "DELETE FROM tenant_ports"
+                       " WHERE port = $1::int AND tenant_id = $2", 2, params);
+        if (res == NULL) {
+            snprintf(err, len, "registry: cannot release port %s of %s", port,
+                     t->id);
+            return -1;
+        }
+        PQclear(res);
+        json_object_del(t->ports, name);
+    }
+    return 0;
+}
+
+/*
  * One port per service, from port_min..port_max. The registry's primary
  * key settles races between provisioners; a port something else on this
  * host already listens on is skipped.
@@ -510,7 +550,9 @@ tenant_ensure_ports(struct prov *p, struct tenant *t, char *err, size_t len)
     PGresult   *res, *ins;
     int         i, tries, got;
 
-    if (load_ports(p, t, err, len) != 0) {
+    if (load_ports(p, t, err, len) != 0
+        || release_taken_ports(p, t, err, len) != 0)
+    {
         return -1;
     }
 
