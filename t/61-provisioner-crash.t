@@ -87,6 +87,21 @@ for my $step (qw(services database finish)) {
     $t->stop_provisioner('p1');
 }
 
+# the low end of the range busy with other listeners, more of them than one
+# query's worth of candidates (64): allocation walks on up the range
+{
+    my $base = $t->{port_base};
+    my @held = grep { $_ } map { IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => $_, Proto => 'tcp', ReuseAddr => 1) } $base .. $base + 79;
+    cmp_ok(scalar @held, '>', 64, scalar(@held) . " ports from $base held by something else");
+    $t->start_provisioner(blueprints => $bps, name => 'p1', lease => 2);
+    my ($rc, $out) = $t->cli('create', 'far-port', '--blueprint', 'dbapp', '--wait', '30');
+    is($rc, 0, 'far port: created') or diag $out, $t->provisioner_log;
+    cmp_ok($t->psql("SELECT port FROM tenant_ports WHERE tenant_id = 'far-port'"), '>=', $base + 80, 'far port: past the busy ports');
+    like($t->get('far-port.localhost')->{body}, qr/runs on a database/, 'far port: routed');
+    close $_ for @held;
+    $t->stop_provisioner('p1');
+}
+
 # nothing orphaned anywhere: every directory and process belongs to a tenant
 my %live = map { $_ => 1 } split /\n/, $t->psql('SELECT id FROM tenants');
 my @dirs = map { s{.*/}{}r } glob("$t->{state_dir}/*");

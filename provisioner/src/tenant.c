@@ -546,9 +546,9 @@ tenant_ensure_ports(struct prov *p, struct tenant *t, char *err, size_t len)
 {
     json_t     *svcs, *v;
     const char *name, *params[4];
-    char        lo[16], hi[16], cand[16];
+    char        lo[16], hi[16], from[16], cand[16];
     PGresult   *res, *ins;
-    int         i, tries, got;
+    int         i, got, after;
 
     if (load_ports(p, t, err, len) != 0
         || release_taken_ports(p, t, err, len) != 0)
@@ -565,11 +565,18 @@ tenant_ensure_ports(struct prov *p, struct tenant *t, char *err, size_t len)
             continue;
         }
 
-        for (tries = 0, got = 0; !got && tries < 20; tries++) {
-            params[0] = lo;
+        /*
+         * Walk the range upwards from the last candidate: ports in use on
+         * the host or claimed by a racing provisioner are passed over, and
+         * the walk ends at the top of the range.
+         */
+        for (after = p->conf.port_min - 1, got = 0; !got; ) {
+            snprintf(from, sizeof(from), "%d", after);
+            params[0] = from;
             params[1] = hi;
             res = db_query(p->conn, "find free ports",
-                           "SELECT g FROM generate_series($1::int, $2::int) g"
+                           "SELECT g FROM generate_series($1::int + 1,"
+                           "                              $2::int) g"
                            " WHERE NOT EXISTS (SELECT 1 FROM tenant_ports"
                            "                    WHERE port = g)"
                            " ORDER BY g LIMIT 64", 2, params);
@@ -579,15 +586,17 @@ tenant_ensure_ports(struct prov *p, struct tenant *t, char *err, size_t len)
             }
             if (PQntuples(res) == 0) {
                 PQclear(res);
-                snprintf(err, len, "no free port left in %s-%s", lo, hi);
+                snprintf(err, len, "no free port left in %s-%s for %s/%s",
+                         lo, hi, t->id, name);
                 return -1;
             }
 
             for (i = 0; !got && i < PQntuples(res); i++) {
-                if (!port_free_here(atoi(PQgetvalue(res, i, 0)))) {
+                after = atoi(PQgetvalue(res, i, 0));
+                if (!port_free_here(after)) {
                     continue;
                 }
-                snprintf(cand, sizeof(cand), "%s", PQgetvalue(res, i, 0));
+                snprintf(cand, sizeof(cand), "%d", after);
                 params[0] = cand;
                 params[1] = t->id;
                 params[2] = name;
@@ -607,17 +616,11 @@ tenant_ensure_ports(struct prov *p, struct tenant *t, char *err, size_t len)
             }
             PQclear(res);
 
-            /* lost a race, or our own earlier claim exists: look again */
+            /* our own earlier claim for this service may exist: look again */
             if (load_ports(p, t, err, len) != 0) {
                 return -1;
             }
             got = json_object_get(t->ports, name) != NULL;
-        }
-
-        if (!got) {
-            snprintf(err, len, "could not allocate a port for %s/%s", t->id,
-                     name);
-            return -1;
         }
     }
     return 0;
