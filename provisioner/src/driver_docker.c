@@ -296,21 +296,56 @@ dk_start(struct driver *d, const struct service_spec *s, char *err,
     return 0;
 }
 
+/* by name or id; 304 (not running) and 404 (no such container) are stopped */
+static int
+stop_container(struct driver *d, const char *ref, char *err, size_t len)
+{
+    char         path[512];
+    struct resp  r;
+
+    snprintf(path, sizeof(path), "/containers/%s/stop?t=5", ref);
+    if (request(d, "POST", path, NULL, &r, err, len) != 0) {
+        return -1;
+    }
+    if (r.status != 204 && r.status != 304 && r.status != 404) {
+        engine_error(&r, "stop container", err, len);
+        free(r.body);
+        return -1;
+    }
+    free(r.body);
+    return 0;
+}
+
 static int
 dk_stop(struct driver *d, const char *tenant, const char *service, char *err,
         size_t len)
 {
-    char         name[256], path[512];
-    struct resp  r;
+    char name[256];
 
     name_of(name, sizeof(name), tenant, service);
-    snprintf(path, sizeof(path), "/containers/%s/stop?t=5", name);
-    if (request(d, "POST", path, NULL, &r, err, len) != 0) {
+    return stop_container(d, name, err, len);
+}
+
+/*
+ * A graceful stop first: the service gets SIGTERM and 5 s to close its
+ * connections, and Podman before 4.4 could drop a container it was still
+ * stopping from its store while the processes lived on.
+ */
+static int
+remove_container(struct driver *d, const char *id, char *err, size_t len)
+{
+    char         path[512];
+    struct resp  r;
+
+    if (stop_container(d, id, err, len) != 0) {
         return -1;
     }
-    /* 304: not running; 404: no such container. Both are stopped. */
-    if (r.status != 204 && r.status != 304 && r.status != 404) {
-        engine_error(&r, "stop container", err, len);
+    snprintf(path, sizeof(path), "/containers/%s?force=true&v=true", id);
+    if (request(d, "DELETE", path, NULL, &r, err, len) != 0) {
+        return -1;
+    }
+    if (r.status != 204 && r.status != 404) {
+        engine_error(&r, "remove container", err, len);
         free(r.body);
         return -1;
     }
@@ -372,36 +407,10 @@ dk_remove(struct driver *d, const char *tenant, char *err, size_t len)
         if (id == NULL) {
             continue;
         }
-        /*
-         * A graceful stop first: the service gets SIGTERM and 5 s to close
-         * its connections, and Podman before 4.4 could drop a container it
-         * was still stopping from its store while the processes lived on.
-         */
-        snprintf(path, sizeof(path), "/containers/%s/stop?t=5", id);
-        if (request(d, "POST", path, NULL, &r, err, len) != 0) {
+        if (remove_container(d, id, err, len) != 0) {
             json_decref(all);
             return -1;
         }
-        if (r.status != 204 && r.status != 304 && r.status != 404) {
-            engine_error(&r, "stop container", err, len);
-            free(r.body);
-            json_decref(all);
-            return -1;
-        }
-        free(r.body);
-
-        snprintf(path, sizeof(path), "/containers/%s?force=true&v=true", id);
-        if (request(d, "DELETE", path, NULL, &r, err, len) != 0) {
-            json_decref(all);
-            return -1;
-        }
-        if (r.status != 204 && r.status != 404) {
-            engine_error(&r, "remove container", err, len);
-            free(r.body);
-            json_decref(all);
-            return -1;
-        }
-        free(r.body);
     }
     json_decref(all);
 
