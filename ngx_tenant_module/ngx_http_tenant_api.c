@@ -42,6 +42,17 @@ static ngx_int_t ngx_http_tenant_api_add_variables(ngx_conf_t *cf);
 static char *ngx_http_tenant_admin_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_tenant_api_exit_process(ngx_cycle_t *cycle);
+static void *ngx_http_tenant_api_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_tenant_api_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_tenant_api_create_limit(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
+typedef struct {
+    ngx_uint_t                      create_limit;   /* 0: none */
+    time_t                          create_window;
+} ngx_http_tenant_api_loc_conf_t;
 
 
 static ngx_command_t  ngx_http_tenant_api_commands[] = {
@@ -49,6 +60,13 @@ static ngx_command_t  ngx_http_tenant_api_commands[] = {
     { ngx_string("tenant_admin_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_tenant_admin_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tenant_admin_api_create_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_tenant_api_create_limit,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -67,8 +85,8 @@ static ngx_http_module_t  ngx_http_tenant_api_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_tenant_api_create_loc_conf,   /* create location configuration */
+    ngx_http_tenant_api_merge_loc_conf     /* merge location configuration */
 };
 
 
@@ -106,9 +124,10 @@ ngx_http_tenant_api_handler(ngx_http_request_t *r)
     ngx_pool_t                   *pool;
     ngx_table_elt_t              *h;
     ngx_pool_cleanup_t           *cln;
-    ngx_http_core_loc_conf_t     *clcf;
-    ngx_http_tenant_api_ctx_t    *ctx;
-    ngx_http_tenant_api_route_t  *route;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_tenant_api_ctx_t       *ctx;
+    ngx_http_tenant_api_route_t     *route;
+    ngx_http_tenant_api_loc_conf_t  *alcf;
 
     pool = ngx_create_pool(4096, r->connection->log);
     if (pool == NULL) {
@@ -123,9 +142,13 @@ ngx_http_tenant_api_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_tenant_api_module);
+
     ctx->pool = pool;
     ctx->request = r;
     ctx->wait = -1;
+    ctx->create_limit = alcf->create_limit;
+    ctx->create_window = alcf->create_window;
 
     cln->handler = ngx_http_tenant_api_cleanup;
     cln->data = ctx;
@@ -743,6 +766,25 @@ ngx_http_tenant_api_reply(ngx_http_tenant_api_ctx_t *ctx, ngx_uint_t status,
                        - h->value.data;
     }
 
+    if (ctx->retry_after) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (h->value.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%T", ctx->retry_after)
+                       - h->value.data;
+    }
+
     if (status == NGX_HTTP_NOT_ALLOWED) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h) {
@@ -942,7 +984,7 @@ ngx_http_tenant_api_job_wait(ngx_http_tenant_api_ctx_t *ctx, int64_t job)
                                           "LISTEN job_done",
                                           ngx_http_tenant_api_job_notify,
                                           ngx_http_tenant_api_job_listening,
-                                          NULL);
+                                          NULL, NULL);
     }
 
     ngx_queue_insert_tail(&ngx_http_tenant_api_waiters, &ctx->wait_queue);
@@ -1112,6 +1154,84 @@ ngx_http_tenant_admin_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_tenant_api_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_tenant_api_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_tenant_api_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_tenant_api_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->create_limit = NGX_CONF_UNSET_UINT;
+    conf->create_window = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_tenant_api_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_tenant_api_loc_conf_t  *prev = parent;
+    ngx_http_tenant_api_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_uint_value(conf->create_limit, prev->create_limit, 0);
+    ngx_conf_merge_value(conf->create_window, prev->create_window, 60);
+
+    return NGX_CONF_OK;
+}
+
+
+/* tenant_admin_api_create_limit number [window]: accepted creates a key may
+ * make in a sliding window (default 1m); "off" or 0 for none */
+
+static char *
+ngx_http_tenant_api_create_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_tenant_api_loc_conf_t  *alcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (alcf->create_limit != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        alcf->create_limit = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n == NGX_ERROR || n > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number \"%V\": 0-1000000 or \"off\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->create_limit = n;
+
+    if (cf->args->nelts == 3) {
+        alcf->create_window = ngx_parse_time(&value[2], 1);
+        if (alcf->create_window == (time_t) NGX_ERROR
+            || alcf->create_window < 1 || alcf->create_window > 86400 * 31)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid window \"%V\": 1s-31d", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
 
     return NGX_CONF_OK;
 }

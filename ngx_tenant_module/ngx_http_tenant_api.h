@@ -55,6 +55,9 @@ struct ngx_http_tenant_api_ctx_s {
     ngx_str_t                       idempotency;
 
     ngx_int_t                       wait;       /* seconds, -1: no */
+    ngx_uint_t                      create_limit;
+    time_t                          create_window;
+    time_t                          retry_after;    /* 0: no header */
     int64_t                         job;
     ngx_event_t                     wait_timer;
     ngx_queue_t                     wait_queue;

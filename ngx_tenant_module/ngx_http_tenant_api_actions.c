@@ -582,7 +582,7 @@ ngx_http_tenant_api_stmt_send(ngx_http_tenant_api_ctx_t *ctx)
 
     (void) ngx_http_tenant_api_query(ctx, st->sql, st->next, st->nparams,
                                      p[0], p[1], p[2], p[3], p[4], p[5], p[6],
-                                     p[7]);
+                                     p[7], p[8], p[9]);
 }
 
 
@@ -666,13 +666,14 @@ ngx_http_tenant_api_stmt(ngx_http_tenant_api_ctx_t *ctx, const char *sql,
 
 
 static const char  ngx_http_tenant_api_create_sql[] =
-    "SELECT * FROM tenant_create($1, $2, $3, $4, $5, $6, $7)";
+    "SELECT * FROM tenant_create($1, $2, $3, $4, $5, $8, $9,"
+    " $6::integer, $7::integer)";
 
 
 static void
 ngx_http_tenant_api_created(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
 {
-    char        *bad;
+    char        *bad, *msg;
     const char  *constraint;
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -702,13 +703,41 @@ ngx_http_tenant_api_created(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
     }
 
     if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        /* "field|message", or "rate|seconds" */
         bad = PQgetvalue(res, 0, 0);
+        msg = ngx_strchr(bad, '|');
 
-        ngx_http_tenant_api_error(ctx, 422, "invalid_blueprint",
-            bad[0] == 'b' ? "no such blueprint"
-            : bad[0] == 't' ? "this blueprint has no such theme"
-                            : "this blueprint does not support this mode",
-            bad[0] == 'b' ? "blueprint" : bad[0] == 't' ? "theme" : "mode");
+        if (msg == NULL) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal", "bad registry answer",
+                                      NULL);
+            return;
+        }
+
+        *msg++ = '\0';
+
+        if (ngx_strcmp(bad, "rate") == 0) {
+            ctx->retry_after = ngx_atotm((u_char *) msg, ngx_strlen(msg));
+            if (ctx->retry_after == NGX_ERROR) {
+                ctx->retry_after = 0;
+            }
+
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                                      "rate_limited",
+                                      "this key has made as many tenants "
+                                      "as allowed for now: retry after "
+                                      "Retry-After seconds", NULL);
+            return;
+        }
+
+        ngx_http_tenant_api_error(ctx, 422,
+                                  ngx_strcmp(bad, "theme") == 0
+                                  ? "invalid_theme"
+                                  : ngx_strcmp(bad, "mode") == 0
+                                  ? "invalid_mode" : "invalid_blueprint",
+                                  msg,
+                                  ngx_strcmp(bad, "driver") == 0
+                                  ? "blueprint" : bad);
         return;
     }
 
@@ -725,6 +754,7 @@ static void
 ngx_http_tenant_api_create_fields(ngx_http_tenant_api_ctx_t *ctx,
     const char **names, const char **known)
 {
+    u_char                      *limit, *window;
     ngx_str_t                    v[5];
     ngx_uint_t                   i;
     const char                  *why;
@@ -809,7 +839,20 @@ ngx_http_tenant_api_create_fields(ngx_http_tenant_api_ctx_t *ctx,
         st->params[i] = (const char *) v[i].data;
     }
 
-    st->nparams = 5;
+    limit = ngx_pnalloc(ctx->pool, 2 * (NGX_INT_T_LEN + 1));
+    if (limit == NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "out of memory", NULL);
+        return;
+    }
+
+    window = ngx_sprintf(limit, "%ui", ctx->create_limit) + 1;
+    *(window - 1) = '\0';
+    *ngx_sprintf(window, "%T", ctx->create_window) = '\0';
+
+    st->params[5] = (const char *) limit;
+    st->params[6] = (const char *) window;
+    st->nparams = 7;
 
     ngx_http_tenant_api_mutate(ctx, st);
 }

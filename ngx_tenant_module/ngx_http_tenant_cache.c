@@ -105,6 +105,9 @@ ngx_http_tenant_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* reload: keep the warm cache of the previous cycle */
         cache->sh = ocache->sh;
         cache->shpool = ocache->shpool;
+
+        /* tells an exiting listener that newer workers will take over */
+        cache->config = ngx_atomic_fetch_add(&cache->sh->configs, 1) + 1;
         return NGX_OK;
     }
 
@@ -124,6 +127,9 @@ ngx_http_tenant_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_memzero(cache->sh, sizeof(ngx_http_tenant_cache_sh_t));
 
     cache->shpool->data = cache->sh;
+
+    cache->sh->configs = 1;
+    cache->config = 1;
 
     /* one bucket per 256 bytes of zone: about one entry per bucket */
 

@@ -48,6 +48,7 @@ typedef struct {
     ngx_atomic_t                    listener_pid;    /* claimed by */
     ngx_atomic_t                    listener_ready;  /* LISTENing: pid */
     ngx_atomic_t                    handover;        /* exiting owner's pid */
+    ngx_atomic_t                    configs;         /* configurations loaded */
 } ngx_http_tenant_cache_sh_t;
 
 
@@ -65,6 +66,7 @@ struct ngx_http_tenant_cache_s {
     time_t                          ttl;
     time_t                          negative_ttl;
     time_t                          max_stale;
+    ngx_atomic_uint_t               config;     /* this cycle's, see configs */
 };
 
 

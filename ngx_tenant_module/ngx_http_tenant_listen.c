@@ -6,9 +6,13 @@
  *
  *   - nobody holds it, or its holder died: a worker claims it, and once it
  *     listens it invalidates the whole cache (changes may have been missed);
- *   - its holder is exiting (reload): it asks for a handover and keeps
- *     listening until the new holder listens, so no change is missed and
- *     the warm cache is kept;
+ *   - its holder is exiting because of a reload (the zone has seen a newer
+ *     configuration, whose workers are starting): it asks for a handover
+ *     and keeps listening until the new holder listens, so no change is
+ *     missed and the warm cache is kept;
+ *   - its holder is exiting and no newer configuration exists (nginx -s
+ *     quit): nobody will take over, so it lets go at once and the worker
+ *     exits as fast as it would without the module;
  *   - the connection drops: it reconnects with backoff and, once listening
  *     again, invalidates the whole cache.
  */
@@ -37,6 +41,8 @@ static void ngx_http_tenant_listen_arm(ngx_msec_t t, ngx_uint_t cancelable);
 static ngx_uint_t ngx_http_tenant_listen_alive(ngx_pid_t pid);
 static void ngx_http_tenant_listen_ready(void *data);
 static void ngx_http_tenant_listen_notify(void *data, PGnotify *n);
+static void ngx_http_tenant_listen_quit(void *data);
+static void ngx_http_tenant_listen_hand_over(ngx_http_tenant_cache_t *cache);
 
 
 static ngx_event_t       ngx_http_tenant_listen_ev;
@@ -105,9 +111,7 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
             }
         }
 
-        /* the holder's timer keeps its worker alive during a handover */
-        ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_CHECK,
-                                   !ngx_http_tenant_listen_owner);
+        ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_CHECK, 1);
         return;
     }
 
@@ -139,25 +143,64 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
     }
 
     if (ngx_exiting) {
-        if (ngx_http_tenant_listen_exiting == 0) {
-            ngx_http_tenant_listen_exiting = ngx_current_msec;
-            sh->handover = ngx_pid;
-        }
-
-        /* nginx is stopping, not reloading: nobody takes over */
-
-        if (ngx_current_msec - ngx_http_tenant_listen_exiting
-            > NGX_HTTP_TENANT_LISTEN_GIVE_UP)
-        {
-            ngx_http_tenant_listen_release(sh);
-            return;
-        }
-
-        ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_HANDOVER, 0);
+        /* missed the quit hook (no connection was up then) */
+        ngx_http_tenant_listen_hand_over(cache);
         return;
     }
 
-    ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_CHECK, 0);
+    /*
+     * Cancelable: the timer alone never holds an exiting worker back; the
+     * quit hook decides whether a handover is worth waiting for.
+     */
+    ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_CHECK, 1);
+}
+
+
+static void
+ngx_http_tenant_listen_quit(void *data)
+{
+    ngx_http_tenant_cache_t  *cache;
+
+    cache = ngx_http_tenant_get_cache();
+
+    if (ngx_http_tenant_listen_owner
+        && (ngx_pid_t) cache->sh->listener_pid == ngx_pid)
+    {
+        ngx_http_tenant_listen_hand_over(cache);
+    }
+}
+
+
+/* the holder is exiting: wait for a newer worker, if one is coming */
+
+static void
+ngx_http_tenant_listen_hand_over(ngx_http_tenant_cache_t *cache)
+{
+    ngx_http_tenant_cache_sh_t  *sh;
+
+    sh = cache->sh;
+
+    if (sh->configs == cache->config) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "tenant: listener released, no newer configuration "
+                      "to hand it to");
+        ngx_http_tenant_listen_release(sh);
+        return;
+    }
+
+    if (ngx_http_tenant_listen_exiting == 0) {
+        ngx_http_tenant_listen_exiting = ngx_current_msec;
+        sh->handover = ngx_pid;
+    }
+
+    if (ngx_current_msec - ngx_http_tenant_listen_exiting
+        > NGX_HTTP_TENANT_LISTEN_GIVE_UP)
+    {
+        ngx_http_tenant_listen_release(sh);
+        return;
+    }
+
+    ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_HANDOVER, 0);
 }
 
 
@@ -174,7 +217,8 @@ ngx_http_tenant_listen_claim(ngx_http_tenant_cache_sh_t *sh, ngx_uint_t gap)
     ngx_http_tenant_listener = ngx_http_tenant_pg_listen_start(
                                            "LISTEN tenant_changed",
                                            ngx_http_tenant_listen_notify,
-                                           ngx_http_tenant_listen_ready, NULL);
+                                           ngx_http_tenant_listen_ready,
+                                           ngx_http_tenant_listen_quit, NULL);
     if (ngx_http_tenant_listener == NULL) {
         /* released, so this or another worker claims it again */
         ngx_http_tenant_listen_release(sh);

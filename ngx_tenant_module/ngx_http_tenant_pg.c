@@ -27,6 +27,8 @@ typedef struct {
     PGresult                       *result;
     ngx_event_t                     timer;    /* connect timeout or retry */
     ngx_msec_t                      backoff;
+    ngx_uint_t                      failures; /* in a row */
+    time_t                          logged;   /* the last failure logged */
 
     /* a LISTEN connection runs its command on every connect */
     ngx_http_tenant_pg_listener_t  *listener;
@@ -39,6 +41,7 @@ struct ngx_http_tenant_pg_listener_s {
     ngx_http_tenant_pg_query_t      query;
     ngx_http_tenant_pg_notify_pt    notify;
     ngx_http_tenant_pg_listening_pt listening;
+    ngx_http_tenant_pg_quit_pt      quit;
     void                           *data;
     ngx_queue_t                     queue;
 };
@@ -210,7 +213,8 @@ ngx_http_tenant_pg_arm(ngx_http_tenant_pg_query_t *q)
 ngx_http_tenant_pg_listener_t *
 ngx_http_tenant_pg_listen_start(const char *command,
     ngx_http_tenant_pg_notify_pt notify,
-    ngx_http_tenant_pg_listening_pt listening, void *data)
+    ngx_http_tenant_pg_listening_pt listening,
+    ngx_http_tenant_pg_quit_pt quit, void *data)
 {
     ngx_http_tenant_pg_conn_t      *pc;
     ngx_http_tenant_pg_listener_t  *l;
@@ -234,6 +238,7 @@ ngx_http_tenant_pg_listen_start(const char *command,
     l->query.data = pc;
     l->notify = notify;
     l->listening = listening;
+    l->quit = quit;
     l->data = data;
 
     ngx_queue_insert_tail(&ngx_http_tenant_pg_listeners, &l->queue);
@@ -483,11 +488,19 @@ ngx_http_tenant_pg_connect_step(ngx_http_tenant_pg_conn_t *pc)
         return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, ngx_http_tenant_pg_log, 0,
-                  "tenant: connected to the registry");
+    if (pc->failures) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_http_tenant_pg_log, 0,
+                      "tenant: registry reachable again after %ui failed "
+                      "attempts", pc->failures);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, ngx_http_tenant_pg_log, 0,
+                      "tenant: connected to the registry");
+    }
 
     pc->state = NGX_HTTP_TENANT_PG_IDLE;
     pc->backoff = 0;
+    pc->failures = 0;
 
     if (pc->listener) {
         ngx_http_tenant_pg_arm(&pc->listener->query);
@@ -520,6 +533,15 @@ ngx_http_tenant_pg_watch(ngx_http_tenant_pg_conn_t *pc, ngx_uint_t rd,
         }
 
         c->data = pc;
+
+        /*
+         * A graceful shutdown (nginx -s quit, or the old workers of a
+         * reload) "closes" idle connections by calling their read handler
+         * with c->close set: the one moment a listener learns of it
+         * without a timer that would hold the worker back.
+         */
+        c->idle = (pc->listener && pc->listener->quit) ? 1 : 0;
+
         c->read->handler = ngx_http_tenant_pg_event_handler;
         c->write->handler = ngx_http_tenant_pg_event_handler;
         c->read->log = ngx_http_tenant_pg_log;
@@ -611,6 +633,16 @@ ngx_http_tenant_pg_event_handler(ngx_event_t *ev)
 
     c = ev->data;
     pc = c->data;
+
+    if (c->close) {
+        c->close = 0;
+
+        if (pc->listener && pc->listener->quit) {
+            /* may stop the listener, and free pc with it */
+            pc->listener->quit(pc->listener->data);
+            return;
+        }
+    }
 
     switch (pc->state) {
 
@@ -806,11 +838,29 @@ ngx_http_tenant_pg_finish(ngx_http_tenant_pg_query_t *q, PGresult *res)
 static void
 ngx_http_tenant_pg_fail(ngx_http_tenant_pg_conn_t *pc, const char *what)
 {
+    ngx_msec_t                   prev;
     ngx_http_tenant_pg_query_t  *q;
 
-    ngx_log_error(NGX_LOG_ERR, ngx_http_tenant_pg_log, 0,
-                  "tenant: registry %s: %s", what,
-                  pc->conn ? PQerrorMessage(pc->conn) : "out of memory");
+    /* capped exponential backoff: a registry that is down is not hammered */
+
+    prev = pc->backoff;
+    pc->backoff = pc->backoff ? ngx_min(pc->backoff * 2,
+                                        ngx_http_tenant_pg_retry)
+                              : ngx_min(50, ngx_http_tenant_pg_retry);
+
+    /*
+     * A lasting failure is logged once per backoff step, then once a
+     * minute at the cap: the log says what is wrong without flooding.
+     */
+    pc->failures++;
+
+    if (pc->backoff != prev || ngx_time() - pc->logged >= 60) {
+        pc->logged = ngx_time();
+        ngx_log_error(NGX_LOG_ERR, ngx_http_tenant_pg_log, 0,
+                      "tenant: registry %s (attempt %ui, next in %Mms): %s",
+                      what, pc->failures, pc->backoff,
+                      pc->conn ? PQerrorMessage(pc->conn) : "out of memory");
+    }
 
     ngx_http_tenant_pg_unwatch(pc);
 
@@ -832,12 +882,6 @@ ngx_http_tenant_pg_fail(ngx_http_tenant_pg_conn_t *pc, const char *what)
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);
     }
-
-    /* capped exponential backoff: a registry that is down is not hammered */
-
-    pc->backoff = pc->backoff ? ngx_min(pc->backoff * 2,
-                                        ngx_http_tenant_pg_retry)
-                              : ngx_min(50, ngx_http_tenant_pg_retry);
 
     if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
         ngx_add_timer(&pc->timer, pc->backoff);

@@ -14,7 +14,7 @@
 #include <libpq-fe.h>
 
 
-#define NGX_HTTP_TENANT_PG_MAX_PARAMS  8
+#define NGX_HTTP_TENANT_PG_MAX_PARAMS  10
 
 
 typedef struct ngx_http_tenant_pg_query_s  ngx_http_tenant_pg_query_t;
@@ -46,6 +46,8 @@ typedef struct ngx_http_tenant_pg_listener_s  ngx_http_tenant_pg_listener_t;
 
 typedef void (*ngx_http_tenant_pg_notify_pt)(void *data, PGnotify *n);
 typedef void (*ngx_http_tenant_pg_listening_pt)(void *data);
+/* the worker is shutting down gracefully (nginx closes idle connections) */
+typedef void (*ngx_http_tenant_pg_quit_pt)(void *data);
 
 
 typedef struct {
@@ -66,7 +68,8 @@ void ngx_http_tenant_pg_stats(ngx_http_tenant_pg_stats_t *st);
 
 ngx_http_tenant_pg_listener_t *ngx_http_tenant_pg_listen_start(
     const char *command, ngx_http_tenant_pg_notify_pt notify,
-    ngx_http_tenant_pg_listening_pt listening, void *data);
+    ngx_http_tenant_pg_listening_pt listening,
+    ngx_http_tenant_pg_quit_pt quit, void *data);
 void ngx_http_tenant_pg_listen_stop(ngx_http_tenant_pg_listener_t *l);
 ngx_uint_t ngx_http_tenant_pg_listen_ready(ngx_http_tenant_pg_listener_t *l);
 

@@ -132,10 +132,19 @@ is($rc, 3, 'delete unknown: exit 3');
 is($rc, 2, 'unknown option: exit 2');
 like($out, qr/--frobnicate: unknown option/, '... naming it');
 
-# a blueprint the driver cannot run: the job fails with a clear error
+# a blueprint the driver cannot run: refused at create, naming the drivers
 ($rc, $out) = $t->cli('create', 'bigshop', '--blueprint', 'ecommerce', '--wait', '20');
-is($rc, 5, 'ecommerce on the process driver: job failed, exit 5');
-like($out, qr/cannot run on the process driver/, '... the error names the driver');
+is($rc, 2, 'ecommerce on the process driver: refused at create, exit 2');
+like($out, qr/--blueprint: blueprint ecommerce needs the docker driver; this platform's provisioners run process/,
+     '... the error names the field and the drivers');
+is($t->psql("SELECT count(*) FROM tenants WHERE id = 'bigshop'"), 0, 'no tenant was made');
+# a job queued behind the API's back still fails for good, with the cause
+$t->psql("INSERT INTO tenants (id, blueprint, status) VALUES ('bigshop', 'ecommerce', 'provisioning');"
+    . " INSERT INTO jobs (tenant_id, kind) VALUES ('bigshop', 'create')");
+ok(Tenant::Test::wait_until(sub { $t->psql("SELECT status FROM jobs WHERE tenant_id = 'bigshop'") eq 'failed' }, 20),
+   'a create queued by hand for it fails');
+like($t->psql("SELECT error FROM jobs WHERE tenant_id = 'bigshop'"), qr/cannot run on the process driver/,
+     '... the error names the driver');
 is($t->psql("SELECT status FROM tenants WHERE id = 'bigshop'"), 'failed', 'tenant failed');
 is($t->get('bigshop.localhost')->{status}, 404, 'failed tenant: 404');
 is($t->psql("SELECT attempts FROM jobs WHERE tenant_id = 'bigshop'"), 1, 'not retried: it cannot succeed');

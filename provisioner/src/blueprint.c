@@ -576,7 +576,8 @@ blueprint_find(const struct blueprint_set *set, const char *name)
  * advisory lock serialises them, and rows are upserted.
  */
 int
-blueprints_sync(PGconn *conn, const struct blueprint_set *set)
+blueprints_sync(PGconn *conn, const struct blueprint_set *set,
+                const char *id, const char *driver)
 {
     char       *def, *names;
     const char *params[2];
@@ -640,6 +641,20 @@ blueprints_sync(PGconn *conn, const struct blueprint_set *set)
                        "   definition = EXCLUDED.definition,"
                        "   updated_at = now()", 2, params);
         free(def);
+        if (res == NULL) {
+            goto failed;
+        }
+        PQclear(res);
+    }
+
+    /* the API refuses blueprints that no provisioner's driver can run */
+    if (id != NULL) {
+        params[0] = id;
+        params[1] = driver;
+        res = db_query(conn, "announce this provisioner's driver",
+                       "INSERT INTO provisioners (id, driver) VALUES ($1, $2)"
+                       " ON CONFLICT (id) DO UPDATE SET driver = $2,"
+                       "   seen_at = now()", 2, params);
         if (res == NULL) {
             goto failed;
         }

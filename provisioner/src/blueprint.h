@@ -20,7 +20,8 @@ struct blueprint_set {
 /* loads every *.json in dir; a broken one is reported and left out */
 int  blueprints_load(const char *dir, struct blueprint_set *set, int *broken);
 void blueprints_free(struct blueprint_set *set);
-int  blueprints_sync(PGconn *conn, const struct blueprint_set *set);
+int  blueprints_sync(PGconn *conn, const struct blueprint_set *set,
+                     const char *id, const char *driver);
 const struct blueprint *blueprint_find(const struct blueprint_set *set,
                                        const char *name);
 

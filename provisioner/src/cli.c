@@ -224,7 +224,7 @@ answer(struct prov *p, PGresult *res, const char *verb, int create,
 {
     json_t     *job;
     char        id[32], *text;
-    const char *state;
+    const char *state, *msg;
     int         rc;
 
     if (PQntuples(res) != 1) {
@@ -235,11 +235,13 @@ answer(struct prov *p, PGresult *res, const char *verb, int create,
     state = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
 
     if (create && state) {
-        fprintf(stderr, "provisioner create: --%s: %s\n", state,
-                strcmp(state, "blueprint") == 0 ? "no such blueprint"
-                : strcmp(state, "theme") == 0 ? "not one of the blueprint's "
-                                                "themes"
-                : "not a mode the blueprint supports");
+        /* "field|message": the message lists what would be valid */
+        msg = strchr(state, '|');
+        fprintf(stderr, "provisioner create: --%.*s: %s\n",
+                strncmp(state, "driver|", 7) == 0
+                ? 9 : msg ? (int) (msg - state) : (int) strlen(state),
+                strncmp(state, "driver|", 7) == 0 ? "blueprint" : state,
+                msg ? msg + 1 : "refused");
         return EXIT_USAGE;
     }
     if (!create && state == NULL) {
@@ -275,7 +277,7 @@ answer(struct prov *p, PGresult *res, const char *verb, int create,
 static int
 mutate(struct prov *p, const char *verb, const struct opts *o)
 {
-    const char *params[7], *sql, *why, *constraint;
+    const char *params[9], *sql, *why, *constraint;
     PGresult   *res;
     int         n, create, rc;
 
@@ -299,8 +301,11 @@ mutate(struct prov *p, const char *verb, const struct opts *o)
         params[4] = o->display_name ? o->display_name : o->name;
         params[5] = o->idem;
         params[6] = actor();
-        n = 7;
-        sql = "SELECT * FROM tenant_create($1, $2, $3, $4, $5, $6, $7)";
+        params[7] = "0";    /* the operator's shell is not rate-limited */
+        params[8] = "60";
+        n = 9;
+        sql = "SELECT * FROM tenant_create($1, $2, $3, $4, $5, $6, $7,"
+              " $8::integer, $9::integer)";
     } else {
         params[0] = o->name;
         params[1] = o->idem;

@@ -61,7 +61,7 @@ conf_defaults(struct conf *c)
     c->base_port = 8080;
     c->port_min = 20000;
     c->port_max = 29999;
-    c->poll_interval = 5;
+    c->poll_interval = 1;
     c->lease = 60;
     c->reconcile_interval = 5;
     c->health_timeout = 30;

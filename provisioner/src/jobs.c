@@ -10,6 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* the advisory lock class of claimed jobs (the key's first half) */
+#define JOB_LOCK_CLASS  "1785688435"
+
 int
 job_claim(struct prov *p, struct job *j)
 {
@@ -21,8 +24,11 @@ job_claim(struct prov *p, struct job *j)
     snprintf(lease, sizeof(lease), "%d", p->conf.lease);
 
     /*
-     * SKIP LOCKED lets provisioners claim side by side; a running job whose
-     * lease ran out belongs to a provisioner that died: take it over.
+     * SKIP LOCKED lets provisioners claim side by side. A running job's
+     * claimer holds a session advisory lock on it: when that lock is gone,
+     * so is the claimer's connection (killed, crashed), and the job is
+     * taken over at once. A claimer that hangs with its connection open
+     * keeps its lock; the lease covers that case.
      */
     res = db_query(p->conn, "claim a job",
                    "UPDATE jobs SET status = 'running', claimed_by = $1,"
@@ -31,11 +37,21 @@ job_claim(struct prov *p, struct job *j)
                    " WHERE id = (SELECT id FROM jobs"
                    "              WHERE (status = 'queued' AND run_after <= now())"
                    "                 OR (status = 'running'"
-                   "                     AND lease_until < now())"
+                   "                     AND (lease_until < now()"
+                   "                          OR NOT EXISTS ("
+                   "                            SELECT 1 FROM pg_locks l"
+                   "                             WHERE l.locktype = 'advisory'"
+                   "                               AND l.classid = " JOB_LOCK_CLASS
+                   "                               AND l.objid::bigint"
+                   "                                   = jobs.id % 2147483647"
+                   "                               AND l.objsubid = 2)))"
                    "              ORDER BY id LIMIT 1"
                    "              FOR UPDATE SKIP LOCKED)"
                    " RETURNING id, coalesce(tenant_id, ''), kind, payload,"
-                   "           attempts, max_attempts", 2, params);
+                   "           attempts, max_attempts,"
+                   "           pg_try_advisory_lock(" JOB_LOCK_CLASS ","
+                   "                                (id % 2147483647)::int)",
+                   2, params);
     if (res == NULL) {
         return -1;
     }
@@ -60,6 +76,22 @@ job_claim(struct prov *p, struct job *j)
     log_info("job %lld: claimed %s of %s (attempt %d of %d)", j->id, j->kind,
              j->tenant, j->attempts, j->max_attempts);
     return 1;
+}
+
+/* the job is no longer ours: its liveness lock goes */
+void
+job_unlock(struct prov *p, struct job *j)
+{
+    const char *params[1] = { j->idstr };
+    PGresult   *res;
+
+    res = db_query(p->conn, "unlock the job",
+                   "SELECT pg_advisory_unlock(" JOB_LOCK_CLASS ","
+                   "                          ($1::bigint % 2147483647)::int)",
+                   1, params);
+    if (res != NULL) {
+        PQclear(res);
+    }
 }
 
 void

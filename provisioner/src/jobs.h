@@ -19,6 +19,9 @@ struct job {
 int  job_claim(struct prov *p, struct job *j);
 void job_free(struct job *j);
 
+/* drops the claim's liveness lock once the job is finished or given back */
+void job_unlock(struct prov *p, struct job *j);
+
 /* records a finished step and renews the lease: 1 ours, 0 lost, -1 error */
 int  job_step(struct prov *p, struct job *j, const char *step);
 

@@ -97,7 +97,7 @@ blueprints_cmd(struct prov *p, int argc, char **argv)
     rc = broken ? 2 : 0;
     if (rc == 0 && strcmp(argv[0], "sync") == 0) {
         p->conn = db_connect(p->conf.db);
-        rc = (p->conn == NULL || blueprints_sync(p->conn, &set) != 0) ? 1 : 0;
+        rc = (p->conn == NULL || blueprints_sync(p->conn, &set, NULL, NULL) != 0) ? 1 : 0;
     }
     blueprints_free(&set);
     return rc;

@@ -19,6 +19,9 @@
 /* "tenant/service" -> {"fails": n, "next": t} */
 static json_t *backoff;
 
+/* routing-only tenants already reported, so each is said once */
+static json_t *unmanaged;
+
 static int
 may_restart(const char *tenant, const char *service, time_t now)
 {
@@ -116,7 +119,9 @@ reconcile(struct prov *p)
     char         err[512];
     int          i;
 
-    if (backoff == NULL && (backoff = json_object()) == NULL) {
+    if ((backoff == NULL && (backoff = json_object()) == NULL)
+        || (unmanaged == NULL && (unmanaged = json_object()) == NULL))
+    {
         return -1;
     }
 
@@ -126,7 +131,8 @@ reconcile(struct prov *p)
                    "       AND NOT EXISTS (SELECT 1 FROM jobs j"
                    "                        WHERE j.tenant_id = t.id"
                    "                          AND j.status IN ('queued',"
-                   "                                           'running'))"
+                   "                                           'running')),"
+                   "       t.managed"
                    "  FROM tenants t", 0, NULL);
     if (res == NULL) {
         return -1;
@@ -142,7 +148,22 @@ reconcile(struct prov *p)
     }
 
     for (i = 0; i < PQntuples(res); i++) {
-        json_object_set_new(known, PQgetvalue(res, i, 0), json_true());
+        tenant = PQgetvalue(res, i, 0);
+        json_object_set_new(known, tenant, json_true());
+
+        /*
+         * Rows an operator inserted by hand route to endpoints the operator
+         * runs: nothing here is ours to start or stop.
+         */
+        if (PQgetvalue(res, i, 3)[0] != 't') {
+            if (json_object_get(unmanaged, tenant) == NULL) {
+                log_info("reconcile: %s is routing-only (not made by a create"
+                         " job): the provisioner leaves it alone", tenant);
+                json_object_set_new(unmanaged, tenant, json_true());
+            }
+            continue;
+        }
+
         if (PQgetvalue(res, i, 2)[0] == 't') {
             converge(p, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
         }

@@ -110,7 +110,7 @@ load_blueprints(struct prov *p)
      * Jobs run from the files just loaded; the registry's copy only serves
      * the API's checks, so failing to publish it keeps them all the same.
      */
-    if (p->conn && blueprints_sync(p->conn, &set) != 0) {
+    if (p->conn && blueprints_sync(p->conn, &set, p->conf.id, p->driver->name) != 0) {
         log_err("blueprints loaded but not published to the registry");
     }
     blueprints_free(&p->blueprints);
@@ -146,14 +146,29 @@ work(struct prov *p)
 
     while (!stop_requested && (rc = job_claim(p, &j)) == 1) {
         task_run(p, &j);
+        job_unlock(p, &j);
         job_free(&j);
     }
+}
+
+/* how many notifications were waiting; each one only means "look again" */
+static int
+drain_notifications(PGconn *conn)
+{
+    PGnotify *n;
+    int       count = 0;
+
+    while ((n = PQnotifies(conn)) != NULL) {
+        log_debug("notification on \"%s\": %s", n->relname, n->extra);
+        PQfreemem(n);
+        count++;
+    }
+    return count;
 }
 
 int
 run_daemon(struct prov *p)
 {
-    PGnotify       *n;
     struct pollfd   pfd;
     double          next_reconcile = 0, wait;
     int             rc;
@@ -189,6 +204,21 @@ run_daemon(struct prov *p)
 
         p->driver->tick(p->driver);
 
+        /*
+         * A "jobs" notification that arrived during the work or the
+         * reconcile pass sits in libpq's buffer, not on the socket: poll()
+         * would not see it. Look before sleeping.
+         */
+        if (PQconsumeInput(p->conn) == 0) {
+            log_warn("registry connection lost: %s", PQerrorMessage(p->conn));
+            PQfinish(p->conn);
+            p->conn = connect_listening(p);
+            continue;
+        }
+        if (drain_notifications(p->conn) > 0) {
+            continue;
+        }
+
         /* wake for a notification, the next reconcile, or the slow poll */
         wait = next_reconcile - now_s();
         if (wait > p->conf.poll_interval) {
@@ -217,10 +247,7 @@ run_daemon(struct prov *p)
             continue;
         }
 
-        while ((n = PQnotifies(p->conn)) != NULL) {
-            log_debug("notification on \"%s\": %s", n->relname, n->extra);
-            PQfreemem(n);
-        }
+        drain_notifications(p->conn);
     }
 
     if (p->conn != NULL) {

@@ -13,21 +13,10 @@ sub http {
     my $extra = $o{extra} // '';
     my $timeout = $o{timeout} // '1s';
     my $ttl = $o{ttl} // '60s';
-    # as in conf/nginx.conf: tenant creation limited per API key
-    my $limit = $o{ratelimit} ? <<'LIMIT' : '';
-    map "$request_method $uri" $tenant_create_key {
-        ~^POST\ /api/(tenants|create-store)/?$  $tenant_api_key_id;
-        default                                  "";
-    }
-    limit_req_zone $tenant_create_key zone=tenant_creates:1m rate=5r/m;
-LIMIT
-    my $api_limit = $o{ratelimit} ? <<'LIMIT' : '';
-            limit_req zone=tenant_creates burst=5 nodelay;
-            limit_req_status 429;
-            error_page 429 = @api_rate_limited;
-LIMIT
+    # tenant creation limited per API key: accepted creates only
+    my $api_limit = $o{ratelimit}
+        ? "            tenant_admin_api_create_limit $o{ratelimit};\n" : '';
     return <<"CONF";
-$limit
     tenant_registry "%%DB%%";
     tenant_registry_connections ${\($o{connections} // 2)};
     tenant_registry_timeout $timeout;
@@ -72,11 +61,6 @@ $limit
             tenant_admin_api;
             client_max_body_size 1m;   # the API itself refuses over 64 KiB, in JSON
 $api_limit        }
-
-        location \@api_rate_limited {
-            default_type application/json;
-            return 429 '{"error":{"code":"rate_limited","message":"too many tenant creations, retry later"}}\n';
-        }
 
         location /not-the-api/ {
             tenant off;
