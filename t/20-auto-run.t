@@ -14,6 +14,8 @@ my $pg = Tenant::Test::free_port();
 local $ENV{TENANT_VAR_DIR} = $var;
 local $ENV{TENANT_HTTP_PORT} = $http;
 local $ENV{TENANT_PG_PORT} = $pg;
+my $ports = Tenant::Test::port_block();
+local $ENV{TENANT_SERVICE_PORTS} = "$ports-" . ($ports + 99);
 my $run = "$Tenant::Test::TOP/auto/run";
 
 # whatever happens, stop what auto/run started
@@ -38,17 +40,51 @@ is((stat "$var/admin-api-key")[2] & 07777, 0600, 'admin API key file is mode 060
 my $db = `sed -n 's/^db = //p' $var/provisioner.conf`;
 chomp $db;
 system('psql', '-X', '-q', '-d', $db, '-c',
-    "INSERT INTO tenants (id, blueprint, status) VALUES ('demo', 'static', 'suspended')") == 0
+    "INSERT INTO tenants (id, blueprint, status) VALUES ('handmade', 'static', 'suspended')") == 0
     or BAIL_OUT('cannot write to the registry');
-$r = $t->request(port => $http, host => 'demo.localhost');
+$r = $t->request(port => $http, host => 'handmade.localhost');
 is($r->{status}, 503, 'a tenant in the registry is routed by auto/run\'s nginx (suspended: 503)');
 
-($rc, $out) = Tenant::Test::run_cmd($run);
-is($rc, 0, 'auto/run again succeeds');
-my %again = pids();
-is_deeply(\%again, \%pids, 'a second auto/run starts no second copy');
-my $key2 = Tenant::Test::slurp("$var/admin-api-key");
-is($key2, $key, 'the admin key is created only once');
+# a tenant inserted by hand is routing-only: the provisioner says so once
+# and leaves it alone
+system('psql', '-X', '-q', '-d', $db, '-c',
+    "UPDATE tenants SET status = 'active' WHERE id = 'handmade'") == 0 or die;
+my $plog = "$var/log/provisioner.log";
+ok(Tenant::Test::wait_until(sub { Tenant::Test::slurp($plog) =~ /handmade is routing-only/ }, 15),
+   'the provisioner calls the hand-made tenant routing-only');
+sleep 6;    # a reconcile pass or more (every 5 s)
+my $said = () = Tenant::Test::slurp($plog) =~ /handmade is routing-only/g;
+is($said, 1, '... once');
+unlike(Tenant::Test::slurp($plog), qr/handmade.*has no value here|reconcile handmade/, 'and does not try to run it');
+
+# a real tenant, then the platform's own paths against a tenant's
+my $prov = "$Tenant::Test::TOP/build/provisioner";
+($rc, $out) = Tenant::Test::run_cmd($prov, '-c', "$var/provisioner.conf",
+    'create', 'shop1', '--blueprint', 'static', '--wait', '30');
+is($rc, 0, 'a static tenant is created') or diag $out;
+is($t->request(port => $http, host => 'shop1.localhost')->{status}, 200, 'and served');
+
+$r = $t->request(port => $http, host => 'localhost', path => '/api/health');
+is($r->{status}, 200, 'the admin API answers on the platform host');
+like($r->{body}, qr/"registry"/, '... with the platform\'s health');
+for my $path ('/api/health', '/tenant-cache/stats', '/api/tenants') {
+    for my $host ('shop1.localhost', 'admin.shop1.localhost') {
+        $r = $t->request(port => $http, host => $host, path => $path);
+        unlike($r->{body}, qr/"registry"|"entries"|"tenants"|"error"/, "$host$path goes to the tenant, not the platform");
+    }
+}
+like($t->request(port => $http, host => 'shop1.localhost', path => '/api/health')->{status}, qr/^40[14]$/,
+     'shop1.localhost/api/health: the tenant\'s own 404 (busybox has no such file)');
+$r = $t->request(port => $http, host => 'localhost', path => '/');
+is($r->{status}, 404, 'the platform host\'s / is not a tenant');
+like($r->{body}, qr{/api/}, '... and says where the API is');
+
+# tenant services: listed, stopped with everything, back with auto/run
+($rc, $out) = Tenant::Test::run_cmd($run, 'status');
+like($out, qr{shop1/web running}, 'auto/run status lists the tenant\'s services');
+like($out, qr{shop1/admin running}, '... both of them');
+my @svc = tenant_processes();
+ok(@svc >= 2, 'tenant processes run (' . scalar(@svc) . ')');
 
 ($rc, $out) = Tenant::Test::run_cmd($run, 'stop');
 is($rc, 0, 'auto/run stop succeeds') or diag $out;
@@ -56,6 +92,26 @@ ok(Tenant::Test::wait_until(sub { !grep { $_ } values %{ { pids() } } }, 10),
    'no process left behind');
 my $listening = `ss -Hltn '( sport = :$http or sport = :$pg )'`;
 is($listening, '', 'no listening port left behind');
+ok(Tenant::Test::wait_until(sub { !tenant_processes() }, 10), 'no tenant process left behind')
+    or diag(join ' ', tenant_processes());
+$listening = `ss -Hltn '( sport >= :$ports and sport <= :@{[$ports + 99]} )'`;
+is($listening, '', 'no tenant port left listening');
+($rc, $out) = Tenant::Test::run_cmd($run, 'status');
+like($out, qr{shop1/web stopped|no tenant services}, 'status: the tenant\'s services are not running');
+
+# auto/run again: the reconciler brings the tenant back
+($rc, $out) = Tenant::Test::run_cmd($run);
+is($rc, 0, 'auto/run after stop succeeds') or diag $out;
+ok(Tenant::Test::wait_until(sub { $t->request(port => $http, host => 'shop1.localhost')->{status} == 200 }, 30),
+   'the tenant is served again (started by the reconciler)');
+($rc, $out) = Tenant::Test::run_cmd($run, 'stop');
+is($rc, 0, 'stopped again');
+ok(Tenant::Test::wait_until(sub { !tenant_processes() }, 10), 'and its processes with it');
+
+sub tenant_processes {
+    return grep { (readlink("/proc/$_/cwd") // '') =~ m{^\Q$var\E/tenants/} }
+           map { s{/proc/}{}r } glob '/proc/[0-9]*';
+}
 
 sub pids {
     my %p;

@@ -46,6 +46,28 @@ for my $step (@steps) {
     $t->stop_provisioner('p1');
 }
 
+# A claimer that died is told by its registry connection, not its lease:
+# with a two-minute lease, its job is taken over as soon as its connection
+# is gone, by another provisioner and by the same one restarted. (That a
+# live claimer keeps its jobs is t/62: two provisioners, each job claimed
+# once.)
+for my $case (qw(another restarted)) {
+    my $name = "dead-$case";
+    $t->start_provisioner(blueprints => $bps, name => 'p1', lease => 120,
+                          env => { PROVISIONER_FAILPOINT => 'create:services' });
+    my ($rc) = $t->cli('create', $name, '--blueprint', 'dbapp');
+    is($rc, 0, "$case: create queued");
+    ok(Tenant::Test::wait_until(sub { $t->provisioner_exited('p1') }, 20), "$case: the claimer was SIGKILLed mid-create");
+    my $id = $t->psql("SELECT id FROM jobs WHERE tenant_id = '$name' AND kind = 'create'");
+    is($t->psql("SELECT status FROM jobs WHERE id = $id"), 'running', "$case: the job is still marked running, lease 120 s");
+    my $other = $case eq 'another' ? 'p2' : 'p1';
+    $t->start_provisioner(blueprints => $bps, name => $other, lease => 120);
+    is($t->wait_job($id, 20), 'done', "$case: taken over and done well before the 120 s lease ran out");
+    is($t->psql("SELECT attempts FROM jobs WHERE id = $id"), 2, "$case: in exactly one more attempt");
+    is($t->psql("SELECT claimed_by FROM jobs WHERE id = $id"), $other, "$case: by $other");
+    $t->stop_provisioner($other);
+}
+
 # deletes too: killed mid-way, finished by the next provisioner
 for my $step (qw(services database finish)) {
     my $name = "crash-$step";

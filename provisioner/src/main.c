@@ -35,6 +35,11 @@ usage(FILE *out)
         "  resume NAME [--wait [SECS]]     logs NAME [--lines N]\n"
         "  list                            health\n"
         "\n"
+        "this machine's tenant services (the driver's view, no registry):\n"
+        "  services [list]           each tenant service and whether it runs\n"
+        "  services stop             stop them all (auto/run stop); the\n"
+        "                            reconciler starts them again\n"
+        "\n"
         "exit codes: 0 ok, 1 error, 2 bad arguments, 3 not found,\n"
         "            4 conflict, 5 job failed, 6 --wait ran out\n"
         "\n"
@@ -103,6 +108,56 @@ blueprints_cmd(struct prov *p, int argc, char **argv)
     return rc;
 }
 
+/* what the driver runs here, listed or stopped: no registry needed */
+static int
+services_cmd(struct prov *p, int argc, char **argv)
+{
+    const char  *tenant, *service;
+    json_t      *all, *svcs, *up;
+    char         err[512];
+    int          stop, rc = 0, n = 0;
+
+    if (argc > 1 || (argc == 1 && strcmp(argv[0], "list") != 0
+                     && strcmp(argv[0], "stop") != 0))
+    {
+        log_err("usage: provisioner services [list | stop]");
+        return 2;
+    }
+    stop = argc == 1 && strcmp(argv[0], "stop") == 0;
+
+    all = p->driver->list(p->driver);
+    if (all == NULL) {
+        log_err("services: the %s driver cannot list what runs",
+                p->driver->name);
+        return 1;
+    }
+
+    json_object_foreach(all, tenant, svcs) {
+        json_object_foreach(svcs, service, up) {
+            n++;
+            if (!stop) {
+                printf("%s/%s %s\n", tenant, service,
+                       json_is_true(up) ? "running" : "stopped");
+                continue;
+            }
+            if (p->driver->stop(p->driver, tenant, service, err,
+                                sizeof(err)) != 0)
+            {
+                log_err("services: stop %s/%s: %s", tenant, service, err);
+                rc = 1;
+                continue;
+            }
+            printf("%s/%s stopped\n", tenant, service);
+        }
+    }
+    json_decref(all);
+
+    if (n == 0) {
+        printf("no tenant services\n");
+    }
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -161,6 +216,16 @@ main(int argc, char **argv)
     if (strcmp(cmd, "blueprints") == 0) {
         rc = blueprints_cmd(&p, argc - i, argv + i);
         goto done;
+    }
+
+    if (strcmp(cmd, "services") == 0) {
+        p.driver = driver_new(&p.conf);
+        if (p.driver == NULL) {
+            return 2;
+        }
+        rc = services_cmd(&p, argc - i, argv + i);
+        p.driver->free(p.driver);
+        return rc;
     }
 
     if (strcmp(cmd, "run") == 0) {
