@@ -353,6 +353,14 @@ ngx_http_tenant_api_body(ngx_http_request_t *r)
          * flag) and numbers it cannot hold; nesting is capped by jansson.
          */
 
+        if (text.len == 0) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "empty_body",
+                                      "the request body is empty: send a "
+                                      "JSON object", NULL);
+            return;
+        }
+
         ctx->body = json_loadb((const char *) text.data, text.len,
                                JSON_REJECT_DUPLICATES, &err);
 
@@ -921,7 +929,7 @@ ngx_http_tenant_api_str(ngx_http_tenant_api_ctx_t *ctx, const char *name,
     s.len = json_string_length(v);
 
     if (s.len > 4096) {
-        return "is too long";
+        return "is too long: at most 4096 bytes";
     }
 
     value->data = ngx_pnalloc(ctx->pool, s.len + 1);

@@ -205,6 +205,7 @@ static ngx_int_t
 ngx_http_tenant_api_written(ngx_http_tenant_api_ctx_t *ctx, PGresult *res,
     const ngx_http_tenant_api_conflict_t *conflicts, const char *wrong)
 {
+    u_char                                *msg;
     const char                            *constraint;
     const ngx_http_tenant_api_conflict_t  *c;
 
@@ -230,8 +231,19 @@ ngx_http_tenant_api_written(ngx_http_tenant_api_ctx_t *ctx, PGresult *res,
     }
 
     if (PQgetisnull(res, 0, 1)) {
+        /* name the status the tenant is in, so the caller knows why */
+        msg = ngx_pnalloc(ctx->pool, ngx_strlen(wrong) + 64);
+        if (msg == NULL) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal", "out of memory", NULL);
+            return NGX_ERROR;
+        }
+
+        *ngx_snprintf(msg, ngx_strlen(wrong) + 63, "the tenant is %s: %s",
+                      PQgetvalue(res, 0, 0), wrong) = '\0';
+
         ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "wrong_status",
-                                  wrong, NULL);
+                                  (const char *) msg, NULL);
         return NGX_ERROR;
     }
 

@@ -149,8 +149,10 @@ ngx_http_tenant_api_check_text(u_char *s, size_t len, size_t max)
 {
     size_t  i;
 
+    /* the callers' limits, so the message can state them */
     if (len > max) {
-        return "is too long";
+        return max == 200 ? "is too long: at most 200 bytes"
+                          : "is too long for its field";
     }
 
     for (i = 0; i < len; i++) {

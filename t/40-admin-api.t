@@ -251,6 +251,29 @@ $r = $t->api(POST => 'delete-store', { tenant_name => 'legacy' });
 is($r->{status}, 202, 'POST /delete-store');
 is($r->{json}{job}{kind}, 'delete', 'a delete job');
 
+# --- errors say what would be valid -------------------------------------------
+$r = $t->api(POST => 'tenants', { name => 'valid1', blueprint => 'nosuch' });
+is($r->{status}, 422, 'unknown blueprint: 422');
+like($r->{json}{error}{message}, qr/no blueprint "nosuch"; valid: blog, static/, '... listing the valid blueprints');
+is($r->{json}{error}{field}, 'blueprint', '... naming the field');
+$r = $t->api(POST => 'tenants', { name => 'valid1', blueprint => 'static', theme => 'neon' });
+is($r->{status}, 422, 'unknown theme: 422');
+like($r->{json}{error}{message}, qr/valid: default, fashion, electronics, minimal/, '... listing the blueprint\'s themes');
+is($r->{json}{error}{field}, 'theme', '... naming the field');
+$r = $t->api(POST => 'tenants', { name => 'valid1', blueprint => 'blog', mode => 'shared' });
+like($r->{json}{error}{message}, qr/has no mode "shared"; valid: dedicated/, 'unknown mode: lists the modes');
+$r = $t->api(POST => 'tenants', '');
+is($r->{status}, 400, 'empty body: 400');
+is($r->{json}{error}{code}, 'empty_body', '... its own code');
+like($r->{json}{error}{message}, qr/body is empty: send a JSON object/, '... and message, not the JSON library\'s');
+$r = $t->api(POST => 'tenants', { name => 'valid1', blueprint => 'static', display_name => 'x' x 201 });
+like($r->{json}{error}{message}, qr/at most 200/, 'too long: the limit is stated');
+$t->psql("INSERT INTO tenants (id, blueprint, status) VALUES ('sleepy', 'static', 'suspended')");
+$r = $t->api(POST => 'tenants/sleepy/suspend');
+is($r->{status}, 409, 'suspending a suspended tenant: 409');
+like($r->{json}{error}{message}, qr/the tenant is suspended/, '... naming its current status');
+is($t->psql("SELECT count(*) FROM tenants WHERE id = 'valid1'"), 0, 'none of the refused requests made anything');
+
 # --- every mutation audited ----------------------------------------------------------
 my %audit = map { split /=/ } split /,/, $t->psql("SELECT string_agg(action || '=' || n, ',') FROM (SELECT action, count(*) n FROM audit_log GROUP BY action) x");
 ok($audit{'tenant.create'} >= 8, "creates audited ($audit{'tenant.create'})");

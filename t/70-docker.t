@@ -112,6 +112,9 @@ $t->cli('delete', 'noimage', '--wait', '30');
 is(scalar @$list, 0, 'no container left');
 $t->stop_provisioner('p1');
 $t->stop_podman;
+# a container that is still exiting keeps its conmon a moment: wait for
+# it (bounded) before saying something was left
+Tenant::Test::wait_until(sub { !$t->podman_processes }, 30);
 my @left = $t->podman_processes;
 is(scalar @left, 0, 'no podman, conmon or container process left') or diag join "\n", @left;
 

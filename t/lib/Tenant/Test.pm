@@ -767,12 +767,13 @@ sub start_load {
         if (!$pid) {
             srand($$);
             my %count;
-            my @win;
+            my (@win, @slowest);
             my $t0 = time;
             my $s;
             while (time - $t0 < $o{seconds}) {
                 my $host = $o{hosts}[rand @{ $o{hosts} }];
                 my $resp;
+                my $sent = time;
                 for my $try (1, 2) {
                     $s ||= IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                         PeerPort => $o{port} // $self->{port}, Proto => 'tcp', Timeout => 5);
@@ -784,11 +785,14 @@ sub start_load {
                     undef $s;
                 }
                 $count{$resp}++;
-                $win[int((time - $t0) / ($o{window} // 1))]{$resp}++;
+                my $w = int((time - $t0) / ($o{window} // 1));
+                $win[$w]{$resp}++;
+                $slowest[$w] = time - $sent if time - $sent > ($slowest[$w] // 0);
                 if ($resp !~ /^\d+$/) { close $s if $s; undef $s }
             }
             open my $fh, '>', "$file.$c" or die;
-            print $fh JSON::PP::encode_json({ count => \%count, windows => \@win });
+            print $fh JSON::PP::encode_json({ count => \%count, windows => \@win,
+                                             slowest => \@slowest });
             close $fh;
             POSIX::_exit(0);
         }
@@ -823,20 +827,25 @@ sub read_keepalive {
     }
 }
 
-# waits for the load and sums it: {count => {status => n}, windows => [...]}
+# waits for the load and sums it: {count => {status => n}, windows => [...],
+# slowest => [the longest a request took in each window, seconds]}
 sub finish_load {
     my ($self, $load) = @_;
     waitpid $_, 0 for @{ $load->{pids} };
     require JSON::PP;
-    my (%count, @win);
+    my (%count, @win, @slowest);
     for my $c (1 .. $load->{clients}) {
         my $r = JSON::PP::decode_json(slurp("$load->{file}.$c"));
         $count{$_} += $r->{count}{$_} for keys %{ $r->{count} };
         for my $i (0 .. $#{ $r->{windows} }) {
             $win[$i]{$_} += $r->{windows}[$i]{$_} for keys %{ $r->{windows}[$i] || {} };
         }
+        for my $i (0 .. $#{ $r->{slowest} || [] }) {
+            my $v = $r->{slowest}[$i] // 0;
+            $slowest[$i] = $v if $v > ($slowest[$i] // 0);
+        }
     }
-    return { count => \%count, windows => \@win };
+    return { count => \%count, windows => \@win, slowest => \@slowest };
 }
 
 # --- helpers --------------------------------------------------------------
