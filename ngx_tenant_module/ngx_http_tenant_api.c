@@ -47,11 +47,15 @@ static char *ngx_http_tenant_api_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_tenant_api_create_limit(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_tenant_api_openapi_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static void ngx_http_tenant_api_json_cleanup(void *data);
 
 
 typedef struct {
     ngx_uint_t                      create_limit;   /* 0: none */
     time_t                          create_window;
+    json_t                         *openapi;
 } ngx_http_tenant_api_loc_conf_t;
 
 
@@ -67,6 +71,13 @@ static ngx_command_t  ngx_http_tenant_api_commands[] = {
     { ngx_string("tenant_admin_api_create_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_tenant_api_create_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tenant_admin_api_openapi"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_tenant_api_openapi_file,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -149,6 +160,7 @@ ngx_http_tenant_api_handler(ngx_http_request_t *r)
     ctx->wait = -1;
     ctx->create_limit = alcf->create_limit;
     ctx->create_window = alcf->create_window;
+    ctx->openapi = alcf->openapi;
 
     cln->handler = ngx_http_tenant_api_cleanup;
     cln->data = ctx;
@@ -1179,6 +1191,7 @@ ngx_http_tenant_api_create_loc_conf(ngx_conf_t *cf)
 
     conf->create_limit = NGX_CONF_UNSET_UINT;
     conf->create_window = NGX_CONF_UNSET;
+    conf->openapi = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -1192,6 +1205,7 @@ ngx_http_tenant_api_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_uint_value(conf->create_limit, prev->create_limit, 0);
     ngx_conf_merge_value(conf->create_window, prev->create_window, 60);
+    ngx_conf_merge_ptr_value(conf->openapi, prev->openapi, NULL);
 
     return NGX_CONF_OK;
 }
@@ -1242,4 +1256,65 @@ ngx_http_tenant_api_create_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * tenant_admin_api_openapi file: the API's description, read and checked
+ * once at configuration time (the master may block; a worker never reads
+ * it), served at GET openapi.json.
+ */
+
+static char *
+ngx_http_tenant_api_openapi_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_tenant_api_loc_conf_t  *alcf = conf;
+
+    json_t              *doc;
+    ngx_str_t           *value, path;
+    json_error_t         err;
+    ngx_pool_cleanup_t  *cln;
+
+    if (alcf->openapi != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    doc = json_load_file((char *) path.data, JSON_REJECT_DUPLICATES, &err);
+
+    if (doc == NULL || !json_is_object(doc)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cannot load \"%V\": %s (line %d)", &path,
+                           doc ? "not a JSON object" : err.text,
+                           doc ? 0 : err.line);
+        json_decref(doc);
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        json_decref(doc);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_tenant_api_json_cleanup;
+    cln->data = doc;
+
+    alcf->openapi = doc;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_tenant_api_json_cleanup(void *data)
+{
+    json_decref(data);
 }

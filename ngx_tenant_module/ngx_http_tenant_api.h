@@ -58,6 +58,7 @@ struct ngx_http_tenant_api_ctx_s {
     ngx_uint_t                      create_limit;
     time_t                          create_window;
     time_t                          retry_after;    /* 0: no header */
+    json_t                         *openapi;        /* the location's */
     int64_t                         job;
     ngx_event_t                     wait_timer;
     ngx_queue_t                     wait_queue;
@@ -92,6 +93,12 @@ ngx_int_t ngx_http_tenant_api_only(ngx_http_tenant_api_ctx_t *ctx,
     const char **fields);
 void ngx_http_tenant_api_job_wait(ngx_http_tenant_api_ctx_t *ctx,
     int64_t job);
+
+/* ngx_http_tenant_api_browse.c */
+void ngx_http_tenant_api_blueprints(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_jobs(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_audit(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_openapi(ngx_http_tenant_api_ctx_t *ctx);
 
 /* ngx_http_tenant_api_actions.c */
 extern ngx_http_tenant_api_route_t  ngx_http_tenant_api_routes[];

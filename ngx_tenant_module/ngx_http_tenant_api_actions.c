@@ -65,8 +65,16 @@ ngx_http_tenant_api_route_t  ngx_http_tenant_api_routes[] = {
       ngx_http_tenant_api_domain_add },
     { NGX_HTTP_DELETE, "tenants/*/domains/*", 1, 0,
       ngx_http_tenant_api_domain_del },
+    { NGX_HTTP_GET,    "jobs",                1, 0,
+      ngx_http_tenant_api_jobs },
     { NGX_HTTP_GET,    "jobs/*",              1, 0,
       ngx_http_tenant_api_job },
+    { NGX_HTTP_GET,    "blueprints",          1, 0,
+      ngx_http_tenant_api_blueprints },
+    { NGX_HTTP_GET,    "audit",               1, 0,
+      ngx_http_tenant_api_audit },
+    { NGX_HTTP_GET,    "openapi.json",        0, 0,
+      ngx_http_tenant_api_openapi },
     { NGX_HTTP_POST,   "create-store",        1, 1,
       ngx_http_tenant_api_create_store },
     { NGX_HTTP_POST,   "delete-store",        1, 1,
@@ -539,7 +547,7 @@ ngx_http_tenant_api_get_done(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
         return;
     }
 
-    if (PQntuples(res) != 1) {
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
                                   "no tenant has this name", NULL);
         return;
@@ -560,19 +568,9 @@ ngx_http_tenant_api_get(ngx_http_tenant_api_ctx_t *ctx)
         return;
     }
 
-    (void) ngx_http_tenant_api_query(ctx,
-        "SELECT tenant_json(t)::jsonb || jsonb_build_object("
-        "  'domains', (SELECT coalesce(jsonb_agg(jsonb_build_object("
-        "                'host', h.host, 'role', h.role) ORDER BY h.host),"
-        "              '[]') FROM tenant_hosts h WHERE h.tenant_id = t.id),"
-        "  'endpoints', (SELECT coalesce(jsonb_agg(jsonb_build_object("
-        "                'role', e.role, 'address', e.address,"
-        "                'weight', e.weight) ORDER BY e.id), '[]')"
-        "              FROM tenant_endpoints e WHERE e.tenant_id = t.id),"
-        "  'last_job', (SELECT job_json(j) FROM jobs j"
-        "              WHERE j.tenant_id = t.id ORDER BY j.id DESC LIMIT 1))"
-        "  FROM tenants t WHERE t.id = $1",
-        ngx_http_tenant_api_get_done, 1, name.data);
+    (void) ngx_http_tenant_api_query(ctx, "SELECT tenant_detail($1)",
+                                     ngx_http_tenant_api_get_done, 1,
+                                     name.data);
 }
 
 
@@ -1168,18 +1166,7 @@ ngx_http_tenant_api_domain_add(ngx_http_tenant_api_ctx_t *ctx)
     }
 
     (void) ngx_http_tenant_api_query(ctx,
-        "WITH cur AS (SELECT status FROM tenants WHERE id = $1),"
-        " t AS (SELECT * FROM tenants WHERE id = $1 AND status <> 'deleting'),"
-        " h AS (INSERT INTO tenant_hosts (host, tenant_id, role)"
-        "       SELECT $2, t.id, $3 FROM t RETURNING *),"
-        " a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)"
-        "       SELECT $4, 'domain.add', h.tenant_id,"
-        "              jsonb_build_object('host', h.host, 'role', h.role)"
-        "         FROM h)"
-        " SELECT (SELECT status FROM cur),"
-        "        (SELECT json_build_object('host', h.host, 'tenant',"
-        "                h.tenant_id, 'role', h.role, 'created_at',"
-        "                h.created_at) FROM h)",
+        "SELECT * FROM tenant_domain_add($1, $2, $3, $4)",
         ngx_http_tenant_api_domain_added, 4, name.data, buf,
         role.len ? (char *) role.data : "site", ctx->actor.data);
 }
@@ -1240,14 +1227,7 @@ ngx_http_tenant_api_domain_del(ngx_http_tenant_api_ctx_t *ctx)
     buf[n] = '\0';
 
     (void) ngx_http_tenant_api_query(ctx,
-        "WITH h AS (DELETE FROM tenant_hosts WHERE host = $2 AND tenant_id = $1"
-        "           RETURNING *),"
-        " a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)"
-        "       SELECT $3, 'domain.remove', h.tenant_id,"
-        "              jsonb_build_object('host', h.host) FROM h)"
-        " SELECT (SELECT status FROM tenants WHERE id = $1),"
-        "        (SELECT json_build_object('host', h.host, 'tenant',"
-        "                h.tenant_id, 'role', h.role) FROM h)",
+        "SELECT * FROM tenant_domain_remove($1, $2, $3)",
         ngx_http_tenant_api_domain_deleted, 3, name.data, buf,
         ctx->actor.data);
 }

@@ -118,3 +118,102 @@ BEGIN
     RETURN QUERY SELECT NULL::text, job_json(j), tenant_json(t);
 END
 $$;
+
+-- One tenant with its domains, endpoints and last job: the API's GET and
+-- the CLI's show.
+CREATE FUNCTION tenant_detail(p_name text) RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT (tenant_json(t)::jsonb || jsonb_build_object(
+        'managed', t.managed,
+        'domains', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                        'host', h.host, 'role', h.role) ORDER BY h.host),
+                    '[]') FROM tenant_hosts h WHERE h.tenant_id = t.id),
+        'endpoints', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                        'role', e.role, 'address', e.address,
+                        'weight', e.weight) ORDER BY e.id), '[]')
+                      FROM tenant_endpoints e WHERE e.tenant_id = t.id),
+        'last_job', (SELECT job_json(j) FROM jobs j
+                      WHERE j.tenant_id = t.id ORDER BY j.id DESC LIMIT 1)
+        ))::json
+      FROM tenants t WHERE t.id = p_name
+$$;
+
+-- Custom domains, shared by the API and the CLI. Each returns the tenant's
+-- status (NULL: no such tenant) and the domain written (NULL: none).
+CREATE FUNCTION tenant_domain_add(p_name text, p_host text, p_role text,
+    p_actor text)
+RETURNS TABLE (state text, domain json)
+LANGUAGE sql AS $$
+    WITH cur AS (SELECT status FROM tenants WHERE id = p_name),
+    t AS (SELECT * FROM tenants WHERE id = p_name AND status <> 'deleting'),
+    h AS (INSERT INTO tenant_hosts (host, tenant_id, role)
+          SELECT p_host, t.id, p_role FROM t RETURNING *),
+    a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)
+          SELECT p_actor, 'domain.add', h.tenant_id,
+                 jsonb_build_object('host', h.host, 'role', h.role) FROM h)
+    SELECT (SELECT status FROM cur),
+           (SELECT json_build_object('host', h.host, 'tenant', h.tenant_id,
+                   'role', h.role, 'created_at', h.created_at) FROM h)
+$$;
+
+CREATE FUNCTION tenant_domain_remove(p_name text, p_host text, p_actor text)
+RETURNS TABLE (state text, domain json)
+LANGUAGE sql AS $$
+    WITH h AS (DELETE FROM tenant_hosts WHERE host = p_host
+                  AND tenant_id = p_name RETURNING *),
+    a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)
+          SELECT p_actor, 'domain.remove', h.tenant_id,
+                 jsonb_build_object('host', h.host) FROM h)
+    SELECT (SELECT status FROM tenants WHERE id = p_name),
+           (SELECT json_build_object('host', h.host, 'tenant', h.tenant_id,
+                   'role', h.role) FROM h)
+$$;
+
+-- Listings, newest first, keyset-paginated by id (p_before: '' for the
+-- first page). Each returns the page and the cursor of the next (NULL at
+-- the end).
+CREATE FUNCTION job_list(p_tenant text, p_status text, p_before bigint,
+    p_limit integer)
+RETURNS TABLE (page json, next text)
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(json_agg(job_json(j) ORDER BY j.id DESC), '[]'),
+           CASE WHEN count(*) = p_limit THEN min(j.id)::text END
+      FROM (SELECT * FROM jobs
+             WHERE (p_tenant IS NULL OR tenant_id = p_tenant)
+               AND (p_status IS NULL OR status = p_status)
+               AND (p_before IS NULL OR id < p_before)
+             ORDER BY id DESC LIMIT p_limit) j
+$$;
+
+CREATE FUNCTION audit_list(p_tenant text, p_before bigint, p_limit integer)
+RETURNS TABLE (page json, next text)
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(json_agg(json_build_object('id', a.id, 'at', a.at,
+               'actor', a.actor, 'action', a.action, 'tenant', a.tenant_id,
+               'detail', a.detail) ORDER BY a.id DESC), '[]'),
+           CASE WHEN count(*) = p_limit THEN min(a.id)::text END
+      FROM (SELECT * FROM audit_log
+             WHERE (p_tenant IS NULL OR tenant_id = p_tenant)
+               AND (p_before IS NULL OR id < p_before)
+             ORDER BY id DESC LIMIT p_limit) a
+$$;
+
+-- What can be created here: each blueprint with its themes, modes and the
+-- drivers it needs, and whether this platform's provisioners run one of
+-- them (NULL while no provisioner has said which driver it runs).
+CREATE FUNCTION blueprint_list() RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'blueprints', (SELECT coalesce(json_agg(json_build_object(
+            'name', b.name,
+            'description', b.definition ->> 'description',
+            'themes', b.themes, 'modes', b.modes,
+            'drivers', coalesce(b.definition -> 'drivers', '[]'),
+            'runnable', CASE WHEN NOT EXISTS (SELECT 1 FROM provisioners)
+                             THEN NULL
+                             ELSE EXISTS (SELECT 1 FROM provisioners p
+                                 WHERE b.definition -> 'drivers' ? p.driver)
+                        END) ORDER BY b.name), '[]') FROM blueprints b),
+        'platform_drivers', (SELECT coalesce(json_agg(DISTINCT driver),
+                             '[]') FROM provisioners))
+$$;

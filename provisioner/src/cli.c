@@ -20,6 +20,13 @@
 
 struct opts {
     const char *name;
+    const char *args[2];   /* positional arguments after NAME */
+    const char *email;
+    const char *password;
+    const char *role;
+    const char *tenant;
+    const char *status;
+    int         limit;
     const char *blueprint;
     const char *theme;
     const char *mode;
@@ -30,7 +37,8 @@ struct opts {
 };
 
 static const char *const verbs[] = { "create", "delete", "suspend", "resume",
-                                     "list", "logs", "health", NULL };
+                                     "list", "logs", "health", "show",
+                                     "seed-admin", "domains", "jobs", NULL };
 
 int
 cli_is_verb(const char *verb)
@@ -75,6 +83,7 @@ parse(const char *verb, int argc, char **argv, struct opts *o)
 
     memset(o, 0, sizeof(*o));
     o->lines = 100;
+    o->limit = 50;
 
     for (i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -104,16 +113,35 @@ parse(const char *verb, int argc, char **argv, struct opts *o)
                 if (int_arg(v, 1, 10000, &o->lines) != 0) {
                     return usage_error(verb, "must be 1-10000", "--lines");
                 }
+            } else if (strcmp(a, "--limit") == 0) {
+                if (int_arg(v, 1, 100, &o->limit) != 0) {
+                    return usage_error(verb, "must be 1-100", "--limit");
+                }
+            } else if (strcmp(a, "--email") == 0) {
+                o->email = v;
+            } else if (strcmp(a, "--password") == 0) {
+                o->password = v;
+            } else if (strcmp(a, "--role") == 0) {
+                o->role = v;
+            } else if (strcmp(a, "--tenant") == 0) {
+                o->tenant = v;
+            } else if (strcmp(a, "--status") == 0) {
+                o->status = v;
             } else {
                 return usage_error(verb, "unknown option", a);
             }
             i++;
             continue;
         }
-        if (o->name != NULL) {
+        if (o->name == NULL) {
+            o->name = a;
+        } else if (o->args[0] == NULL) {
+            o->args[0] = a;
+        } else if (o->args[1] == NULL) {
+            o->args[1] = a;
+        } else {
             return usage_error(verb, "unexpected argument", a);
         }
-        o->name = a;
     }
     return 0;
 }
@@ -408,7 +436,10 @@ logs(struct prov *p, const struct opts *o)
     rc = wait_job(p, id, o->wait ? o->wait : 10, &job);
     res_lines = json_object_get(json_object_get(job, "result"), "lines");
     json_array_foreach(res_lines, i, l) {
-        printf("%s | %s\n", json_string_value(json_object_get(l, "service")),
+        printf("%s %s | %s\n",
+               json_string_value(json_object_get(l, "service")),
+               json_is_string(json_object_get(l, "at"))
+               ? json_string_value(json_object_get(l, "at")) : "-",
                json_string_value(json_object_get(l, "line")));
     }
     json_decref(job);
@@ -443,6 +474,247 @@ health(struct prov *p)
     return EXIT_OK;
 }
 
+/* --- reading and the mutations beside create/delete/suspend/resume --- */
+
+static int
+show(struct prov *p, const struct opts *o)
+{
+    const char *params[1] = { o->name };
+    PGresult   *res;
+
+    if (o->name == NULL) {
+        return usage_error("show", "a tenant name is required", "NAME");
+    }
+    res = db_query(p->conn, "read the tenant", "SELECT tenant_detail($1)", 1,
+                   params);
+    if (res == NULL) {
+        return EXIT_ERROR;
+    }
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        fprintf(stderr, "provisioner show: no tenant named %s\n", o->name);
+        return EXIT_NOT_FOUND;
+    }
+    print_json(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return EXIT_OK;
+}
+
+/* what goes into the admin's login file must be an address, no more */
+static const char *
+email_check(const char *e)
+{
+    const char *at = strchr(e, '@');
+    size_t      n = strlen(e), i;
+
+    if (n < 3 || n > 254) {
+        return "must be 3-254 characters";
+    }
+    if (at == NULL || at == e || strchr(at + 1, '@') != NULL
+        || strchr(at + 1, '.') == NULL)
+    {
+        return "must be one address like owner@example.com";
+    }
+    for (i = 0; i < n; i++) {
+        if ((unsigned char) e[i] <= 0x20 || e[i] == 0x7f || e[i] == ':') {
+            return "must not contain spaces, control characters or ':'";
+        }
+    }
+    return NULL;
+}
+
+static int
+seed_admin(struct prov *p, const struct opts *o)
+{
+    const char *params[5], *why;
+    PGresult   *res;
+    size_t      n;
+    int         rc;
+
+    if (o->name == NULL) {
+        return usage_error("seed-admin", "a tenant name is required", "NAME");
+    }
+    if (o->email == NULL) {
+        return usage_error("seed-admin", "is required", "--email");
+    }
+    if ((why = email_check(o->email)) != NULL) {
+        return usage_error("seed-admin", why, "--email");
+    }
+    if (o->password == NULL) {
+        return usage_error("seed-admin", "is required", "--password");
+    }
+    n = strlen(o->password);
+    if (n < 10 || n > 128) {
+        return usage_error("seed-admin", "must be 10-128 characters",
+                           "--password");
+    }
+
+    params[0] = o->name;
+    params[1] = o->email;
+    params[2] = o->password;
+    params[3] = o->idem;
+    params[4] = actor();
+    res = db_query(p->conn, "queue seed-admin",
+                   "SELECT * FROM tenant_seed_admin($1, $2, $3, $4, $5)", 5,
+                   params);
+    if (res == NULL) {
+        return EXIT_ERROR;
+    }
+    rc = answer(p, res, "seed-admin", 0, o);
+    PQclear(res);
+    return rc;
+}
+
+static int
+domains(struct prov *p, const struct opts *o)
+{
+    const char *params[4], *sub = o->args[0];
+    PGresult   *res;
+    int         i, rc;
+
+    if (o->name == NULL) {
+        return usage_error("domains", "a tenant name is required", "NAME");
+    }
+
+    if (sub == NULL) {
+        params[0] = o->name;
+        res = db_query(p->conn, "list domains",
+                       "SELECT h.host, h.role FROM tenants t"
+                       "  LEFT JOIN tenant_hosts h ON h.tenant_id = t.id"
+                       " WHERE t.id = $1 ORDER BY h.host", 1, params);
+        if (res == NULL) {
+            return EXIT_ERROR;
+        }
+        if (PQntuples(res) == 0) {
+            PQclear(res);
+            fprintf(stderr, "provisioner domains: no tenant named %s\n",
+                    o->name);
+            return EXIT_NOT_FOUND;
+        }
+        for (i = 0; i < PQntuples(res); i++) {
+            if (!PQgetisnull(res, i, 0)) {
+                printf("%s %s\n", PQgetvalue(res, i, 0),
+                       PQgetvalue(res, i, 1));
+            }
+        }
+        PQclear(res);
+        return EXIT_OK;
+    }
+
+    if (strcmp(sub, "add") != 0 && strcmp(sub, "remove") != 0) {
+        return usage_error("domains", "must be add or remove", sub);
+    }
+    if (o->args[1] == NULL) {
+        return usage_error("domains", "a host is required", "HOST");
+    }
+    if (o->role && strcmp(o->role, "site") != 0
+        && strcmp(o->role, "admin") != 0)
+    {
+        return usage_error("domains", "must be site or admin", "--role");
+    }
+
+    params[0] = o->name;
+    params[1] = o->args[1];
+    if (strcmp(sub, "add") == 0) {
+        params[2] = o->role ? o->role : "site";
+        params[3] = actor();
+        res = PQexecParams(p->conn,
+                           "SELECT * FROM tenant_domain_add($1, $2, $3, $4)",
+                           4, NULL, params, NULL, NULL, 0);
+    } else {
+        params[2] = actor();
+        res = PQexecParams(p->conn,
+                           "SELECT * FROM tenant_domain_remove($1, $2, $3)",
+                           3, NULL, params, NULL, NULL, 0);
+    }
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *c = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+
+        if (c && strcmp(c, "tenant_hosts_pkey") == 0) {
+            fprintf(stderr, "provisioner domains: HOST: %s is already in "
+                    "use\n", o->args[1]);
+            rc = EXIT_CONFLICT;
+        } else if (c) {
+            fprintf(stderr, "provisioner domains: HOST: refused by the "
+                    "registry (%s): must be a host name like "
+                    "shop.example.com\n", c);
+            rc = EXIT_USAGE;
+        } else {
+            log_err("registry: %s", PQresultErrorMessage(res));
+            rc = EXIT_ERROR;
+        }
+        PQclear(res);
+        return rc;
+    }
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        fprintf(stderr, "provisioner domains: no tenant named %s\n", o->name);
+        rc = EXIT_NOT_FOUND;
+    } else if (PQgetisnull(res, 0, 1)) {
+        fprintf(stderr, strcmp(sub, "add") == 0
+                ? "provisioner domains: %s is being deleted\n"
+                : "provisioner domains: %s has no such domain\n", o->name);
+        rc = strcmp(sub, "add") == 0 ? EXIT_CONFLICT : EXIT_NOT_FOUND;
+    } else {
+        print_json(PQgetvalue(res, 0, 1));
+        rc = EXIT_OK;
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int
+jobs(struct prov *p, const struct opts *o)
+{
+    char        limit[16];
+    const char *params[3];
+    PGresult   *res;
+    json_t     *page, *j;
+    size_t      i;
+
+    if (o->name != NULL) {
+        return usage_error("jobs", "unexpected argument (use --tenant)",
+                           o->name);
+    }
+    if (o->status && strcmp(o->status, "queued") != 0
+        && strcmp(o->status, "running") != 0
+        && strcmp(o->status, "done") != 0 && strcmp(o->status, "failed") != 0)
+    {
+        return usage_error("jobs", "must be queued, running, done or failed",
+                           "--status");
+    }
+    snprintf(limit, sizeof(limit), "%d", o->limit);
+    params[0] = o->tenant;
+    params[1] = o->status;
+    params[2] = limit;
+
+    res = db_query(p->conn, "list jobs",
+                   "SELECT page FROM job_list($1, $2, NULL, $3::int)", 3,
+                   params);
+    if (res == NULL) {
+        return EXIT_ERROR;
+    }
+    page = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    PQclear(res);
+
+    printf("%-8s  %-10s  %-30s  %-8s  %-8s  %s\n", "ID", "KIND", "TENANT",
+           "STATUS", "ATTEMPTS", "ERROR");
+    json_array_foreach(page, i, j) {
+        printf("%-8lld  %-10s  %-30s  %-8s  %-8lld  %s\n",
+               (long long) json_integer_value(json_object_get(j, "id")),
+               json_string_value(json_object_get(j, "kind")),
+               json_is_string(json_object_get(j, "tenant"))
+               ? json_string_value(json_object_get(j, "tenant")) : "-",
+               json_string_value(json_object_get(j, "status")),
+               (long long) json_integer_value(json_object_get(j, "attempts")),
+               json_is_string(json_object_get(j, "error"))
+               ? json_string_value(json_object_get(j, "error")) : "");
+    }
+    json_decref(page);
+    return EXIT_OK;
+}
+
 int
 cli_main(struct prov *p, const char *verb, int argc, char **argv)
 {
@@ -462,6 +734,21 @@ cli_main(struct prov *p, const char *verb, int argc, char **argv)
     }
     if (strcmp(verb, "health") == 0) {
         return health(p);
+    }
+    if (strcmp(verb, "show") == 0) {
+        return show(p, &o);
+    }
+    if (strcmp(verb, "seed-admin") == 0) {
+        return seed_admin(p, &o);
+    }
+    if (strcmp(verb, "domains") == 0) {
+        return domains(p, &o);
+    }
+    if (strcmp(verb, "jobs") == 0) {
+        return jobs(p, &o);
+    }
+    if (o.args[0] != NULL) {
+        return usage_error(verb, "unexpected argument", o.args[0]);
     }
     return mutate(p, verb, &o);
 }

@@ -12,6 +12,7 @@
  */
 
 #include "driver.h"
+#include "logline.h"
 #include "fsutil.h"
 #include "log.h"
 
@@ -466,7 +467,8 @@ dk_logs(struct driver *d, const char *tenant, const char *service, int lines,
 
     name_of(name, sizeof(name), tenant, service);
     snprintf(path, sizeof(path),
-             "/containers/%s/logs?stdout=1&stderr=1&tail=%d", name, lines);
+             "/containers/%s/logs?stdout=1&stderr=1&timestamps=1&tail=%d",
+             name, lines);
     if (request(d, "GET", path, NULL, &r, err, sizeof(err)) != 0) {
         return -1;
     }
@@ -508,9 +510,8 @@ dk_logs(struct driver *d, const char *tenant, const char *service, int lines,
         if (nl == NULL) {
             nl = line + strlen(line);
         }
-        json_array_append_new(out, json_pack("{s:s, s:s%}", "service",
-                                             service, "line", line,
-                                             (size_t) (nl - line)));
+        json_array_append_new(out, logline_json(service, line,
+                                                (size_t) (nl - line)));
         if (*nl == '\0') {
             break;
         }

@@ -10,6 +10,7 @@
 
 #include "driver.h"
 #include "fsutil.h"
+#include "logline.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -120,8 +121,8 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
            size_t len)
 {
     char                logf[1024], pidf[1024], dir[1024], tmp[1100], go;
-    pid_t               pid;
-    int                 fd, nul, i, gate[2];
+    pid_t               pid, stamper;
+    int                 fd, nul, i, gate[2], out[2];
     FILE               *f;
     unsigned long long  t;
 
@@ -186,9 +187,36 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
             _exit(125);
         }
         setsid();
-        if (chdir(dir) != 0 || dup2(nul, 0) < 0 || dup2(fd, 1) < 0
-            || dup2(fd, 2) < 0)
-        {
+        if (chdir(dir) != 0 || pipe(out) != 0) {
+            _exit(126);
+        }
+
+        /*
+         * The stamper: every line the service writes reaches its log with
+         * the time in front. It is in the service's session (stop() ends
+         * both), ignores the stop signal to write the last lines, and
+         * exits at EOF, when the service is gone. Its cwd is not the
+         * tenant's directory, which holds the service alone.
+         */
+        stamper = fork();
+        if (stamper < 0) {
+            _exit(126);
+        }
+        if (stamper == 0) {
+            close(out[1]);
+            close(nul);
+            close(gate[0]);
+            signal(SIGTERM, SIG_IGN);
+            signal(SIGHUP, SIG_IGN);
+            signal(SIGINT, SIG_IGN);
+            if (chdir("/") != 0) {
+                _exit(126);
+            }
+            logline_stamp(out[0], fd);
+            _exit(0);
+        }
+
+        if (dup2(nul, 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0) {
             _exit(126);
         }
         for (i = 3; i < 1024; i++) {

@@ -1,6 +1,7 @@
 #define _XOPEN_SOURCE 700
 
 #include "fsutil.h"
+#include "logline.h"
 #include "log.h"
 
 #include <errno.h>
@@ -164,9 +165,8 @@ tail_lines(const char *file, int lines, const char *service, json_t *out)
         if (p == NULL) {
             p = buf + n;
         }
-        json_array_append_new(out, json_pack("{s:s, s:s%}", "service",
-                                             service, "line", start,
-                                             (size_t) (p - start)));
+        json_array_append_new(out, logline_json(service, start,
+                                                (size_t) (p - start)));
     }
 
     free(buf);

@@ -59,6 +59,7 @@ sub http {
         location /api/ {
             tenant off;
             tenant_admin_api;
+            tenant_admin_api_openapi $Tenant::Test::TOP/docs/openapi.json;
             client_max_body_size 1m;   # the API itself refuses over 64 KiB, in JSON
 $api_limit        }
 
