@@ -52,7 +52,7 @@ ngx_http_tenant_api_check_name(u_char *s, size_t len)
 
     case NGX_DECLINED:
         return "must be 3-30 of a-z, 0-9 and '-', with no leading, trailing "
-               "or double '-'";
+               "or double '-', not starting with rt- (the platform's)";
 
     default:
         return "cannot be checked";

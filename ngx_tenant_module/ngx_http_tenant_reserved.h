@@ -10,7 +10,8 @@
 #define _NGX_HTTP_TENANT_RESERVED_H_INCLUDED_
 
 
-#define NGX_HTTP_TENANT_NAME_RE  "^(?!-)(?!.*--)[a-z0-9-]{3,30}(?<!-)$"
+/* rt-* names the platform's own shared runtimes (provisioner/src/shared.c) */
+#define NGX_HTTP_TENANT_NAME_RE  "^(?!-)(?!.*--)(?!rt-)[a-z0-9-]{3,30}(?<!-)$"
 
 #define NGX_HTTP_TENANT_RESERVED                                             \
     "admin", "administrator", "api", "app", "apps", "assets", "auth",        \

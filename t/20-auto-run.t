@@ -5,6 +5,8 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use IO::Socket::INET;
+use POSIX ();
 use Tenant::Test;
 
 my $t = Tenant::Test->new;
@@ -56,6 +58,34 @@ sleep 6;    # a reconcile pass or more (every 5 s)
 my $said = () = Tenant::Test::slurp($plog) =~ /handmade is routing-only/g;
 is($said, 1, '... once');
 unlike(Tenant::Test::slurp($plog), qr/handmade.*has no value here|reconcile handmade/, 'and does not try to run it');
+
+# the edge tells tenant stacks who the client is, and does not pass on
+# what the client claims
+my $echo_port = Tenant::Test::free_port();
+my $echo = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1', LocalPort => $echo_port, ReuseAddr => 1)
+    or die "echo: $!";
+my $echo_pid = fork // die;
+if (!$echo_pid) {
+    while (my $c = $echo->accept) {
+        my $head = '';
+        while (my $l = <$c>) { last if $l eq "\r\n"; $head .= $l }
+        print $c "HTTP/1.1 200 OK\r\nContent-Length: " . length($head) . "\r\nConnection: close\r\n\r\n$head";
+        close $c;
+    }
+    POSIX::_exit(0);
+}
+$t->on_cleanup(sub { kill 'KILL', $echo_pid; waitpid $echo_pid, 0 });
+system('psql', '-X', '-q', '-d', $db, '-c',
+    "INSERT INTO tenant_endpoints (tenant_id, role, address) VALUES ('handmade', 'site', '127.0.0.1:$echo_port')") == 0 or die;
+$r = $t->request(port => $http, host => 'handmade.localhost', path => '/who',
+                 headers => { 'X-Forwarded-For' => '6.6.6.6', 'X-Real-IP' => '6.6.6.6' });
+is($r->{status}, 200, 'a routing-only tenant reaches its own backend');
+like($r->{body}, qr/^X-Real-IP: 127\.0\.0\.1\r$/mi, 'X-Real-IP: the client\'s address');
+like($r->{body}, qr/^X-Forwarded-For: 127\.0\.0\.1\r$/mi, 'X-Forwarded-For: the client\'s address, not what it claimed');
+unlike($r->{body}, qr/6\.6\.6\.6/, 'the spoofed address is not passed on');
+like($r->{body}, qr/^X-Forwarded-Proto: http\r$/mi, 'X-Forwarded-Proto');
+like($r->{body}, qr/^X-Forwarded-Host: handmade\.localhost\r$/mi, 'X-Forwarded-Host');
+like($r->{body}, qr/^X-Tenant-ID: handmade\r$/mi, 'X-Tenant-ID');
 
 # a real tenant, then the platform's own paths against a tenant's
 my $prov = "$Tenant::Test::TOP/build/provisioner";

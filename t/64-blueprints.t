@@ -13,7 +13,7 @@ mkdir $dir;
 
 my ($rc, $out) = Tenant::Test::run_cmd("$Tenant::Test::BUILD/provisioner", 'blueprints', 'check', "$Tenant::Test::TOP/blueprints");
 is($rc, 0, 'the shipped blueprints are valid');
-like($out, qr/5 blueprint\(s\) valid, 0 refused/, 'all five');
+like($out, qr/6 blueprint\(s\) valid, 0 refused/, 'all six');
 
 my $good = '{"name":"good","drivers":["process"],"modes":["dedicated"],"themes":["default"],'
     . '"roles":{"site":"web"},"services":{"web":{"command":["true"]}}}';

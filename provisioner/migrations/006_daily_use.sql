@@ -53,11 +53,14 @@ DECLARE
     t        tenants;
     j        jobs;
 BEGIN
-    SELECT * INTO bp FROM blueprints WHERE name = p_blueprint;
+    -- internal blueprints (shared runtimes) are the platform's to run
+    SELECT * INTO bp FROM blueprints WHERE name = p_blueprint
+       AND coalesce(definition ->> 'internal', 'false') <> 'true';
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'blueprint|no blueprint "' || p_blueprint
             || '"; valid: ' || coalesce((SELECT string_agg(name, ', '
-                ORDER BY name) FROM blueprints), 'none'), NULL::json,
+                ORDER BY name) FROM blueprints WHERE coalesce(definition
+                ->> 'internal', 'false') <> 'true'), 'none'), NULL::json,
             NULL::json;
         RETURN;
     END IF;
@@ -213,7 +216,8 @@ LANGUAGE sql STABLE AS $$
                              THEN NULL
                              ELSE EXISTS (SELECT 1 FROM provisioners p
                                  WHERE b.definition -> 'drivers' ? p.driver)
-                        END) ORDER BY b.name), '[]') FROM blueprints b),
+                        END) ORDER BY b.name), '[]') FROM blueprints b
+            WHERE coalesce(b.definition ->> 'internal', 'false') <> 'true'),
         'platform_drivers', (SELECT coalesce(json_agg(DISTINCT driver),
                              '[]') FROM provisioners))
 $$;

@@ -281,12 +281,13 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
 {
     static const char *const keys[] = { "name", "description", "drivers",
         "modes", "themes", "database", "roles", "shared", "admin_login",
-        "services", NULL };
+        "services", "internal", NULL };
     static const char *const drivers[] = { "process", "docker", NULL };
     static const char *const modes[] = { "dedicated", "shared", NULL };
     static const char *const roles[] = { "site", "admin", NULL };
+    static const char *const runtime[] = { "runtime", "files", NULL };
     static const char *const login[] = { "file", "line", "service", NULL };
-    json_t                  *v, *svcs, *e;
+    json_t                  *v, *svcs, *e, *f;
     const char              *k;
     int                      process, docker, dedicated, shared;
 
@@ -380,12 +381,48 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
         }
     }
 
+    v = json_object_get(root, "internal");
+    if (v != NULL && !json_is_boolean(v)) {
+        fail(err, len, "internal: must be true or false");
+        return err;
+    }
+
+    /*
+     * Shared mode: either a runtime the platform runs ({"runtime":
+     * "<blueprint>", "files": {dest: src}}, rendered per tenant into the
+     * runtime's sites/<tenant>/), or addresses of one run elsewhere
+     * ({"site": address, "admin": address}).
+     */
     v = json_object_get(root, "shared");
-    if (shared) {
+    if (shared && json_is_object(v) && json_object_get(v, "runtime")) {
+        if (only_keys(v, runtime, "shared", err, len) != 0) {
+            return err;
+        }
+        e = json_object_get(v, "runtime");
+        if (!json_is_string(e) || !is_slug(json_string_value(e))) {
+            fail(err, len, "shared.runtime: must name a blueprint");
+            return err;
+        }
+        e = json_object_get(v, "files");
+        if (!json_is_object(e)) {
+            fail(err, len, "shared.files: must be {dest: source}");
+            return err;
+        }
+        json_object_foreach(e, k, f) {
+            if (!is_safe_path(k) || !json_is_string(f)
+                || !is_safe_path(json_string_value(f)))
+            {
+                fail(err, len, "shared.files.%s: must be a relative path to "
+                     "a relative path, no '..'", k);
+                return err;
+            }
+        }
+    } else if (shared) {
         if (!json_is_object(v) || only_keys(v, roles, "shared", err, len)) {
             if (!json_is_object(v)) {
-                fail(err, len, "shared: shared mode needs the shared "
-                     "runtime's {\"site\": address}");
+                fail(err, len, "shared: shared mode needs a runtime, "
+                     "{\"runtime\": blueprint, \"files\": {...}}, or the "
+                     "shared runtime's {\"site\": address}");
             }
             return err;
         }

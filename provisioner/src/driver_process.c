@@ -203,9 +203,17 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
             _exit(126);
         }
         if (stamper == 0) {
-            close(out[1]);
-            close(nul);
-            close(gate[0]);
+            /*
+             * A fork that does not exec keeps every descriptor, close-on-
+             * exec or not: the provisioner's registry connection among
+             * them, which would outlive a killed provisioner and hide its
+             * death from the claim locks.
+             */
+            for (i = 0; i < 1024; i++) {
+                if (i != out[0] && i != fd) {
+                    close(i);
+                }
+            }
             signal(SIGTERM, SIG_IGN);
             signal(SIGHUP, SIG_IGN);
             signal(SIGINT, SIG_IGN);

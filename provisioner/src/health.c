@@ -25,7 +25,8 @@ now(void)
 
 /* one attempt: the HTTP status, or -1 with the reason in err */
 static int
-probe(const char *addr, const char *path, char *err, size_t len)
+probe(const char *addr, const char *path, const char *tenant, char *err,
+      size_t len)
 {
     struct sockaddr_in  sin;
     struct sockaddr_un  sun;
@@ -75,8 +76,11 @@ probe(const char *addr, const char *path, char *err, size_t len)
         return -1;
     }
 
+    /* a shared runtime tells tenants apart by X-Tenant-ID, as the edge sends */
     snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: localhost\r\n"
-             "User-Agent: ngx_tenant-provisioner\r\n\r\n", path);
+             "User-Agent: ngx_tenant-provisioner\r\n%s%s%s\r\n", path,
+             tenant ? "X-Tenant-ID: " : "", tenant ? tenant : "",
+             tenant ? "\r\n" : "");
     if (write(fd, req, strlen(req)) != (ssize_t) strlen(req)) {
         snprintf(err, len, "write to %s: %s", addr, strerror(errno));
         close(fd);
@@ -109,17 +113,26 @@ int
 health_wait(const char *addr, const char *path, int timeout_s,
             volatile int *stop, char *err, size_t len)
 {
+    return health_wait_for(addr, path, NULL, 500, timeout_s, stop, err, len);
+}
+
+int
+health_wait_for(const char *addr, const char *path, const char *tenant,
+                int below, int timeout_s, volatile int *stop, char *err,
+                size_t len)
+{
     double           deadline = now() + timeout_s;
     int              status;
-    struct timespec  ts = { 0, 100 * 1000000 };
+    long             wait_ms = 5;
+    struct timespec  ts;
 
     for ( ;; ) {
-        status = probe(addr, path, err, len);
+        status = probe(addr, path, tenant, err, len);
         /* 401/403 count: an admin behind a login is alive */
-        if (status >= 100 && status < 500) {
+        if (status >= 100 && status < below) {
             return 0;
         }
-        if (status >= 500) {
+        if (status >= below) {
             snprintf(err, len, "%s%s answered %d", addr, path, status);
         }
         if (now() >= deadline) {
@@ -129,6 +142,10 @@ health_wait(const char *addr, const char *path, int timeout_s,
             snprintf(err, len, "shutting down");
             return -1;
         }
+        /* a fresh process binds within milliseconds: look soon, then less */
+        ts.tv_sec = 0;
+        ts.tv_nsec = wait_ms * 1000000L;
         nanosleep(&ts, NULL);
+        wait_ms = wait_ms * 2 > 100 ? 100 : wait_ms * 2;
     }
 }

@@ -10,4 +10,10 @@
 int health_wait(const char *addr, const char *path, int timeout_s,
                 volatile int *stop, char *err, size_t len);
 
+/* the same, sending X-Tenant-ID: tenant (if not NULL), until the status is
+ * below `below` */
+int health_wait_for(const char *addr, const char *path, const char *tenant,
+                    int below, int timeout_s, volatile int *stop, char *err,
+                    size_t len);
+
 #endif

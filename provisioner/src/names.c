@@ -37,7 +37,7 @@ name_check(const char *name)
 
     if (rc < 0) {
         return "must be 3-30 of a-z, 0-9 and '-', with no leading, trailing "
-               "or double '-'";
+               "or double '-', not starting with rt- (the platform's)";
     }
     for (w = reserved; *w; w++) {
         if (strcmp(*w, name) == 0) {

@@ -11,6 +11,7 @@
 #include "db.h"
 #include "log.h"
 #include "secret.h"
+#include "shared.h"
 #include "tenant.h"
 
 #include <stdio.h>
@@ -59,15 +60,22 @@ exec_params(struct prov *p, const char *what, const char *sql, int n,
     return 0;
 }
 
-/* the tenant's endpoints, replaced in the final transaction */
+/*
+ * The tenant's endpoints, replaced in the final transaction: its own
+ * services (dedicated), the runtime the platform runs for its blueprint
+ * (shared, runtime form), or the blueprint's fixed shared addresses.
+ */
 static int
-write_endpoints(struct prov *p, struct tenant *t, char *err)
+write_endpoints(struct prov *p, struct tenant *t, const char *rt_id,
+                char *err)
 {
-    const char          *roles[] = { "site", "admin" }, *svc, *params[3];
-    char                 addr[256];
-    struct service_spec  s;
-    json_t              *shared;
-    size_t               i;
+    const char  *roles[] = { "site", "admin" }, *addr, *params[3];
+    json_t      *shared;
+    size_t       i;
+
+    if (strcmp(t->mode, "shared") != 0) {
+        return tenant_write_endpoints(p, t, err, ERRLEN);
+    }
 
     params[0] = t->id;
     if (exec_params(p, "clear endpoints",
@@ -77,30 +85,23 @@ write_endpoints(struct prov *p, struct tenant *t, char *err)
         return -1;
     }
 
+    if (rt_id != NULL) {
+        params[1] = rt_id;
+        return exec_params(p, "copy the runtime's endpoints",
+                           "INSERT INTO tenant_endpoints (tenant_id, role,"
+                           " address, weight)"
+                           " SELECT $1, role, address, weight"
+                           "   FROM tenant_endpoints WHERE tenant_id = $2",
+                           2, params, err);
+    }
+
     shared = json_object_get(t->bp->json, "shared");
 
     for (i = 0; i < 2; i++) {
-        if (strcmp(t->mode, "shared") == 0) {
-            svc = json_string_value(json_object_get(shared, roles[i]));
-            if (svc == NULL) {
-                continue;
-            }
-            snprintf(addr, sizeof(addr), "%s", svc);
-        } else {
-            svc = blueprint_role(t->bp, roles[i]);
-            if (svc == NULL) {
-                continue;
-            }
-            memset(&s, 0, sizeof(s));
-            s.tenant = t->id;
-            s.service = svc;
-            s.port = (int) json_integer_value(json_object_get(t->ports, svc));
-            if (p->driver->address(p->driver, &s, addr, sizeof(addr)) != 0) {
-                snprintf(err, ERRLEN, "%s/%s has no address", t->id, svc);
-                return -1;
-            }
+        addr = json_string_value(json_object_get(shared, roles[i]));
+        if (addr == NULL) {
+            continue;
         }
-
         params[1] = roles[i];
         params[2] = addr;
         if (exec_params(p, "write an endpoint",
@@ -149,9 +150,12 @@ finish(struct prov *p, struct job *j, json_t *result, char *err)
 static enum outcome
 do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
 {
-    char     email[340], password[21], url[400], admin_url[400];
-    json_t  *result;
-    int      dedicated;
+    char                     email[340], password[21], url[400],
+                             admin_url[400], rt_id[64];
+    json_t                  *result;
+    int                      dedicated;
+    const char              *runtime;
+    const struct blueprint  *rbp;
 
     if (strcmp(t->status, "provisioning") != 0) {
         return finish(p, j, skipped("the tenant is no longer provisioning"),
@@ -167,10 +171,28 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
         return PERMANENT;
     }
 
+    runtime = dedicated ? NULL : shared_runtime_of(t->bp);
+    if (runtime != NULL) {
+        rbp = blueprint_find(&p->blueprints, runtime);
+        if (rbp == NULL || !blueprint_has(rbp, "drivers", p->driver->name)) {
+            snprintf(err, ERRLEN, "shared runtime %s of blueprint %s is %s",
+                     runtime, t->blueprint, rbp == NULL ? "not loaded"
+                     : "not runnable on this driver");
+            return PERMANENT;
+        }
+    }
+
     STEP("secrets", tenant_ensure_secrets(p, t, err, ERRLEN));
     STEP("database", tenant_ensure_database(p, t, err, ERRLEN));
 
-    email[0] = password[0] = '\0';
+    email[0] = password[0] = rt_id[0] = '\0';
+
+    if (runtime != NULL) {
+        STEP("runtime", shared_ensure_runtime(p, t, rt_id, sizeof(rt_id),
+                                              err, ERRLEN));
+        STEP("files", shared_write_files(p, t, rt_id, err, ERRLEN));
+        STEP("health", shared_wait_healthy(p, t, rt_id, err, ERRLEN));
+    }
 
     if (dedicated) {
         STEP("ports", tenant_ensure_ports(p, t, err, ERRLEN));
@@ -203,7 +225,8 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
     }
     explicit_bzero(password, sizeof(password));
 
-    if (job_begin(p) != 0 || write_endpoints(p, t, err) != 0
+    if (job_begin(p) != 0
+        || write_endpoints(p, t, rt_id[0] ? rt_id : NULL, err) != 0
         || set_status(p, t->id, "provisioning", "active", err) != 0)
     {
         json_decref(result);
@@ -220,7 +243,8 @@ do_delete(struct prov *p, struct job *j, char *err)
 {
     const char *params[1] = { j->tenant };
 
-    STEP("services", p->driver->remove(p->driver, j->tenant, err, ERRLEN));
+    STEP("services", p->driver->remove(p->driver, j->tenant, err, ERRLEN)
+                     || shared_remove_files(p, j->tenant, err, ERRLEN));
     STEP("database", tenant_drop_database(p, j->tenant, err, ERRLEN));
 
     failpoint(j->kind, "finish");

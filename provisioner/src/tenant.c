@@ -978,3 +978,82 @@ tenant_wait_healthy(struct prov *p, struct tenant *t, char *err, size_t len)
     }
     return 0;
 }
+
+/* the tenant's own services as its endpoints, replacing what it had */
+int
+tenant_write_endpoints(struct prov *p, struct tenant *t, char *err,
+                       size_t len)
+{
+    const char          *roles[] = { "site", "admin" }, *svc, *params[3];
+    char                 addr[256];
+    struct service_spec  s;
+    PGresult            *res;
+    size_t               i;
+
+    params[0] = t->id;
+    res = db_query(p->conn, "clear endpoints",
+                   "DELETE FROM tenant_endpoints WHERE tenant_id = $1", 1,
+                   params);
+    if (res == NULL) {
+        snprintf(err, len, "registry: cannot clear endpoints of %s", t->id);
+        return -1;
+    }
+    PQclear(res);
+
+    for (i = 0; i < 2; i++) {
+        svc = blueprint_role(t->bp, roles[i]);
+        if (svc == NULL) {
+            continue;
+        }
+        memset(&s, 0, sizeof(s));
+        s.tenant = t->id;
+        s.service = svc;
+        s.port = (int) json_integer_value(json_object_get(t->ports, svc));
+        if (p->driver->address(p->driver, &s, addr, sizeof(addr)) != 0) {
+            snprintf(err, len, "%s/%s has no address", t->id, svc);
+            return -1;
+        }
+        params[1] = roles[i];
+        params[2] = addr;
+        res = db_query(p->conn, "write an endpoint",
+                       "INSERT INTO tenant_endpoints (tenant_id, role,"
+                       " address, service) VALUES ($1, $2, $3, NULL)", 3,
+                       params);
+        if (res == NULL) {
+            snprintf(err, len, "registry: cannot write an endpoint of %s",
+                     t->id);
+            return -1;
+        }
+        PQclear(res);
+    }
+    return 0;
+}
+
+/* renders a blueprint files map ({dest: src}) for t into another directory */
+int
+tenant_render_into(struct prov *p, struct tenant *t, json_t *files,
+                   const char *into, char *err, size_t len)
+{
+    char         saved[sizeof(t->dir)];
+    const char  *dest;
+    json_t      *src;
+    struct tctx  c;
+    int          rc = 0;
+
+    memcpy(saved, t->dir, sizeof(saved));
+    snprintf(t->dir, sizeof(t->dir), "%s", into);
+    if (mkdirs(t->dir, NULL, 0755) != 0) {
+        snprintf(err, len, "cannot create %s: %s", t->dir, strerror(errno));
+        rc = -1;
+    }
+    context(t, 0, &c);
+    json_object_foreach(files, dest, src) {
+        if (rc == 0 && render_file(p, t, dest, json_string_value(src), &c,
+                                   err, len) != 0)
+        {
+            rc = -1;
+        }
+    }
+    memcpy(t->dir, saved, sizeof(saved));
+    return rc;
+}

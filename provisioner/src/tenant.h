@@ -56,5 +56,9 @@ int  tenant_start_all(struct prov *p, struct tenant *t, char *err,
 int  tenant_stop_all(struct prov *p, struct tenant *t, char *err, size_t len);
 int  tenant_wait_healthy(struct prov *p, struct tenant *t, char *err,
                          size_t len);
+int  tenant_write_endpoints(struct prov *p, struct tenant *t, char *err,
+                            size_t len);
+int  tenant_render_into(struct prov *p, struct tenant *t, json_t *files,
+                        const char *into, char *err, size_t len);
 
 #endif

@@ -17,6 +17,8 @@ sub make {
     make_path("$dir/dbapp");
     symlink "$Tenant::Test::TOP/blueprints/static.json", "$dir/static.json";
     symlink "$Tenant::Test::TOP/blueprints/static", "$dir/static";
+    symlink "$Tenant::Test::TOP/blueprints/static-shared.json", "$dir/static-shared.json";
+    symlink "$Tenant::Test::TOP/blueprints/static-shared", "$dir/static-shared";
     symlink "$Tenant::Test::TOP/blueprints/ecommerce.json", "$dir/ecommerce.json";
     my $json = JSON::PP->new->canonical->pretty;
     Tenant::Test::write_file("$dir/dbapp/index.html", "<h1>{{display_name}} runs on a database</h1>\n");
