@@ -110,6 +110,36 @@ converge(struct prov *p, const char *id, const char *status)
     tenant_free(&t);
 }
 
+/*
+ * PROVISIONER_TESTPOINT=queue-during-reconcile:TENANT (tests only): a logs
+ * job for TENANT is queued on our own connection as the pass ends. Its
+ * "jobs" notification reaches libpq with the statement's answer, not the
+ * socket: exactly what a job queued by someone else during a pass can do,
+ * made certain, so a test can show it is not left waiting for the poll.
+ */
+static void
+queue_during_pass(struct prov *p)
+{
+    const char *tp = getenv("PROVISIONER_TESTPOINT"), *params[1];
+    PGresult   *res;
+    size_t      n = sizeof("queue-during-reconcile:") - 1;
+
+    if (tp == NULL || strncmp(tp, "queue-during-reconcile:", n) != 0) {
+        return;
+    }
+    params[0] = tp + n;
+    res = db_query(p->conn, "queue a job during the pass (testpoint)",
+                   "INSERT INTO jobs (tenant_id, kind, payload)"
+                   " SELECT id, 'logs', '{\"lines\": 1}' FROM tenants"
+                   "  WHERE id = $1"
+                   "    AND NOT EXISTS (SELECT 1 FROM jobs WHERE kind = 'logs'"
+                   "                       AND tenant_id = $1)", 1, params);
+    if (res != NULL) {
+        log_warn("testpoint: queued a job during the reconcile pass");
+        PQclear(res);
+    }
+}
+
 int
 reconcile(struct prov *p)
 {
@@ -183,5 +213,7 @@ reconcile(struct prov *p)
 
     json_decref(have);
     json_decref(known);
+
+    queue_during_pass(p);
     return 0;
 }
