@@ -49,4 +49,35 @@ is($ok, 20, 'every dedicated tenant routed');
 $ok = grep { $t->get("share$_.localhost")->{body} =~ /tenant=share$_\b/ } 1 .. 30;
 is($ok, 30, 'every shared tenant routed to the shared runtime');
 
+# One provisioner with workers = 3: three processes take jobs side by side,
+# each under its own name, each job once; a worker killed is replaced; the
+# daemon stops its workers with it.
+$t->stop_provisioner($_) for qw(p1 p2);
+$t->psql("INSERT INTO tenants (id, blueprint, mode) SELECT 'par' || g, 'static', 'dedicated' FROM generate_series(1, 10) g;"
+    . " INSERT INTO tenants (id, blueprint, mode) SELECT 'parsh' || g, 'sharedapp', 'shared' FROM generate_series(1, 20) g;"
+    . " INSERT INTO jobs (tenant_id, kind) SELECT id, 'create' FROM tenants WHERE id LIKE 'par%' ORDER BY random()");
+my $daemon = $t->start_provisioner(blueprints => $bps, name => 'p3', lease => 30, extra => ['workers = 3']);
+ok(Tenant::Test::wait_until(sub { $t->psql("SELECT count(*) FROM jobs WHERE tenant_id LIKE 'par%' AND status IN ('done', 'failed')") == 30 }, 120),
+   'workers: all 30 jobs finished');
+is($t->psql("SELECT count(*) FROM jobs WHERE tenant_id LIKE 'par%' AND status = 'done' AND attempts = 1"), 30,
+   'workers: each done, claimed once');
+my @claimers = split /,/, $t->psql("SELECT string_agg(DISTINCT claimed_by, ',') FROM jobs WHERE tenant_id LIKE 'par%'");
+ok(@claimers >= 2, 'workers: jobs were taken by ' . scalar(@claimers) . ' processes (' . join(' ', @claimers) . ')');
+ok(!(grep { !/^p3(-w[12])?$/ } @claimers), '... the daemon (p3) and its workers (p3-w1, p3-w2)');
+my @workers = split ' ', `pgrep -P $daemon -f 'provisioner.* run'`;
+is(scalar @workers, 2, 'two worker processes beside the daemon');
+kill 'KILL', $workers[0];
+ok(Tenant::Test::wait_until(sub {
+    my @now = split ' ', `pgrep -P $daemon -f 'provisioner.* run'`;
+    @now == 2 && !grep { $_ == $workers[0] } @now;
+}, 10), 'a worker killed is replaced');
+$t->stop_provisioner('p3');
+my $conf = $t->{prov}{p3}{conf};
+my $left = sub {
+    grep { my $c = Tenant::Test::slurp("/proc/$_/cmdline"); $c =~ /\Q$conf\E\0run/ }
+    map { s{/proc/}{}r } glob '/proc/[0-9]*';
+};
+ok(Tenant::Test::wait_until(sub { !$left->() }, 10), 'stopping the daemon stops its workers: no provisioner process left')
+    or diag join ' ', $left->();
+
 Tenant::Test::finish();

@@ -33,7 +33,8 @@ static const struct key keys[] = {
     INT(base_port, 1, 65535), INT(port_min, 1024, 65535),
     INT(port_max, 1024, 65535), INT(poll_interval, 1, 3600),
     INT(lease, 2, 3600), INT(reconcile_interval, 1, 3600),
-    INT(health_timeout, 1, 3600), LONG(log_cap, 4096, 1L << 40),
+    INT(health_timeout, 1, 3600), INT(workers, 1, 64),
+    LONG(log_cap, 4096, 1L << 40),
     { NULL, KEY_STR, 0, 0, 0, 0 }
 };
 
@@ -65,6 +66,7 @@ conf_defaults(struct conf *c)
     c->lease = 60;
     c->reconcile_interval = 5;
     c->health_timeout = 30;
+    c->workers = 1;
     c->log_cap = 1024 * 1024;
 }
 

@@ -20,6 +20,7 @@ struct conf {
     int   lease;                   /* seconds a claimed job stays ours */
     int   reconcile_interval;      /* seconds */
     int   health_timeout;          /* seconds a new service has to answer */
+    int   workers;                 /* processes running jobs side by side */
     long  log_cap;                 /* bytes kept per service log */
 };
 

@@ -217,10 +217,13 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
             signal(SIGTERM, SIG_IGN);
             signal(SIGHUP, SIG_IGN);
             signal(SIGINT, SIG_IGN);
-            if (chdir("/") != 0) {
+            if (chdir("/") != 0 || dup2(out[0], 0) < 0 || dup2(fd, 1) < 0) {
                 _exit(126);
             }
-            logline_stamp(out[0], fd);
+            /* a program of its own name, not a copy of the daemon in ps */
+            execl("/proc/self/exe", "provisioner-logstamp", "logstamp",
+                  (char *) NULL);
+            logline_stamp(0, 1);
             _exit(0);
         }
 

@@ -123,7 +123,7 @@ health_wait_for(const char *addr, const char *path, const char *tenant,
 {
     double           deadline = now() + timeout_s;
     int              status;
-    long             wait_ms = 5;
+    long             wait_ms = 1;
     struct timespec  ts;
 
     for ( ;; ) {

@@ -17,6 +17,7 @@ struct prov {
     struct blueprint_set  blueprints;
     unsigned char         key[SECRET_KEY_BYTES];
     int                   have_key;
+    int                   worker;     /* 0: the daemon itself; n: worker n */
 };
 
 #endif

@@ -10,11 +10,24 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+
+#define MAX_WORKERS  64
+
+/* the daemon's worker processes (workers - 1 of them), by slot */
+static pid_t  worker_pid[MAX_WORKERS];
+static double worker_started[MAX_WORKERS];
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
+
+static int serve(struct prov *p);
 
 static void
 on_signal(int sig)
@@ -110,13 +123,28 @@ load_blueprints(struct prov *p)
      * Jobs run from the files just loaded; the registry's copy only serves
      * the API's checks, so failing to publish it keeps them all the same.
      */
-    if (p->conn && blueprints_sync(p->conn, &set, p->conf.id, p->driver->name) != 0) {
+    if (p->conn && p->worker == 0
+        && blueprints_sync(p->conn, &set, p->conf.id, p->driver->name) != 0)
+    {
         log_err("blueprints loaded but not published to the registry");
     }
     blueprints_free(&p->blueprints);
     p->blueprints = set;
     log_info("%zu blueprint(s) loaded from %s", set.n, p->conf.blueprints);
     return 0;
+}
+
+/* a worker claims jobs under a name of its own: "<id>-w<n>" */
+static void
+worker_id(struct prov *p)
+{
+    char base[sizeof(p->conf.id)];
+
+    if (p->worker > 0) {
+        snprintf(base, sizeof(base), "%s", p->conf.id);
+        snprintf(p->conf.id, sizeof(p->conf.id), "%.100s-w%d", base,
+                 p->worker);
+    }
 }
 
 static void
@@ -131,6 +159,7 @@ reload(struct prov *p)
         }
         /* the driver keeps a pointer to the conf: same struct, new values */
         p->conf = next;
+        worker_id(p);
         log_info("configuration reloaded from %s", p->conf_path);
         conf_check_ports(&p->conf);
     }
@@ -166,19 +195,130 @@ drain_notifications(PGconn *conn)
     return count;
 }
 
+/*
+ * Workers run jobs side by side (workers = N): each is a process of its
+ * own with its own registry connection, claiming like any provisioner
+ * does. The daemon itself also runs jobs, reconciles, publishes the
+ * blueprints and keeps its workers alive. A worker dies with the daemon
+ * (PR_SET_PDEATHSIG), releasing its job as on SIGTERM.
+ */
+static void
+spawn_worker(struct prov *p, int slot)
+{
+    pid_t parent = getpid(), pid;
+    int   rc;
+
+    pid = fork();
+    if (pid < 0) {
+        log_err("cannot start worker %d: fork: %s", slot + 1, strerror(errno));
+        return;
+    }
+    if (pid > 0) {
+        worker_pid[slot] = pid;
+        worker_started[slot] = now_s();
+        log_info("worker %d started (pid %ld)", slot + 1, (long) pid);
+        return;
+    }
+
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) {
+        _exit(1);
+    }
+    /* the daemon's connection is the daemon's: let go of our copy only */
+    if (p->conn != NULL) {
+        close(PQsocket(p->conn));
+        p->conn = NULL;
+    }
+    memset(worker_pid, 0, sizeof(worker_pid));
+    p->worker = slot + 1;
+    worker_id(p);
+
+    p->conn = connect_listening(p);
+    rc = serve(p);
+    if (p->conn != NULL) {
+        PQfinish(p->conn);
+    }
+    p->driver->free(p->driver);
+    blueprints_free(&p->blueprints);
+    exit(rc);
+}
+
+/* restarts a worker that is gone, at most once a second per slot */
+static void
+supervise(struct prov *p)
+{
+    int i, status;
+
+    for (i = 0; i < p->conf.workers - 1 && i < MAX_WORKERS; i++) {
+        if (worker_pid[i] > 0
+            && (waitpid(worker_pid[i], &status, WNOHANG) == worker_pid[i]
+                || (kill(worker_pid[i], 0) != 0 && errno == ESRCH)))
+        {
+            log_warn("worker %d (pid %ld) is gone", i + 1,
+                     (long) worker_pid[i]);
+            worker_pid[i] = 0;
+        }
+        if (worker_pid[i] == 0 && !stop_requested
+            && now_s() - worker_started[i] >= 1)
+        {
+            spawn_worker(p, i);
+        }
+    }
+}
+
+static void
+stop_workers(void)
+{
+    int i, n;
+
+    for (i = 0; i < MAX_WORKERS; i++) {
+        if (worker_pid[i] > 0) {
+            kill(worker_pid[i], SIGTERM);
+        }
+    }
+    /* they finish their step and release their job: up to 30 s each */
+    for (i = 0; i < MAX_WORKERS; i++) {
+        for (n = 0; worker_pid[i] > 0 && n < 300; n++) {
+            struct timespec ts = { 0, 100 * 1000000L };
+
+            if (waitpid(worker_pid[i], NULL, WNOHANG) == worker_pid[i]
+                || (kill(worker_pid[i], 0) != 0 && errno == ESRCH))
+            {
+                break;
+            }
+            nanosleep(&ts, NULL);
+        }
+        if (worker_pid[i] > 0 && kill(worker_pid[i], 0) == 0) {
+            kill(worker_pid[i], SIGKILL);
+            waitpid(worker_pid[i], NULL, 0);
+        }
+        worker_pid[i] = 0;
+    }
+}
+
+static void
+forward(int sig)
+{
+    int i;
+
+    for (i = 0; i < MAX_WORKERS; i++) {
+        if (worker_pid[i] > 0) {
+            kill(worker_pid[i], sig);
+        }
+    }
+}
+
 int
 run_daemon(struct prov *p)
 {
-    struct pollfd   pfd;
-    double          next_reconcile = 0, wait;
-    int             rc;
+    int i, rc;
 
     if (install_signals() != 0) {
         return 1;
     }
 
-    log_info("starting %s: driver \"%s\", blueprints \"%s\"", p->conf.id,
-             p->conf.driver, p->conf.blueprints);
+    log_info("starting %s: driver \"%s\", blueprints \"%s\", %d worker(s)",
+             p->conf.id, p->conf.driver, p->conf.blueprints,
+             p->conf.workers);
     conf_check_ports(&p->conf);
 
     p->conn = connect_listening(p);
@@ -187,15 +327,43 @@ run_daemon(struct prov *p)
         log_err("cannot load blueprints from %s", p->conf.blueprints);
     }
 
+    for (i = 0; p->conn != NULL && i < p->conf.workers - 1
+                && i < MAX_WORKERS; i++)
+    {
+        spawn_worker(p, i);
+    }
+
+    rc = serve(p);
+
+    stop_workers();
+
+    if (p->conn != NULL) {
+        PQfinish(p->conn);
+        p->conn = NULL;
+    }
+
+    log_info("stopped");
+    return rc;
+}
+
+/* the loop of the daemon and of each worker */
+static int
+serve(struct prov *p)
+{
+    struct pollfd   pfd;
+    double          next_reconcile = 0, wait;
+    int             rc;
+
     while (!stop_requested && p->conn != NULL) {
         if (reload_requested) {
             reload_requested = 0;
             reload(p);
+            forward(SIGHUP);
         }
 
         work(p);
 
-        if (!stop_requested && now_s() >= next_reconcile) {
+        if (p->worker == 0 && !stop_requested && now_s() >= next_reconcile) {
             if (reconcile(p) != 0) {
                 log_warn("reconcile pass failed");
             }
@@ -203,6 +371,10 @@ run_daemon(struct prov *p)
         }
 
         p->driver->tick(p->driver);
+
+        if (p->worker == 0) {
+            supervise(p);
+        }
 
         /*
          * A "jobs" notification that arrived during the work or the
@@ -220,9 +392,13 @@ run_daemon(struct prov *p)
         }
 
         /* wake for a notification, the next reconcile, or the slow poll */
-        wait = next_reconcile - now_s();
+        wait = p->worker == 0 ? next_reconcile - now_s()
+                              : p->conf.poll_interval;
         if (wait > p->conf.poll_interval) {
             wait = p->conf.poll_interval;
+        }
+        if (p->worker == 0 && p->conf.workers > 1 && wait > 1) {
+            wait = 1;   /* a dead worker is restarted within a second */
         }
         if (wait < 0.05) {
             wait = 0.05;
@@ -235,7 +411,7 @@ run_daemon(struct prov *p)
         rc = poll(&pfd, 1, (int) (wait * 1000));
         if (rc < 0 && errno != EINTR) {
             log_err("poll: %s", strerror(errno));
-            break;
+            return 1;
         }
 
         if (PQconsumeInput(p->conn) == 0
@@ -250,11 +426,5 @@ run_daemon(struct prov *p)
         drain_notifications(p->conn);
     }
 
-    if (p->conn != NULL) {
-        PQfinish(p->conn);
-        p->conn = NULL;
-    }
-
-    log_info("stopped");
     return 0;
 }
