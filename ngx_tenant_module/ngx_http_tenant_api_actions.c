@@ -34,6 +34,8 @@ static void ngx_http_tenant_api_suspend(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_resume(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_seed_admin(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_logs(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_logs_made(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
 static void ngx_http_tenant_api_domain_add(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_domain_del(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx);
@@ -120,7 +122,18 @@ typedef struct {
     const char                     *params[NGX_HTTP_TENANT_API_MAX_PARAMS];
     ngx_uint_t                      nparams;
     ngx_http_tenant_api_next_pt     next;
+
+    /* a 409 held back while the Idempotency-Key is looked up once more */
+    const char                     *code;
+    const char                     *message;
+    const char                     *field;
 } ngx_http_tenant_api_stmt_t;
+
+
+static void ngx_http_tenant_api_conflict(ngx_http_tenant_api_ctx_t *ctx,
+    const char *code, const char *message, const char *field);
+static void ngx_http_tenant_api_conflict_replayed(
+    ngx_http_tenant_api_ctx_t *ctx, PGresult *res);
 
 
 static void ngx_http_tenant_api_job_answer_made(
@@ -222,8 +235,8 @@ ngx_http_tenant_api_written(ngx_http_tenant_api_ctx_t *ctx, PGresult *res,
 
         for (c = conflicts; constraint && c && c->constraint; c++) {
             if (ngx_strcmp(constraint, c->constraint) == 0) {
-                ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, c->code,
-                                          c->message, c->field);
+                ngx_http_tenant_api_conflict(ctx, c->code, c->message,
+                                             c->field);
                 return NGX_ERROR;
             }
         }
@@ -250,8 +263,8 @@ ngx_http_tenant_api_written(ngx_http_tenant_api_ctx_t *ctx, PGresult *res,
         *ngx_snprintf(msg, ngx_strlen(wrong) + 63, "the tenant is %s: %s",
                       PQgetvalue(res, 0, 0), wrong) = '\0';
 
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "wrong_status",
-                                  (const char *) msg, NULL);
+        ngx_http_tenant_api_conflict(ctx, "wrong_status",
+                                     (const char *) msg, NULL);
         return NGX_ERROR;
     }
 
@@ -583,6 +596,52 @@ static const char  ngx_http_tenant_api_replay_sql[] =
     "  FROM jobs j WHERE j.idempotency_key = $1";
 
 
+/*
+ * A conflict on a request with an Idempotency-Key may be its twin's doing:
+ * requests with one key that arrive together all miss the first replay
+ * look-up, and all but one then trip over the row the first one made.
+ * Look the key up again before answering 409: every request with the same
+ * key gets the same job, however many arrive at once.
+ */
+
+static void
+ngx_http_tenant_api_conflict(ngx_http_tenant_api_ctx_t *ctx,
+    const char *code, const char *message, const char *field)
+{
+    ngx_http_tenant_api_stmt_t  *st = ctx->data;
+
+    if (ctx->idempotency.len == 0 || st == NULL || st->code != NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, code, message,
+                                  field);
+        return;
+    }
+
+    st->code = code;
+    st->message = message;
+    st->field = field;
+
+    (void) ngx_http_tenant_api_query(ctx, ngx_http_tenant_api_replay_sql,
+                                     ngx_http_tenant_api_conflict_replayed,
+                                     1, ctx->idempotency.data);
+}
+
+
+static void
+ngx_http_tenant_api_conflict_replayed(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res)
+{
+    ngx_http_tenant_api_stmt_t  *st = ctx->data;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        ngx_http_tenant_api_job_answer_made(ctx, res);
+        return;
+    }
+
+    ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, st->code, st->message,
+                              st->field);
+}
+
+
 static void
 ngx_http_tenant_api_stmt_send(ngx_http_tenant_api_ctx_t *ctx)
 {
@@ -690,10 +749,9 @@ ngx_http_tenant_api_created(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
         constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
 
         if (constraint && ngx_strcmp(constraint, "tenants_pkey") == 0) {
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT,
-                                      "tenant_exists",
-                                      "a tenant with this name exists",
-                                      "name");
+            ngx_http_tenant_api_conflict(ctx, "tenant_exists",
+                                         "a tenant with this name exists",
+                                         "name");
             return;
         }
 
@@ -1080,8 +1138,40 @@ ngx_http_tenant_api_logs(ngx_http_tenant_api_ctx_t *ctx)
     *ngx_sprintf(num, "%i", lines) = '\0';
 
     (void) ngx_http_tenant_api_query(ctx,
-        "SELECT * FROM tenant_logs($1, $2::int)",
-        ngx_http_tenant_api_job_made, 2, name.data, num);
+        "SELECT * FROM tenant_logs($1, $2::int, $3, 60)",
+        ngx_http_tenant_api_logs_made, 3, name.data, num, ctx->actor.data);
+}
+
+
+/* a coalesced or new logs job, or "rate|seconds": 60 a minute per key */
+
+static void
+ngx_http_tenant_api_logs_made(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    char  *state;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+        && !PQgetisnull(res, 0, 0))
+    {
+        state = PQgetvalue(res, 0, 0);
+
+        if (ngx_strncmp(state, "rate|", 5) == 0) {
+            ctx->retry_after = ngx_atotm((u_char *) state + 5,
+                                         ngx_strlen(state + 5));
+            if (ctx->retry_after == NGX_ERROR) {
+                ctx->retry_after = 0;
+            }
+
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                                      "rate_limited",
+                                      "this key has asked for 60 logs a "
+                                      "minute: retry after Retry-After "
+                                      "seconds", NULL);
+            return;
+        }
+    }
+
+    ngx_http_tenant_api_job_made(ctx, res);
 }
 
 
@@ -1143,6 +1233,17 @@ ngx_http_tenant_api_domain_add(ngx_http_tenant_api_ctx_t *ctx)
     if (why == NULL && ngx_http_tenant_host_is_platform(ctx->request, buf, n))
     {
         why = "is a platform host: it belongs to the host patterns";
+    }
+
+    /*
+     * Under another tenant's host (login.admin.bravo.localhost), at the
+     * platform's apex or above it: its cookies and its name would be the
+     * platform's and its tenants'. Custom domains are the tenant's own.
+     */
+    if (why == NULL && ngx_http_tenant_host_in_domain(ctx->request, buf, n))
+    {
+        why = "is at, under or above the platform's domain: a custom "
+              "domain must be the tenant's own";
     }
 
     if (why) {

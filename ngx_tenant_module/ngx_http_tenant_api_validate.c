@@ -100,10 +100,14 @@ ngx_http_tenant_api_check_email(u_char *s, size_t len)
     }
 
     for (i = 0; i < len; i++) {
+        /* it is written into login files whose fields ':' separates */
         if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\'
-            || s[i] == '<' || s[i] == '>')
+            || s[i] == '<' || s[i] == '>' || s[i] == ':' || s[i] == ','
+            || s[i] == ';')
         {
-            return "must be a plain address like owner@example.com";
+            return "must be a plain address like owner@example.com: no "
+                   "spaces, control characters, quotes, '<', '>', ':', "
+                   "',' or ';'";
         }
     }
 

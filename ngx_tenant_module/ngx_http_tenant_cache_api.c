@@ -8,7 +8,10 @@
  *   DELETE {location}tenants/{id}    invalidate every entry of a tenant
  *   DELETE {location}all             invalidate everything
  *
- * Restrict it with allow/deny: it tells who is a tenant and where they run.
+ * Every request needs the token from the file the directive names
+ * (Authorization: Bearer ...): on the process driver tenant code runs on
+ * loopback too, so an address says nothing about who asks. Restrict it
+ * with allow/deny as well: it tells who is a tenant and where they run.
  */
 
 
@@ -20,6 +23,12 @@
 #include "ngx_http_tenant_cache.h"
 #include "ngx_http_tenant_host.h"
 #include "ngx_http_tenant_pg.h"
+#include <openssl/crypto.h>
+
+
+typedef struct {
+    ngx_str_t                       token;
+} ngx_http_tenant_cache_api_loc_conf_t;
 
 
 static ngx_int_t ngx_http_tenant_cache_api_handler(ngx_http_request_t *r);
@@ -33,12 +42,14 @@ static ngx_int_t ngx_http_tenant_cache_api_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 static char *ngx_http_tenant_cache_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static void *ngx_http_tenant_cache_api_create_loc_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_tenant_cache_api_allowed(ngx_http_request_t *r);
 
 
 static ngx_command_t  ngx_http_tenant_cache_api_commands[] = {
 
     { ngx_string("tenant_cache_api"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_tenant_cache_api,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -58,7 +69,7 @@ static ngx_http_module_t  ngx_http_tenant_cache_api_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
+    ngx_http_tenant_cache_api_create_loc_conf, /* create location configuration */
     NULL                                   /* merge location configuration */
 };
 
@@ -86,6 +97,14 @@ ngx_http_tenant_cache_api_handler(ngx_http_request_t *r)
     ngx_str_t                  path, arg;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_tenant_cache_t   *cache;
+
+    if (ngx_http_tenant_cache_api_allowed(r) != NGX_OK) {
+        return ngx_http_tenant_cache_api_error(r, NGX_HTTP_UNAUTHORIZED,
+                                               "unauthorized",
+                                               "send Authorization: Bearer "
+                                               "and the token in the file "
+                                               "tenant_cache_api names");
+    }
 
     cache = ngx_http_tenant_get_cache();
 
@@ -381,10 +400,118 @@ ngx_http_tenant_cache_api_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* constant time: a wrong token tells nothing of the right one */
+
+static ngx_int_t
+ngx_http_tenant_cache_api_allowed(ngx_http_request_t *r)
+{
+    ngx_str_t                              *a;
+    ngx_http_tenant_cache_api_loc_conf_t   *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_tenant_cache_api_module);
+
+    if (r->headers_in.authorization == NULL) {
+        return NGX_DECLINED;
+    }
+
+    a = &r->headers_in.authorization->value;
+
+    if (a->len != 7 + clcf->token.len
+        || ngx_strncasecmp(a->data, (u_char *) "Bearer ", 7) != 0
+        || CRYPTO_memcmp(a->data + 7, clcf->token.data, clcf->token.len)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_tenant_cache_api_create_loc_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool,
+                       sizeof(ngx_http_tenant_cache_api_loc_conf_t));
+}
+
+
+/* tenant_cache_api TOKEN_FILE: the file is read once, here */
+
 static char *
 ngx_http_tenant_cache_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_tenant_cache_api_loc_conf_t  *alcf = conf;
+
+    u_char                    *p, *last;
+    size_t                     size;
+    ssize_t                    n;
+    ngx_str_t                 *value, path;
+    ngx_file_t                 file;
+    ngx_file_info_t            fi;
     ngx_http_core_loc_conf_t  *clcf;
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = path;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open the cache API token file \"%V\"",
+                           &path);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+    if (size > 1024) {
+        ngx_close_file(file.fd);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a token file", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, size + 1);
+    if (p == NULL) {
+        ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_file(&file, p, size, 0);
+    ngx_close_file(file.fd);
+
+    if (n != (ssize_t) size) {
+        return NGX_CONF_ERROR;
+    }
+
+    last = p + size;
+    while (last > p && (last[-1] == '\n' || last[-1] == '\r'
+                        || last[-1] == ' '))
+    {
+        last--;
+    }
+
+    if (last - p < 16) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the token in \"%V\" is shorter than 16 bytes",
+                           &path);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->token.data = p;
+    alcf->token.len = last - p;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_tenant_cache_api_handler;

@@ -123,15 +123,38 @@ ngx_http_tenant_host_normalize(u_char *buf, u_char *host, size_t len)
 }
 
 
-/* an all-numeric host is an address, never a name (RFC 1123 2.1) */
+/*
+ * An address, never a name: a top-level label is never numeric (RFC 1123
+ * 2.1, RFC 3696 2), so a host whose last label is a number, decimal or
+ * 0x-hex, is taken for what inet_aton() would make of it (127.1,
+ * 0x7f.0.0.1, 2130706433: every form has a numeric last part).
+ */
 
 static ngx_int_t
 ngx_http_tenant_host_is_ipv4(u_char *host, size_t len)
 {
-    u_char  *p;
+    u_char  *p, *label;
 
-    for (p = host; p < host + len; p++) {
-        if (*p != '.' && (*p < '0' || *p > '9')) {
+    for (label = host + len; label > host && label[-1] != '.'; label--) {
+        /* void */
+    }
+
+    p = label;
+
+    if (host + len - p >= 2 && p[0] == '0' && p[1] == 'x') {
+        p += 2;
+
+        for ( /* void */ ; p < host + len; p++) {
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
+                return 0;
+            }
+        }
+
+        return 1;
+    }
+
+    for ( /* void */ ; p < host + len; p++) {
+        if (*p < '0' || *p > '9') {
             return 0;
         }
     }

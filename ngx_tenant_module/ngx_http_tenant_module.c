@@ -472,6 +472,49 @@ ngx_http_tenant_match(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
 }
 
 
+/* the platform domain this host is at, under or above, if any */
+
+ngx_str_t *
+ngx_http_tenant_host_in_domain(ngx_http_request_t *r, u_char *host,
+    size_t len)
+{
+    ngx_str_t                    *d;
+    ngx_uint_t                    i;
+    ngx_http_tenant_pattern_t    *pat;
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
+
+    pat = tmcf->patterns.elts;
+
+    for (i = 0; i < tmcf->patterns.nelts; i++) {
+        d = &pat[i].domain;
+
+        if (d->len == 0) {
+            continue;
+        }
+
+        if (len == d->len && ngx_strncmp(host, d->data, len) == 0) {
+            return d;
+        }
+
+        if (len > d->len && host[len - d->len - 1] == '.'
+            && ngx_strncmp(host + len - d->len, d->data, d->len) == 0)
+        {
+            return d;
+        }
+
+        if (d->len > len && d->data[d->len - len - 1] == '.'
+            && ngx_strncmp(d->data + d->len - len, host, len) == 0)
+        {
+            return d;
+        }
+    }
+
+    return NULL;
+}
+
+
 /* does a host pattern claim this host?  Then it is no custom domain */
 
 ngx_uint_t
@@ -961,6 +1004,45 @@ ngx_http_tenant_host_pattern(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "pattern \"%V\" has no (?<tenant>...) capture",
                            &value[1]);
         return NGX_CONF_ERROR;
+    }
+
+    /*
+     * The pattern's literal tail, "\.shop\.example\.com$", names the
+     * platform's domain: no custom domain may sit at, under or above it.
+     */
+    ngx_str_null(&pat->domain);
+
+    len = value[1].len;
+    if (len && value[1].data[len - 1] == '$') {
+        len--;
+    }
+
+    for (i = len; i > 0; i--) {
+        u_char  ch = value[1].data[i - 1];
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-') {
+            continue;
+        }
+
+        if (ch == '.' && i >= 2 && value[1].data[i - 2] == '\\') {
+            i--;
+            continue;
+        }
+
+        break;
+    }
+
+    if ((size_t) i + 2 < len && value[1].data[i] == '\\') {
+        pat->domain.data = ngx_pnalloc(cf->pool, len - i);
+        if (pat->domain.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (p = &value[1].data[i + 2]; p < value[1].data + len; p++) {
+            if (*p != '\\') {
+                pat->domain.data[pat->domain.len++] = *p;
+            }
+        }
     }
 
     return NGX_CONF_OK;

@@ -64,6 +64,7 @@ typedef struct {
     ngx_int_t                       tenant;    /* capture index */
     ngx_int_t                       role;      /* capture index or -1 */
     ngx_uint_t                      captures;
+    ngx_str_t                       domain;    /* its literal suffix, or "" */
 } ngx_http_tenant_pattern_t;
 
 
@@ -115,6 +116,8 @@ typedef struct {
 ngx_http_tenant_ctx_t *ngx_http_tenant_get_ctx(ngx_http_request_t *r);
 void ngx_http_tenant_lookup_done(ngx_http_tenant_ctx_t *ctx);
 ngx_http_tenant_cache_t *ngx_http_tenant_get_cache(void);
+ngx_str_t *ngx_http_tenant_host_in_domain(ngx_http_request_t *r,
+    u_char *host, size_t len);
 ngx_uint_t ngx_http_tenant_host_is_platform(ngx_http_request_t *r,
     u_char *host, size_t len);
 

@@ -74,6 +74,8 @@ my $example = Tenant::Test::slurp("$Tenant::Test::TOP/conf/nginx.example.conf");
 $example =~ s{/usr/lib/nginx/modules/ngx_http_tenant_module\.so}{$Tenant::Test::BUILD/ngx_http_tenant_module.so};
 $example =~ s{/var/log/nginx/}{$dir/logs/}g;
 $example =~ s{/usr/share/ngx-tenant/openapi\.json}{$Tenant::Test::TOP/docs/openapi.json};
+Tenant::Test::write_file("$dir/cache.token", "example-token-0123456789\n");
+$example =~ s{/etc/nginx/tenant-cache-api\.token}{$dir/cache.token};
 $example =~ s{^\s*(listen 443 ssl|ssl_certificate).*\n}{}mg;
 $example =~ s{^(load_module .*\n)}{$1error_log $dir/logs/error.log;\npid $dir/nginx.pid;\n}m;
 Tenant::Test::write_file("$dir/example.conf", $example);

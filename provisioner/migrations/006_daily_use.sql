@@ -221,3 +221,57 @@ LANGUAGE sql STABLE AS $$
         'platform_drivers', (SELECT coalesce(json_agg(DISTINCT driver),
                              '[]') FROM provisioners))
 $$;
+
+-- Reading logs goes through a job: bounded. A logs job already pending for
+-- the tenant is shared (coalesced) by every caller; one caller (p_actor)
+-- may start at most p_limit a minute ("rate|seconds" in state, like
+-- tenant_create); finished logs jobs older than ten minutes are dropped.
+CREATE INDEX jobs_logs_recent ON jobs (created_at) WHERE kind = 'logs';
+
+CREATE FUNCTION tenant_logs(p_name text, p_lines integer, p_actor text,
+    p_limit integer)
+RETURNS TABLE (state text, job json, tenant json)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t       tenants;
+    j       jobs;
+    made    integer;
+    oldest  timestamptz;
+BEGIN
+    SELECT * INTO t FROM tenants WHERE id = p_name;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT NULL::text, NULL::json, NULL::json;
+        RETURN;
+    END IF;
+
+    -- one pending logs job per tenant at a time (the lock makes it so)
+    PERFORM pg_advisory_xact_lock(7340016, hashtext(p_name));
+    SELECT * INTO j FROM jobs WHERE tenant_id = p_name AND kind = 'logs'
+       AND status IN ('queued', 'running') ORDER BY id LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY SELECT t.status, job_json(j), tenant_json(t);
+        RETURN;
+    END IF;
+
+    IF p_actor IS NOT NULL AND p_limit > 0 THEN
+        SELECT count(*), min(created_at) INTO made, oldest FROM jobs
+         WHERE kind = 'logs' AND payload ->> 'by' = p_actor
+           AND created_at > now() - interval '1 minute';
+        IF made >= p_limit THEN
+            RETURN QUERY SELECT 'rate|' || greatest(1, ceil(extract(epoch
+                FROM oldest + interval '1 minute' - now())))::text,
+                NULL::json, NULL::json;
+            RETURN;
+        END IF;
+    END IF;
+
+    DELETE FROM jobs WHERE tenant_id = p_name AND kind = 'logs'
+       AND finished_at < now() - interval '10 minutes';
+
+    INSERT INTO jobs (tenant_id, kind, payload)
+    VALUES (p_name, 'logs', jsonb_build_object('lines', p_lines,
+            'by', p_actor))
+    RETURNING * INTO j;
+    RETURN QUERY SELECT t.status, job_json(j), tenant_json(t);
+END
+$$;

@@ -404,7 +404,7 @@ static int
 logs(struct prov *p, const struct opts *o)
 {
     char        lines[16];
-    const char *params[2] = { o->name, lines };
+    const char *params[3] = { o->name, lines, actor() };
     PGresult   *res;
     json_t     *job, *res_lines, *l;
     char        id[32];
@@ -417,7 +417,7 @@ logs(struct prov *p, const struct opts *o)
     snprintf(lines, sizeof(lines), "%d", o->lines);
 
     res = db_query(p->conn, "ask for logs",
-                   "SELECT * FROM tenant_logs($1, $2::int)", 2, params);
+                   "SELECT * FROM tenant_logs($1, $2::int, $3, 0)", 3, params);
     if (res == NULL) {
         return EXIT_ERROR;
     }

@@ -102,9 +102,82 @@ lookup(const char *name, const struct tctx *c, char *num, size_t numlen)
     return NULL;
 }
 
+/* a value, escaped for where it goes */
+static int
+put_escaped(struct buf *b, const char *v, enum tpl_escape esc,
+            const char *name, char *err, size_t errlen)
+{
+    const char  *p, *rep;
+    char         hex[8];
+    int          rc = 0;
+
+    if (esc == TPL_RAW) {
+        return put(b, v, strlen(v));
+    }
+
+    for (p = v; *p && rc == 0; p++) {
+        rep = NULL;
+
+        if (esc == TPL_HTML) {
+            rep = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>'
+                  ? "&gt;" : *p == '"' ? "&quot;" : *p == '\'' ? "&#39;"
+                  : NULL;
+
+        } else if (esc == TPL_JSON) {
+            if (*p == '"' || *p == '\\') {
+                hex[0] = '\\';
+                hex[1] = *p;
+                hex[2] = '\0';
+                rep = hex;
+            } else if ((unsigned char) *p < 0x20 || *p == 0x7f) {
+                snprintf(hex, sizeof(hex), "\\u%04x", (unsigned char) *p);
+                rep = hex;
+            }
+
+        } else if (*p == '\n' || *p == '\r' || *p == '\0') {
+            snprintf(err, errlen, "{{%s}}: a line break cannot go into a "
+                     "line of this file", name);
+            return -1;
+        }
+
+        rc = rep ? put(b, rep, strlen(rep)) : put(b, p, 1);
+    }
+
+    if (rc != 0) {
+        snprintf(err, errlen, "out of memory");
+    }
+    return rc;
+}
+
+enum tpl_escape
+template_escape_for(const char *file)
+{
+    const char *dot = strrchr(file, '.');
+
+    if (dot == NULL || strchr(dot, '/') != NULL) {
+        return TPL_LINE;
+    }
+    if (strcmp(dot, ".html") == 0 || strcmp(dot, ".htm") == 0
+        || strcmp(dot, ".xml") == 0 || strcmp(dot, ".svg") == 0)
+    {
+        return TPL_HTML;
+    }
+    if (strcmp(dot, ".json") == 0) {
+        return TPL_JSON;
+    }
+    return TPL_LINE;
+}
+
 char *
 template_render(const char *tpl, const struct tctx *c, char *err,
                 size_t errlen)
+{
+    return template_render_as(tpl, c, TPL_RAW, err, errlen);
+}
+
+char *
+template_render_as(const char *tpl, const struct tctx *c,
+                   enum tpl_escape esc, char *err, size_t errlen)
 {
     struct buf   b = { NULL, 0, 0 };
     const char  *p, *open, *close, *val;
@@ -136,10 +209,11 @@ template_render(const char *tpl, const struct tctx *c, char *err,
             goto failed;
         }
 
-        if (put(&b, p, (size_t) (open - p)) != 0
-            || put(&b, val, strlen(val)) != 0)
-        {
+        if (put(&b, p, (size_t) (open - p)) != 0) {
             snprintf(err, errlen, "out of memory");
+            goto failed;
+        }
+        if (put_escaped(&b, val, esc, name, err, errlen) != 0) {
             goto failed;
         }
     }

@@ -25,9 +25,23 @@ struct tctx {
     const char  *admin_password_crypt;
 };
 
+/* how values are written into what the template makes */
+enum tpl_escape {
+    TPL_RAW,     /* argv, environment, paths: no text format around them */
+    TPL_HTML,    /* HTML text and quoted attributes: & < > " ' */
+    TPL_JSON,    /* inside a JSON string: " \ and control characters */
+    TPL_LINE     /* one line of a config file: no line break allowed */
+};
+
 /* malloc'd rendering, or NULL with the reason in err */
 char *template_render(const char *tpl, const struct tctx *c, char *err,
                       size_t errlen);
+char *template_render_as(const char *tpl, const struct tctx *c,
+                         enum tpl_escape esc, char *err, size_t errlen);
+
+/* the escaping a file's name calls for: .html .htm .xml .svg, .json, or
+ * one line per value for anything else */
+enum tpl_escape template_escape_for(const char *file);
 
 /* calls fn for each {{secret:NAME}} in tpl */
 int template_secrets(const char *tpl, int (*fn)(const char *name, void *data),

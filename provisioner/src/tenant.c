@@ -676,7 +676,8 @@ render_file(struct prov *p, struct tenant *t, const char *dest,
         goto done;
     }
 
-    out = template_render(body, c, err, len);
+    /* a file's contents are a text format: values are escaped for it */
+    out = template_render_as(body, c, template_escape_for(d), err, len);
     free(body);
     if (out == NULL) {
         goto done;
@@ -750,6 +751,18 @@ tenant_write_login(struct prov *p, struct tenant *t, const char *email,
         return 0;
     }
 
+    /*
+     * The login line is a structured record: a value that could end a
+     * field or a line would rewrite it (a job queued behind the API's
+     * back is checked here too).
+     */
+    if (email[strcspn(email, ":\n\r\t ,;\"\\<>")] != '\0'
+        || strchr(email, '@') == NULL)
+    {
+        snprintf(err, len, "the admin email is not a plain address");
+        return -1;
+    }
+
     /* MD5-crypt: what busybox httpd's basic auth reads */
     memcpy(salt, "$1$", 3);
     if (secret_password(salt + 3, 8) != 0) {
@@ -767,8 +780,9 @@ tenant_write_login(struct prov *p, struct tenant *t, const char *email,
     snprintf(t->admin_crypt, sizeof(t->admin_crypt), "%s", hash);
     context(t, 0, &c);
 
-    line = template_render(json_string_value(json_object_get(login, "line")),
-                           &c, err, len);
+    line = template_render_as(json_string_value(json_object_get(login,
+                                                                "line")),
+                              &c, TPL_LINE, err, len);
     if (line == NULL) {
         return -1;
     }

@@ -51,7 +51,7 @@ sub http {
         }
         location /tenant-cache/ {
             tenant off;
-            tenant_cache_api;
+            tenant_cache_api %%DIR%%/cache-api-token;
             allow 127.0.0.1;
             deny all;
         }

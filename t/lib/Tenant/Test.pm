@@ -74,7 +74,8 @@ sub cache_api {
     my ($self, $method, $path) = @_;
     require JSON::PP;
     my $r = $self->request(method => $method, host => 'localhost',
-                           path => "/tenant-cache/$path");
+                           path => "/tenant-cache/$path",
+                           headers => { Authorization => "Bearer $self->{cache_token}" });
     $r->{json} = eval { JSON::PP::decode_json($r->{body}) };
     return $r;
 }
@@ -592,6 +593,13 @@ $backends
 $http
 }
 EOF
+    # the cache API's token (tenant_cache_api %%DIR%%/cache-api-token)
+    if (!-f "$self->{dir}/cache-api-token") {
+        write_file("$self->{dir}/cache-api-token",
+                   join('', map { sprintf '%02x', int rand 256 } 1 .. 24) . "\n");
+        chmod 0600, "$self->{dir}/cache-api-token";
+    }
+    $self->{cache_token} = trim(slurp("$self->{dir}/cache-api-token"));
     my $db = $self->{pgport} ? $self->conninfo : 'host=127.0.0.1 port=1';
     $conf =~ s/%%PORT%%/$self->{port}/g;
     $conf =~ s/%%DB%%/$db/g;
