@@ -22,6 +22,7 @@ struct ngx_http_tenant_lookup_s {
     ngx_http_tenant_pg_query_t      query;
     ngx_queue_t                     waiters;
     ngx_uint_t                      role;
+    ngx_uint_t                      probe;     /* the breaker's */
     ngx_str_t                       tenant;    /* from a host pattern */
 };
 
@@ -56,6 +57,17 @@ static const char  ngx_http_tenant_lookup_sql[] =
 static ngx_rbtree_t       ngx_http_tenant_lookups;
 static ngx_rbtree_node_t  ngx_http_tenant_lookups_sentinel;
 
+/*
+ * The circuit breaker, per worker: once a look-up has failed for want of
+ * an answer (a registry stopped, frozen or unreachable), requests stop
+ * waiting for it. Those with an entry within max_stale are served it at
+ * once, the others get the registry-down answer at once, and a single
+ * look-up at a time (the probe) tests whether the registry is back; its
+ * success closes the breaker.
+ */
+static ngx_uint_t  ngx_http_tenant_breaker_open;
+static ngx_uint_t  ngx_http_tenant_breaker_probing;
+
 
 void
 ngx_http_tenant_lookup_init_process(void)
@@ -81,11 +93,19 @@ ngx_http_tenant_lookup_start(ngx_http_tenant_ctx_t *ctx)
     ngx_str_node_t            *sn;
     ngx_http_tenant_lookup_t  *lk;
 
+    if (ngx_http_tenant_breaker_open && ngx_http_tenant_breaker_probing) {
+        return NGX_DECLINED;
+    }
+
     hash = ngx_crc32_short(ctx->host.data, ctx->host.len);
 
     sn = ngx_str_rbtree_lookup(&ngx_http_tenant_lookups, &ctx->host, hash);
 
     if (sn) {
+        if (ngx_http_tenant_breaker_open) {
+            return NGX_DECLINED;
+        }
+
         lk = (ngx_http_tenant_lookup_t *) sn;
         goto wait;
     }
@@ -141,6 +161,16 @@ ngx_http_tenant_lookup_start(ngx_http_tenant_ctx_t *ctx)
 
     ngx_rbtree_insert(&ngx_http_tenant_lookups, &lk->sn.node);
 
+    if (ngx_http_tenant_breaker_open) {
+        lk->probe = 1;
+        ngx_http_tenant_breaker_probing = 1;
+
+        /* an entry to fall back on: no need to wait for the probe */
+        if (ctx->stale) {
+            return NGX_DECLINED;
+        }
+    }
+
 wait:
 
     ctx->lookup = lk;
@@ -191,6 +221,23 @@ ngx_http_tenant_lookup_handler(ngx_http_tenant_pg_query_t *q, PGresult *res)
 
     if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
         rc = ngx_http_tenant_lookup_parse(lk, res, &rec);
+    }
+
+    if (lk->probe) {
+        ngx_http_tenant_breaker_probing = 0;
+    }
+
+    if (res == NULL && !ngx_http_tenant_breaker_open) {
+        ngx_http_tenant_breaker_open = 1;
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "tenant: registry not answering: serving cached "
+                      "entries without waiting, one look-up at a time "
+                      "tests it");
+
+    } else if (res != NULL && ngx_http_tenant_breaker_open) {
+        ngx_http_tenant_breaker_open = 0;
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "tenant: registry answering again");
     }
 
     if (rc == NGX_OK) {
