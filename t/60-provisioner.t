@@ -83,7 +83,7 @@ is($rc, 0, 'CLI create --wait: exit 0') or diag $out;
 like($out, qr/"status": "done"/, 'prints the finished job');
 is($t->psql("SELECT count(*) FROM pg_database WHERE datname = 'tenant_datashop'"), 1, 'tenant database made');
 is($t->psql("SELECT count(*) FROM pg_roles WHERE rolname = 'tenant_datashop'"), 1, 'tenant role made');
-my $url = Tenant::Test::slurp("$t->{state_dir}/datashop/db_url");
+my $url = Tenant::Test::slurp("$t->{state_dir}/datashop/home/db_url");
 like($url, qr{^postgresql://tenant_datashop:[A-Za-z0-9]{32}\@127\.0\.0\.1:\d+/tenant_datashop$}, 'the service got its database URL');
 my ($pw) = $url =~ m{:([A-Za-z0-9]{32})\@};
 ($rc, $out) = Tenant::Test::run_cmd('/usr/bin/psql', '-X', '-At', '-d', $url, '-c', 'SELECT current_user');
@@ -178,7 +178,7 @@ like($out, qr/--email: must not contain/, '... naming --email');
 like($out, qr/--password: must be 10-128/, 'a short password names --password');
 ($rc, $out) = $t->cli('seed-admin', 'acme', '--email', 'cli@acme.test', '--password', 'Cli-seeded-pass-7', '--wait', '20');
 is($rc, 0, 'seed-admin through the CLI') or diag $out;
-is(Tenant::Test::slurp("$t->{state_dir}/acme/admin-httpd.conf") =~ /^\/:cli\@acme\.test:/m ? 1 : 0, 1,
+is(Tenant::Test::slurp("$t->{state_dir}/acme/home/admin-httpd.conf") =~ /^\/:cli\@acme\.test:/m ? 1 : 0, 1,
    '... wrote the new login');
 ($rc, $out) = $t->cli('domains', 'acme', 'add', 'shop.acme.test');
 is($rc, 0, 'domains add') or diag $out;

@@ -36,8 +36,8 @@ my $port = $t->psql("SELECT port FROM tenant_ports WHERE tenant_id = 'steady' AN
 my $rogue = fork // die;
 if (!$rogue) {
     setpgrp(0, 0);
-    chdir "$state/steady";
-    exec 'busybox', 'httpd', '-f', '-p', "127.0.0.1:$port", '-h', "$state/steady/site" or die;
+    chdir "$state/steady/home";
+    exec 'busybox', 'httpd', '-f', '-p', "127.0.0.1:$port", '-h', "$state/steady/home/site" or die;
 }
 open my $fh, '>', "$state/steady/run/web.pid" or die;
 my $st = (split ' ', (Tenant::Test::slurp("/proc/$rogue/stat") =~ s/^.*\) //sr))[19];

@@ -69,7 +69,7 @@ like($t->provisioner_log, qr{reconcile: rt-static-shared/web should run but does
 # delete: the tenant's pages go, the others stay
 $r = $t->api(DELETE => 'tenants/shop9?wait=30');
 is($r->{json}{job}{status}, 'done', 'a shared tenant deleted');
-ok(!-e "$t->{state_dir}/rt-static-shared/sites/shop9", 'its pages are gone from the runtime');
+ok(!-e "$t->{state_dir}/rt-static-shared/home/sites/shop9", 'its pages are gone from the runtime');
 is($t->get('shop9.localhost')->{status}, 404, 'it answers 404');
 is($t->get('shop10.localhost')->{status}, 200, 'its neighbours still answer');
 

@@ -35,7 +35,7 @@ is($r->{json}{job}{status}, 'done', 'a tenant with a database');
 $r = $t->api(POST => 'tenants?wait=30', { name => 'gate', blueprint => 'static' });
 my $admin_pw = $r->{json}{job}{result}{admin}{password};
 ok($admin_pw, 'its admin password, handed out once');
-my $db_url = Tenant::Test::slurp("$t->{state_dir}/vault/db_url");
+my $db_url = Tenant::Test::slurp("$t->{state_dir}/vault/home/db_url");
 my ($db_pw) = $db_url =~ m{:([A-Za-z0-9]{32})\@};
 ok($db_pw, 'the database password the service was given');
 my $seed_pw = 'Seeded-Secret-77';

@@ -43,7 +43,7 @@ is($t->api(POST => 'tenants/alpha/domains', { host => 'shop.alpha-store.test' })
 is($t->get('0x7f.0.0.1')->{status}, 404, 'an address as Host is never a tenant');
 
 # --- 2. every rendered template escapes what the tenant supplied ----------------------
-my @files = grep { -f } map { glob("$t->{state_dir}/$_/{,*/}*.html") } qw(alpha bravo);
+my @files = grep { -f } map { glob("$t->{state_dir}/$_/home/{,*/}*.html") } qw(alpha bravo);
 ok(@files >= 4, scalar(@files) . ' rendered HTML files');
 for my $f (@files) {
     my $html = Tenant::Test::slurp($f);
@@ -62,7 +62,7 @@ for my $email ('a:b@c.d', "a\@b.c\n/:x:y", 'a,b@c.d', 'x@y.z;rm') {
     is($r->{status}, 422, 'seed-admin email ' . ($email =~ s/\n/\\n/r) . ': 422');
     is($r->{json}{error}{field}, 'email', '... naming the field');
 }
-my $login = Tenant::Test::slurp("$t->{state_dir}/alpha/admin-httpd.conf");
+my $login = Tenant::Test::slurp("$t->{state_dir}/alpha/home/admin-httpd.conf");
 is(scalar(() = $login =~ /^\//mg), 1, 'the login file still has exactly one login line');
 
 # --- 5. the cache API needs its token, from loopback too ----------------------------

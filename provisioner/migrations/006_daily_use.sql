@@ -275,3 +275,12 @@ BEGIN
     RETURN QUERY SELECT t.status, job_json(j), tenant_json(t);
 END
 $$;
+
+-- Each tenant's services run as a user of their own: a numeric uid (and
+-- the same gid) from the provisioner's uid_min..uid_max, handed out once
+-- (the primary key keeps two provisioners from giving one uid twice) and
+-- freed with the tenant.
+CREATE TABLE tenant_uids (
+    uid         integer PRIMARY KEY CHECK (uid >= 1000),
+    tenant_id   text NOT NULL UNIQUE REFERENCES tenants (id) ON DELETE CASCADE
+);

@@ -34,6 +34,7 @@ static const struct key keys[] = {
     INT(port_max, 1024, 65535), INT(poll_interval, 1, 3600),
     INT(lease, 2, 3600), INT(reconcile_interval, 1, 3600),
     INT(health_timeout, 1, 3600), INT(workers, 1, 64),
+    INT(uid_min, 1000, 2000000000), INT(uid_max, 1000, 2000000000),
     LONG(log_cap, 4096, 1L << 40),
     { NULL, KEY_STR, 0, 0, 0, 0 }
 };
@@ -67,6 +68,8 @@ conf_defaults(struct conf *c)
     c->reconcile_interval = 5;
     c->health_timeout = 30;
     c->workers = 1;
+    c->uid_min = 100000;
+    c->uid_max = 199999;
     c->log_cap = 1024 * 1024;
 }
 

@@ -21,6 +21,8 @@ struct conf {
     int   reconcile_interval;      /* seconds */
     int   health_timeout;          /* seconds a new service has to answer */
     int   workers;                 /* processes running jobs side by side */
+    int   uid_min;                 /* tenant users come from here */
+    int   uid_max;
     long  log_cap;                 /* bytes kept per service log */
 };
 

@@ -17,6 +17,7 @@ struct service_spec {
     int           port;
     long          memory_mb;
     double        cpus;
+    unsigned int  uid;          /* process: the user it runs as (never 0) */
 };
 
 /*

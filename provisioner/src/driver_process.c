@@ -16,7 +16,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +132,13 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
         return 0;
     }
 
+    /* tenant code never runs as root */
+    if (geteuid() == 0 && s->uid == 0) {
+        snprintf(err, len, "%s/%s has no user of its own: not started as "
+                 "root", s->tenant, s->service);
+        return -1;
+    }
+
     if (path(dir, sizeof(dir), d->conf, s->tenant, NULL, NULL, NULL) != 0
         || path(logf, sizeof(logf), d->conf, s->tenant, "logs", s->service,
                 ".log") != 0
@@ -187,7 +196,23 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
             _exit(125);
         }
         setsid();
-        if (chdir(dir) != 0 || pipe(out) != 0) {
+
+        /*
+         * Its own user, no groups of root's, and no way back up through a
+         * setuid program: from here on nothing runs with the platform's
+         * rights, the stamper included.
+         */
+        if (geteuid() == 0
+            && (setgroups(0, NULL) != 0 || setgid((gid_t) s->uid) != 0
+                || setuid((uid_t) s->uid) != 0))
+        {
+            _exit(126);
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+            _exit(126);
+        }
+
+        if (chdir(s->dir) != 0 || pipe(out) != 0) {
             _exit(126);
         }
 

@@ -71,6 +71,7 @@ bring_up(struct prov *p, struct tenant *rt, char *err, size_t len)
     if (tenant_ensure_secrets(p, rt, err, len) != 0
         || tenant_ensure_database(p, rt, err, len) != 0
         || tenant_ensure_ports(p, rt, err, len) != 0
+        || tenant_ensure_user(p, rt, err, len) != 0
         || tenant_write_files(p, rt, err, len) != 0
         || tenant_start_all(p, rt, err, len) != 0
         || tenant_wait_healthy(p, rt, err, len) != 0)
@@ -175,8 +176,8 @@ static int
 site_dir(struct prov *p, const char *rt_id, const char *tenant, char *out,
          size_t len)
 {
-    int n = snprintf(out, len, "%s/%s/sites/%s", p->conf.state_dir, rt_id,
-                     tenant);
+    int n = snprintf(out, len, "%s/%s/home/sites/%s", p->conf.state_dir,
+                     rt_id, tenant);
 
     return n < 0 || (size_t) n >= len ? -1 : 0;
 }
@@ -193,7 +194,7 @@ shared_write_files(struct prov *p, struct tenant *t, const char *rt_id,
         snprintf(err, len, "state_dir path too long for %s", t->id);
         return -1;
     }
-    snprintf(sites, sizeof(sites), "%s/%s", p->conf.state_dir, rt_id);
+    snprintf(sites, sizeof(sites), "%s/%s/home", p->conf.state_dir, rt_id);
     if (mkdirs(sites, "sites", 0755) != 0 || chmod(sites, 0755) != 0) {
         snprintf(err, len, "cannot create %s/sites: %s", sites,
                  strerror(errno));

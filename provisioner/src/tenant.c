@@ -63,7 +63,8 @@ tenant_load(struct prov *p, const char *id, struct tenant *t, char *err,
              PQgetvalue(res, 0, 5));
     PQclear(res);
 
-    snprintf(t->dir, sizeof(t->dir), "%s/%s", p->conf.state_dir, t->id);
+    snprintf(t->slot, sizeof(t->slot), "%s/%s", p->conf.state_dir, t->id);
+    snprintf(t->dir, sizeof(t->dir), "%.1000s/home", t->slot);
     snprintf(t->domain, sizeof(t->domain), "%s.%s", t->id,
              p->conf.base_domain);
 
@@ -445,7 +446,8 @@ tenant_prepare(struct prov *p, struct tenant *t, char *err, size_t len)
         snprintf(err, len, "secret_key is not configured");
         return -1;
     }
-    if (load_secrets(p, t, err, len) != 0 || load_ports(p, t, err, len) != 0)
+    if (load_secrets(p, t, err, len) != 0 || load_ports(p, t, err, len) != 0
+        || tenant_ensure_user(p, t, err, len) != 0)
     {
         return -1;
     }
@@ -690,11 +692,15 @@ render_file(struct prov *p, struct tenant *t, const char *dest,
     }
     snprintf(file, sizeof(file), "%s/%s", t->dir, d);
 
-    if ((cut && mkdirs(t->dir, slash, 0750) != 0)
-        || write_file(file, out, strlen(out), 0640) != 0)
+    if (tenant_become(t) != 0) {
+        snprintf(err, len, "cannot write %s as its tenant", file);
+    } else if ((cut && mkdirs(t->dir, slash, 0750) != 0)
+               || write_file(file, out, strlen(out), 0640) != 0)
     {
         snprintf(err, len, "cannot write %s: %s", file, strerror(errno));
+        tenant_unbecome(t);
     } else {
+        tenant_unbecome(t);
         rc = 0;
     }
     free(out);
@@ -713,8 +719,7 @@ tenant_write_files(struct prov *p, struct tenant *t, char *err, size_t len)
     const char  *name, *dest;
     struct tctx  c;
 
-    if (mkdirs(t->dir, NULL, 0750) != 0) {
-        snprintf(err, len, "cannot create %s: %s", t->dir, strerror(errno));
+    if (tenant_ensure_user(p, t, err, len) != 0) {
         return -1;
     }
 
@@ -795,11 +800,18 @@ tenant_write_login(struct prov *p, struct tenant *t, const char *email,
 
     snprintf(file, sizeof(file), "%s/%s", t->dir,
              json_string_value(json_object_get(login, "file")));
-    if (write_file(file, body, strlen(body), 0600) != 0) {
-        snprintf(err, len, "cannot write %s: %s", file, strerror(errno));
+    if (tenant_become(t) != 0) {
+        snprintf(err, len, "cannot write %s as its tenant", file);
         free(body);
         return -1;
     }
+    if (write_file(file, body, strlen(body), 0600) != 0) {
+        snprintf(err, len, "cannot write %s: %s", file, strerror(errno));
+        tenant_unbecome(t);
+        free(body);
+        return -1;
+    }
+    tenant_unbecome(t);
     free(body);
     return 0;
 }
@@ -846,6 +858,7 @@ tenant_spec(struct prov *p, struct tenant *t, const char *service,
     s->service = service;
     s->blueprint = t->blueprint;
     s->dir = t->dir;
+    s->uid = t->uid;
     s->port = (int) json_integer_value(json_object_get(t->ports, service));
 
     svc = json_object_get(blueprint_services(t->bp), service);

@@ -13,7 +13,9 @@ struct tenant {
     char                     mode[16];
     char                     status[16];
     char                     display_name[256];
-    char                     dir[1024];
+    char                     dir[1024];   /* its home: {{dir}}, the cwd */
+    char                     slot[1024];  /* the provisioner's: run/, logs/ */
+    unsigned int             uid;         /* its services' user; 0: none yet */
     char                     domain[320];
     const struct blueprint  *bp;
     json_t                  *ports;      /* service -> port */
@@ -33,6 +35,13 @@ int  tenant_load(struct prov *p, const char *id, struct tenant *t, char *err,
 void tenant_free(struct tenant *t);
 
 int  tenant_prepare(struct prov *p, struct tenant *t, char *err, size_t len);
+/* the tenant's user: allocated once, its home made and owned by it */
+int  tenant_ensure_user(struct prov *p, struct tenant *t, char *err,
+                        size_t len);
+/* file writes for the tenant run with its rights, so a link it planted
+ * leads nowhere it could not go itself; 0: done, -1: cannot switch */
+int  tenant_become(const struct tenant *t);
+void tenant_unbecome(const struct tenant *t);
 int  tenant_ensure_secrets(struct prov *p, struct tenant *t, char *err,
                            size_t len);
 int  tenant_ensure_database(struct prov *p, struct tenant *t, char *err,
