@@ -65,6 +65,32 @@ for my $email ('a:b@c.d', "a\@b.c\n/:x:y", 'a,b@c.d', 'x@y.z;rm') {
 my $login = Tenant::Test::slurp("$t->{state_dir}/alpha/home/admin-httpd.conf");
 is(scalar(() = $login =~ /^\//mg), 1, 'the login file still has exactly one login line');
 
+# --- 4. tenant code runs as a user of its own, and cannot read what is not its own ----
+my %uid = map { split /=/ } split /,/, $t->psql("SELECT string_agg(tenant_id || '=' || uid, ',') FROM tenant_uids");
+ok($uid{alpha} && $uid{bravo} && $uid{alpha} != $uid{bravo}, "alpha and bravo have users of their own ($uid{alpha}, $uid{bravo})");
+my @procs = ($t->tenant_pids, map { $_ } grep { (readlink("/proc/$_/cwd") // '') =~ m{^\Q$t->{state_dir}\E/} } map { s{/proc/}{}r } glob '/proc/[0-9]*');
+my @as_root = grep { (Tenant::Test::slurp("/proc/$_/status") =~ /^Uid:\s+(\d+)/m)[0] == 0 } @procs;
+ok(@procs >= 4, scalar(@procs) . ' tenant processes');
+is(scalar @as_root, 0, 'none of them runs as root') or diag "@as_root";
+my ($alpha_web) = $t->tenant_pids('alpha');
+my ($ruid) = Tenant::Test::slurp("/proc/$alpha_web/status") =~ /^Uid:\s+(\d+)/m;
+is($ruid, $uid{alpha}, "alpha's service runs as alpha's user");
+like(Tenant::Test::slurp("/proc/$alpha_web/status"), qr/^NoNewPrivs:\s+1$/m, '... with no way to gain privileges');
+my @st = stat "$t->{state_dir}/alpha/home";
+is(sprintf('%o %d', $st[2] & 07777, $st[4]), "700 $uid{alpha}", "alpha's home: 0700, its own");
+for my $secret ("$t->{state_dir}/bravo/home/site/index.html", "$t->{state_dir}/bravo/home/admin-httpd.conf",
+                "$t->{dir}/prov/secret-key", $t->provisioner_conf, "$t->{state_dir}/bravo/logs/web.log",
+                "$t->{state_dir}/alpha/run/web.pid") {
+    ok(-e $secret, "$secret exists (so a refusal means something)");
+    open my $null, '>', '/dev/null';
+    local *STDERR = $null;
+    isnt(system('setpriv', "--reuid=$uid{alpha}", "--regid=$uid{alpha}", '--clear-groups',
+                'sh', '-c', "cat '$secret' >/dev/null 2>&1"), 0, "alpha's user cannot read $secret");
+}
+is(system('setpriv', "--reuid=$uid{alpha}", "--regid=$uid{alpha}", '--clear-groups',
+          'sh', '-c', "cat '$t->{state_dir}/alpha/home/site/index.html' >/dev/null"), 0,
+   '... and can read its own files (the check can pass)');
+
 # --- 5. the cache API needs its token, from loopback too ----------------------------
 for my $req ([GET => 'stats'], [DELETE => 'all'], [DELETE => 'tenants/alpha'], [GET => 'hosts/alpha.localhost']) {
     my $r = $t->request(method => $req->[0], host => 'localhost', path => "/tenant-cache/$req->[1]");

@@ -133,6 +133,7 @@ sub start_provisioner {
         "health_timeout = 10",
         ($self->{podman_sock} ? ("docker_socket = $self->{podman_sock}") : ()),
         ($o{extra} ? @{ $o{extra} } : ()), '');
+    chmod 0600, $conf;    # it names the registry, as auto/run's does (0600)
     my $log = "$dir/$name.log";
     my $pid = fork // die "fork: $!";
     if (!$pid) {
