@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include "ngx_http_tenant_module.h"
 #include "ngx_http_tenant_cache.h"
+#include "ngx_http_tenant_filter.h"
 #include "ngx_http_tenant_host.h"
 #include "ngx_http_tenant_pg.h"
 #include <openssl/crypto.h>
@@ -199,8 +200,11 @@ static ngx_int_t
 ngx_http_tenant_cache_api_stats(ngx_http_request_t *r,
     ngx_http_tenant_cache_t *cache)
 {
+    json_t                         *body;
     ngx_http_tenant_cache_sh_t     *sh;
+    ngx_http_tenant_filter_t       *f;
     ngx_http_tenant_pg_stats_t      st;
+    ngx_http_tenant_main_conf_t    *tmcf;
     ngx_http_tenant_cache_usage_t   u;
 
     sh = cache->sh;
@@ -208,7 +212,7 @@ ngx_http_tenant_cache_api_stats(ngx_http_request_t *r,
     ngx_http_tenant_cache_usage(cache, &u);
     ngx_http_tenant_pg_stats(&st);
 
-    return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK, json_pack(
+    body = json_pack(
         "{s:I, s:{s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
         " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
         " s:{s:I, s:b}}",
@@ -234,7 +238,23 @@ ngx_http_tenant_cache_api_stats(ngx_http_request_t *r,
             "queued", (json_int_t) st.queued,
         "listener",
             "pid", (json_int_t) sh->listener_pid,
-            "listening", sh->listener_ready != 0));
+            "listening", sh->listener_ready != 0);
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
+
+    if (body && tmcf->filter_zone) {
+        f = tmcf->filter_zone->data;
+
+        json_object_set_new(body, "host_filter", json_pack(
+            "{s:b, s:I, s:I, s:I, s:I}",
+            "ready", f->sh->ready != 0,
+            "keys", (json_int_t) f->sh->keys,
+            "bytes", (json_int_t) f->size,
+            "answered", (json_int_t) f->sh->skipped,
+            "loads", (json_int_t) f->sh->loads));
+    }
+
+    return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK, body);
 }
 
 

@@ -24,6 +24,7 @@
 #include <ngx_http.h>
 #include "ngx_http_tenant_module.h"
 #include "ngx_http_tenant_cache.h"
+#include "ngx_http_tenant_filter.h"
 #include "ngx_http_tenant_listen.h"
 #include "ngx_http_tenant_pg.h"
 
@@ -52,6 +53,22 @@ static ngx_uint_t   ngx_http_tenant_listen_gap;
 static ngx_msec_t   ngx_http_tenant_listen_exiting;
 
 static ngx_http_tenant_pg_listener_t  *ngx_http_tenant_listener;
+
+/* the host filter is loaded anew at every (re)connect and this often */
+#define NGX_HTTP_TENANT_FILTER_RELOAD  3600
+static time_t       ngx_http_tenant_listen_filter_at;
+
+
+static ngx_http_tenant_filter_t *
+ngx_http_tenant_listen_filter(void)
+{
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_tenant_module);
+
+    return (tmcf && tmcf->filter_zone) ? tmcf->filter_zone->data : NULL;
+}
 
 
 void
@@ -146,6 +163,16 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
         /* missed the quit hook (no connection was up then) */
         ngx_http_tenant_listen_hand_over(cache);
         return;
+    }
+
+    if (ngx_http_tenant_listen_filter_at
+        && ngx_time() - ngx_http_tenant_listen_filter_at
+           >= NGX_HTTP_TENANT_FILTER_RELOAD
+        && ngx_http_tenant_listen_filter())
+    {
+        /* deleted hosts cannot leave a Bloom filter: start a clean one */
+        ngx_http_tenant_listen_filter_at = ngx_time();
+        ngx_http_tenant_filter_load(ngx_http_tenant_listen_filter());
     }
 
     /*
@@ -278,6 +305,19 @@ ngx_http_tenant_listen_ready(void *data)
                       "cache invalidated, changes may have been missed");
     }
 
+    /*
+     * From now on every change arrives by NOTIFY, so the host filter can
+     * be loaded: anything the load misses is added by its notification.
+     * A gap may have missed some: it is loaded anew after one too.
+     */
+    if (ngx_http_tenant_listen_filter()
+        && (ngx_http_tenant_listen_gap
+            || !ngx_http_tenant_listen_filter()->sh->ready))
+    {
+        ngx_http_tenant_listen_filter_at = ngx_time();
+        ngx_http_tenant_filter_load(ngx_http_tenant_listen_filter());
+    }
+
     /* from now on, a reconnect means a gap */
     ngx_http_tenant_listen_gap = 1;
 
@@ -291,9 +331,10 @@ ngx_http_tenant_listen_ready(void *data)
 static void
 ngx_http_tenant_listen_notify(void *data, PGnotify *n)
 {
-    u_char                   *p, *sp, *last;
-    ngx_str_t                 tenant, host;
-    ngx_http_tenant_cache_t  *cache;
+    u_char                    *p, *sp, *last;
+    ngx_str_t                  tenant, host;
+    ngx_http_tenant_cache_t   *cache;
+    ngx_http_tenant_filter_t  *filter;
 
     cache = ngx_http_tenant_get_cache();
 
@@ -315,8 +356,14 @@ ngx_http_tenant_listen_notify(void *data, PGnotify *n)
     tenant.data = p;
     tenant.len = (sp ? sp : last) - p;
 
+    filter = ngx_http_tenant_listen_filter();
+
     if (tenant.len) {
         ngx_http_tenant_cache_purge_tenant(cache, &tenant);
+
+        if (filter) {
+            ngx_http_tenant_filter_add(filter, 't', &tenant);
+        }
     }
 
     if (sp) {
@@ -325,6 +372,10 @@ ngx_http_tenant_listen_notify(void *data, PGnotify *n)
 
         if (host.len) {
             (void) ngx_http_tenant_cache_purge_host(cache, &host);
+
+            if (filter) {
+                ngx_http_tenant_filter_add(filter, 'h', &host);
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 #include "ngx_http_tenant_module.h"
 #include "ngx_http_tenant_cache.h"
+#include "ngx_http_tenant_filter.h"
 #include "ngx_http_tenant_host.h"
 #include "ngx_http_tenant_listen.h"
 #include "ngx_http_tenant_lookup.h"
@@ -39,6 +40,8 @@ static char *ngx_http_tenant_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static char *ngx_http_tenant_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_tenant_host_pattern(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_tenant_host_filter(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_tenant_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_tenant_init_process(ngx_cycle_t *cycle);
@@ -115,6 +118,13 @@ static ngx_command_t  ngx_http_tenant_commands[] = {
     { ngx_string("tenant_host_pattern"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_tenant_host_pattern,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("tenant_host_filter"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_tenant_host_filter,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -390,6 +400,26 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
 
     if (ngx_http_tenant_match(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * A host no tenant has, by the set of every routable host, is unknown
+     * without asking the registry: a flood of random hosts stays here.
+     */
+    if (rc == NGX_HTTP_TENANT_CACHE_ABSENT && tmcf->filter_zone
+        && ngx_http_tenant_filter_test(tmcf->filter_zone->data, 'h',
+                                       &ctx->host) == 0
+        && (ctx->tenant.len == 0
+            || ngx_http_tenant_filter_test(tmcf->filter_zone->data, 't',
+                                           &ctx->tenant) == 0))
+    {
+        ngx_http_tenant_filter_t  *f = tmcf->filter_zone->data;
+
+        (void) ngx_atomic_fetch_add(&f->sh->skipped, 1);
+        ctx->resolved = 1;
+        ctx->record.status = NGX_HTTP_TENANT_UNKNOWN;
+        ctx->cache_status = NGX_HTTP_TENANT_CACHE_NEGATIVE;
+        return NGX_OK;
     }
 
     rc = ngx_http_tenant_lookup_start(ctx);
@@ -941,6 +971,25 @@ ngx_http_tenant_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tmcf->shm_zone->noreuse = 0;
 
     return NGX_CONF_OK;
+}
+
+
+/* tenant_host_filter name:size */
+
+static char *
+ngx_http_tenant_host_filter(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_tenant_main_conf_t  *tmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tmcf->filter_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_http_tenant_filter_zone(cf, &value[1], &tmcf->filter_zone);
 }
 
 

@@ -75,6 +75,7 @@ typedef struct {
     ngx_msec_t                      retry;
 
     ngx_shm_zone_t                 *shm_zone;
+    ngx_shm_zone_t                 *filter_zone;   /* tenant_host_filter */
     time_t                          ttl;
     time_t                          negative_ttl;
     time_t                          max_stale;

@@ -6,7 +6,6 @@
 #include "conf.h"
 #include "db.h"
 #include "log.h"
-#include "logline.h"
 #include "migrate.h"
 #include "prov.h"
 #include "run.h"
@@ -171,12 +170,6 @@ main(int argc, char **argv)
 
     memset(&p, 0, sizeof(p));
     conf_defaults(&p.conf);
-
-    /* the process driver's stamper: stdin to stdout, lines timed */
-    if (argc == 2 && strcmp(argv[1], "logstamp") == 0) {
-        logline_stamp(0, 1);
-        return 0;
-    }
 
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {

@@ -26,6 +26,7 @@ sub http {
     tenant_cache_negative_ttl ${\($o{negative_ttl} // '5s')};
     tenant_cache_max_stale ${\($o{max_stale} // '1h')};
     tenant_host_pattern "^(?:(?<role>admin)\\.)?(?<tenant>[a-z0-9-]+)\\.localhost\$";
+${\($o{filter} ? "    tenant_host_filter hosts:$o{filter};" : '')}
 
     upstream tenant_backend {
         tenant_upstream max_fails=1 fail_timeout=10s;
