@@ -1,7 +1,9 @@
-# A hostile tenant and a hostile client against a running platform
-# (issue 14, the parts done so far): host takeover, HTML and config-line
-# injection, the cache API without its token, idempotency under
-# concurrency, and reads through jobs that cannot pile up.
+# A hostile tenant and a hostile client against a running platform: host
+# takeover, HTML and config-line injection, tenant code as root, the cache
+# API without its token, idempotency under concurrency, and reads through
+# jobs that cannot pile up. Two attacks need an edge of their own and have
+# a file each: a frozen registry (t/16-breaker.t) and a flood of random
+# hosts (t/17-host-filter.t; auto/bench reports its figure).
 use strict;
 use warnings;
 use FindBin;
