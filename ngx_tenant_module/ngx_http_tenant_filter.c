@@ -93,7 +93,10 @@ ngx_http_tenant_filter_zone(ngx_conf_t *cf, ngx_str_t *value,
 
     f->size = ngx_align(size, sizeof(ngx_atomic_uint_t));
 
-    *zone = ngx_shared_memory_add(cf, &name, 2 * f->size + 16 * ngx_pagesize,
+    /* two arrays, and the slab pool's own page table (24 bytes a page) */
+    *zone = ngx_shared_memory_add(cf, &name,
+                                  2 * f->size + 2 * f->size / 64
+                                  + 32 * ngx_pagesize,
                                   &ngx_http_tenant_filter_zone);
     if (*zone == NULL) {
         return NGX_CONF_ERROR;
