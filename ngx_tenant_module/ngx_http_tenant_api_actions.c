@@ -90,6 +90,37 @@ ngx_http_tenant_api_route_t  ngx_http_tenant_api_routes[] = {
 /* --- shared steps -------------------------------------------------------- */
 
 
+/* a limit the registry counted: "seconds" until it allows the next one */
+
+static void
+ngx_http_tenant_api_rate_limited(ngx_http_tenant_api_ctx_t *ctx,
+    char *seconds, const char *what)
+{
+    u_char  *msg;
+    size_t   len;
+
+    ctx->retry_after = ngx_atotm((u_char *) seconds, ngx_strlen(seconds));
+    if (ctx->retry_after == NGX_ERROR) {
+        ctx->retry_after = 0;
+    }
+
+    len = ngx_strlen(what) + sizeof(": retry after Retry-After seconds");
+
+    msg = ngx_pnalloc(ctx->pool, len);
+    if (msg == NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "out of memory", NULL);
+        return;
+    }
+
+    *ngx_snprintf(msg, len - 1, "%s: retry after Retry-After seconds", what)
+        = '\0';
+
+    ngx_http_tenant_api_error(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                              "rate_limited", (const char *) msg, NULL);
+}
+
+
 /* the tenant name in the path: a name that cannot exist is a 404 */
 
 static ngx_int_t
@@ -785,16 +816,9 @@ ngx_http_tenant_api_created(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
         *msg++ = '\0';
 
         if (ngx_strcmp(bad, "rate") == 0) {
-            ctx->retry_after = ngx_atotm((u_char *) msg, ngx_strlen(msg));
-            if (ctx->retry_after == NGX_ERROR) {
-                ctx->retry_after = 0;
-            }
-
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-                                      "rate_limited",
-                                      "this key has made as many tenants "
-                                      "as allowed for now: retry after "
-                                      "Retry-After seconds", NULL);
+            ngx_http_tenant_api_rate_limited(ctx, msg,
+                                             "this key has made as many "
+                                             "tenants as allowed for now");
             return;
         }
 
@@ -1156,17 +1180,9 @@ ngx_http_tenant_api_logs_made(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
         state = PQgetvalue(res, 0, 0);
 
         if (ngx_strncmp(state, "rate|", 5) == 0) {
-            ctx->retry_after = ngx_atotm((u_char *) state + 5,
-                                         ngx_strlen(state + 5));
-            if (ctx->retry_after == NGX_ERROR) {
-                ctx->retry_after = 0;
-            }
-
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-                                      "rate_limited",
-                                      "this key has asked for 60 logs a "
-                                      "minute: retry after Retry-After "
-                                      "seconds", NULL);
+            ngx_http_tenant_api_rate_limited(ctx, state + 5,
+                                             "this key has asked for 60 "
+                                             "logs a minute");
             return;
         }
     }

@@ -316,6 +316,7 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
     ngx_int_t                     rc, n;
     ngx_str_t                     host;
     ngx_http_tenant_cache_t      *cache;
+    ngx_http_tenant_filter_t     *filter;
     ngx_http_tenant_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
@@ -406,16 +407,14 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
      * A host no tenant has, by the set of every routable host, is unknown
      * without asking the registry: a flood of random hosts stays here.
      */
-    if (rc == NGX_HTTP_TENANT_CACHE_ABSENT && tmcf->filter_zone
-        && ngx_http_tenant_filter_test(tmcf->filter_zone->data, 'h',
-                                       &ctx->host) == 0
-        && (ctx->tenant.len == 0
-            || ngx_http_tenant_filter_test(tmcf->filter_zone->data, 't',
-                                           &ctx->tenant) == 0))
-    {
-        ngx_http_tenant_filter_t  *f = tmcf->filter_zone->data;
+    filter = tmcf->filter_zone ? tmcf->filter_zone->data : NULL;
 
-        (void) ngx_atomic_fetch_add(&f->sh->skipped, 1);
+    if (rc == NGX_HTTP_TENANT_CACHE_ABSENT && filter
+        && ngx_http_tenant_filter_test(filter, 'h', &ctx->host) == 0
+        && (ctx->tenant.len == 0
+            || ngx_http_tenant_filter_test(filter, 't', &ctx->tenant) == 0))
+    {
+        (void) ngx_atomic_fetch_add(&filter->sh->skipped, 1);
         ctx->resolved = 1;
         ctx->record.status = NGX_HTTP_TENANT_UNKNOWN;
         ctx->cache_status = NGX_HTTP_TENANT_CACHE_NEGATIVE;
