@@ -58,6 +58,13 @@ static ngx_http_tenant_pg_listener_t  *ngx_http_tenant_listener;
 #define NGX_HTTP_TENANT_FILTER_RELOAD  3600
 static time_t       ngx_http_tenant_listen_filter_at;
 
+/*
+ * A load is due until one completes: the first attempt may find no pool
+ * connection up yet (the listener reconnects first), or fail half-way.
+ */
+static ngx_uint_t         ngx_http_tenant_listen_filter_due;
+static ngx_atomic_uint_t  ngx_http_tenant_listen_filter_loads;
+
 
 static ngx_http_tenant_filter_t *
 ngx_http_tenant_listen_filter(void)
@@ -104,6 +111,7 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
 {
     ngx_pid_t                    owner;
     ngx_http_tenant_cache_t     *cache;
+    ngx_http_tenant_filter_t    *filter;
     ngx_http_tenant_cache_sh_t  *sh;
 
     cache = ngx_http_tenant_get_cache();
@@ -165,14 +173,25 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
         return;
     }
 
-    if (ngx_http_tenant_listen_filter_at
+    filter = ngx_http_tenant_listen_filter();
+
+    if (filter && ngx_http_tenant_listen_filter_at
         && ngx_time() - ngx_http_tenant_listen_filter_at
-           >= NGX_HTTP_TENANT_FILTER_RELOAD
-        && ngx_http_tenant_listen_filter())
+           >= NGX_HTTP_TENANT_FILTER_RELOAD)
     {
         /* deleted hosts cannot leave a Bloom filter: start a clean one */
         ngx_http_tenant_listen_filter_at = ngx_time();
-        ngx_http_tenant_filter_load(ngx_http_tenant_listen_filter());
+        ngx_http_tenant_listen_filter_due = 1;
+        ngx_http_tenant_listen_filter_loads = filter->sh->loads;
+    }
+
+    if (filter && ngx_http_tenant_listen_filter_due) {
+        if (filter->sh->loads != ngx_http_tenant_listen_filter_loads) {
+            ngx_http_tenant_listen_filter_due = 0;
+
+        } else if (sh->listener_ready == (ngx_atomic_uint_t) ngx_pid) {
+            ngx_http_tenant_filter_load(filter);
+        }
     }
 
     /*
@@ -289,7 +308,8 @@ ngx_http_tenant_listen_alive(ngx_pid_t pid)
 static void
 ngx_http_tenant_listen_ready(void *data)
 {
-    ngx_http_tenant_cache_t  *cache;
+    ngx_http_tenant_cache_t   *cache;
+    ngx_http_tenant_filter_t  *filter;
 
     cache = ngx_http_tenant_get_cache();
 
@@ -310,12 +330,13 @@ ngx_http_tenant_listen_ready(void *data)
      * be loaded: anything the load misses is added by its notification.
      * A gap may have missed some: it is loaded anew after one too.
      */
-    if (ngx_http_tenant_listen_filter()
-        && (ngx_http_tenant_listen_gap
-            || !ngx_http_tenant_listen_filter()->sh->ready))
-    {
+    filter = ngx_http_tenant_listen_filter();
+
+    if (filter && (ngx_http_tenant_listen_gap || !filter->sh->ready)) {
         ngx_http_tenant_listen_filter_at = ngx_time();
-        ngx_http_tenant_filter_load(ngx_http_tenant_listen_filter());
+        ngx_http_tenant_listen_filter_due = 1;
+        ngx_http_tenant_listen_filter_loads = filter->sh->loads;
+        ngx_http_tenant_filter_load(filter);
     }
 
     /* from now on, a reconnect means a gap */
