@@ -1,6 +1,7 @@
 #include "db.h"
 #include "log.h"
 
+#include <stdio.h>
 #include <string.h>
 
 PGconn *
@@ -60,6 +61,20 @@ db_exec(PGconn *conn, const char *what, const char *sql)
         return -1;
     }
 
+    PQclear(res);
+    return 0;
+}
+
+int
+db_run(PGconn *conn, const char *what, const char *sql, int nparams,
+       const char *const *params, char *err, size_t len)
+{
+    PGresult *res = db_query(conn, what, sql, nparams, params);
+
+    if (res == NULL) {
+        snprintf(err, len, "registry: cannot %s", what);
+        return -1;
+    }
     PQclear(res);
     return 0;
 }

@@ -48,20 +48,6 @@ shared_runtime_id(const char *runtime, char *out, size_t len)
     }
 }
 
-static int
-exec1(struct prov *p, const char *what, const char *sql, int n,
-      const char *const *params, char *err, size_t len)
-{
-    PGresult *res = db_query(p->conn, what, sql, n, params);
-
-    if (res == NULL) {
-        snprintf(err, len, "registry: cannot %s", what);
-        return -1;
-    }
-    PQclear(res);
-    return 0;
-}
-
 /* brings the runtime tenant up: every step finds its work done if it is */
 static int
 bring_up(struct prov *p, struct tenant *rt, char *err, size_t len)
@@ -84,9 +70,9 @@ bring_up(struct prov *p, struct tenant *rt, char *err, size_t len)
         return -1;
     }
     if (tenant_write_endpoints(p, rt, err, len) != 0
-        || exec1(p, "mark the runtime active",
-                 "UPDATE tenants SET status = 'active', updated_at = now()"
-                 " WHERE id = $1", 1, params, err, len) != 0
+        || db_run(p->conn, "mark the runtime active",
+                  "UPDATE tenants SET status = 'active', updated_at = now()"
+                  " WHERE id = $1", 1, params, err, len) != 0
         || db_commit(p->conn) != 0)
     {
         db_rollback(p->conn);
@@ -128,14 +114,14 @@ shared_ensure_runtime(struct prov *p, const struct tenant *t, char *rt_id,
     params[2] = desc;
 
     /* one provisioner at a time brings a runtime up; others then find it */
-    if (exec1(p, "lock the shared runtime",
-              "SELECT pg_advisory_lock(" RUNTIME_LOCK ", hashtext($1))", 1,
-              params, err, len) != 0
-        || exec1(p, "record the shared runtime",
-                 "INSERT INTO tenants (id, blueprint, display_name, status,"
-                 "                     managed)"
-                 " VALUES ($1, $2, $3, 'provisioning', true)"
-                 " ON CONFLICT (id) DO NOTHING", 3, params, err, len) != 0)
+    if (db_run(p->conn, "lock the shared runtime",
+               "SELECT pg_advisory_lock(" RUNTIME_LOCK ", hashtext($1))", 1,
+               params, err, len) != 0
+        || db_run(p->conn, "record the shared runtime",
+                  "INSERT INTO tenants (id, blueprint, display_name, status,"
+                  "                     managed)"
+                  " VALUES ($1, $2, $3, 'provisioning', true)"
+                  " ON CONFLICT (id) DO NOTHING", 3, params, err, len) != 0)
     {
         return -1;
     }
@@ -157,9 +143,9 @@ shared_ensure_runtime(struct prov *p, const struct tenant *t, char *rt_id,
     tenant_free(&rt);
 
     /* a failed unlock ends with the connection; err keeps the cause */
-    (void) exec1(p, "unlock the shared runtime",
-                 "SELECT pg_advisory_unlock(" RUNTIME_LOCK ", hashtext($1))",
-                 1, params, scratch, sizeof(scratch));
+    (void) db_run(p->conn, "unlock the shared runtime",
+                  "SELECT pg_advisory_unlock(" RUNTIME_LOCK ", hashtext($1))",
+                  1, params, scratch, sizeof(scratch));
     return rc;
 }
 

@@ -46,20 +46,6 @@ enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST };
     } while (0)
 
 
-static int
-exec_params(struct prov *p, const char *what, const char *sql, int n,
-            const char *const *params, char *err)
-{
-    PGresult *res = db_query(p->conn, what, sql, n, params);
-
-    if (res == NULL) {
-        snprintf(err, ERRLEN, "registry: cannot %s", what);
-        return -1;
-    }
-    PQclear(res);
-    return 0;
-}
-
 /*
  * The tenant's endpoints, replaced in the final transaction: its own
  * services (dedicated), the runtime the platform runs for its blueprint
@@ -78,21 +64,21 @@ write_endpoints(struct prov *p, struct tenant *t, const char *rt_id,
     }
 
     params[0] = t->id;
-    if (exec_params(p, "clear endpoints",
-                    "DELETE FROM tenant_endpoints WHERE tenant_id = $1", 1,
-                    params, err) != 0)
+    if (db_run(p->conn, "clear endpoints",
+               "DELETE FROM tenant_endpoints WHERE tenant_id = $1", 1,
+               params, err, ERRLEN) != 0)
     {
         return -1;
     }
 
     if (rt_id != NULL) {
         params[1] = rt_id;
-        return exec_params(p, "copy the runtime's endpoints",
-                           "INSERT INTO tenant_endpoints (tenant_id, role,"
-                           " address, weight)"
-                           " SELECT $1, role, address, weight"
-                           "   FROM tenant_endpoints WHERE tenant_id = $2",
-                           2, params, err);
+        return db_run(p->conn, "copy the runtime's endpoints",
+                      "INSERT INTO tenant_endpoints (tenant_id, role,"
+                      " address, weight)"
+                      " SELECT $1, role, address, weight"
+                      "   FROM tenant_endpoints WHERE tenant_id = $2",
+                      2, params, err, ERRLEN);
     }
 
     shared = json_object_get(t->bp->json, "shared");
@@ -104,10 +90,10 @@ write_endpoints(struct prov *p, struct tenant *t, const char *rt_id,
         }
         params[1] = roles[i];
         params[2] = addr;
-        if (exec_params(p, "write an endpoint",
-                        "INSERT INTO tenant_endpoints (tenant_id, role,"
-                        " address, service) VALUES ($1, $2, $3, NULL)", 3,
-                        params, err) != 0)
+        if (db_run(p->conn, "write an endpoint",
+                   "INSERT INTO tenant_endpoints (tenant_id, role,"
+                   " address, service) VALUES ($1, $2, $3, NULL)", 3,
+                   params, err, ERRLEN) != 0)
         {
             return -1;
         }
@@ -121,9 +107,9 @@ set_status(struct prov *p, const char *id, const char *from, const char *to,
 {
     const char *params[3] = { id, from, to };
 
-    return exec_params(p, "update the tenant's status",
-                       "UPDATE tenants SET status = $3, updated_at = now()"
-                       " WHERE id = $1 AND status = $2", 3, params, err);
+    return db_run(p->conn, "update the tenant's status",
+                  "UPDATE tenants SET status = $3, updated_at = now()"
+                  " WHERE id = $1 AND status = $2", 3, params, err, ERRLEN);
 }
 
 static json_t *
@@ -251,9 +237,9 @@ do_delete(struct prov *p, struct job *j, char *err)
 
     /* hosts, endpoints, ports and secrets go with the row */
     if (job_begin(p) != 0
-        || exec_params(p, "delete the tenant",
-                       "DELETE FROM tenants WHERE id = $1", 1, params,
-                       err) != 0)
+        || db_run(p->conn, "delete the tenant",
+                  "DELETE FROM tenants WHERE id = $1", 1, params, err,
+                  ERRLEN) != 0)
     {
         db_rollback(p->conn);
         return FAILED;
@@ -340,9 +326,9 @@ do_seed_admin(struct prov *p, struct job *j, struct tenant *t, char *err)
     /* the password leaves the registry with the job's completion */
     params[0] = j->idstr;
     if (job_begin(p) != 0
-        || exec_params(p, "forget the password",
-                       "UPDATE jobs SET payload = payload - 'password'"
-                       " WHERE id = $1", 1, params, err) != 0)
+        || db_run(p->conn, "forget the password",
+                  "UPDATE jobs SET payload = payload - 'password'"
+                  " WHERE id = $1", 1, params, err, ERRLEN) != 0)
     {
         db_rollback(p->conn);
         return FAILED;
