@@ -78,6 +78,17 @@ ngx_http_tenant_listen_filter(void)
 }
 
 
+/* a load is due from now until the filter's load count moves */
+
+static void
+ngx_http_tenant_listen_filter_want(ngx_http_tenant_filter_t *filter)
+{
+    ngx_http_tenant_listen_filter_at = ngx_time();
+    ngx_http_tenant_listen_filter_due = 1;
+    ngx_http_tenant_listen_filter_loads = filter->sh->loads;
+}
+
+
 void
 ngx_http_tenant_listen_init_process(ngx_cycle_t *cycle)
 {
@@ -180,9 +191,7 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
            >= NGX_HTTP_TENANT_FILTER_RELOAD)
     {
         /* deleted hosts cannot leave a Bloom filter: start a clean one */
-        ngx_http_tenant_listen_filter_at = ngx_time();
-        ngx_http_tenant_listen_filter_due = 1;
-        ngx_http_tenant_listen_filter_loads = filter->sh->loads;
+        ngx_http_tenant_listen_filter_want(filter);
     }
 
     if (filter && ngx_http_tenant_listen_filter_due) {
@@ -333,9 +342,7 @@ ngx_http_tenant_listen_ready(void *data)
     filter = ngx_http_tenant_listen_filter();
 
     if (filter && (ngx_http_tenant_listen_gap || !filter->sh->ready)) {
-        ngx_http_tenant_listen_filter_at = ngx_time();
-        ngx_http_tenant_listen_filter_due = 1;
-        ngx_http_tenant_listen_filter_loads = filter->sh->loads;
+        ngx_http_tenant_listen_filter_want(filter);
         ngx_http_tenant_filter_load(filter);
     }
 

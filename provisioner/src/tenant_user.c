@@ -56,7 +56,6 @@ allocate_uid(struct prov *p, struct tenant *t, char *err, size_t len)
     char        lo[16], hi[16];
     const char *params[3] = { t->id, lo, hi };
     PGresult   *res;
-    int         attempt;
 
     snprintf(lo, sizeof(lo), "%d", p->conf.uid_min);
     snprintf(hi, sizeof(hi), "%d", p->conf.uid_max);
@@ -68,7 +67,6 @@ allocate_uid(struct prov *p, struct tenant *t, char *err, size_t len)
      * advisory lock taken before the statement that looks, so it sees
      * what the last holder committed); the primary key stays the guard.
      */
-    (void) attempt;
     if (db_begin(p->conn) != 0) {
         snprintf(err, len, "registry: cannot begin");
         return -1;
@@ -155,8 +153,13 @@ tenant_ensure_user(struct prov *p, struct tenant *t, char *err, size_t len)
     }
 
     if (geteuid() != 0) {
-        /* not root (a developer's run): no one to switch to; say so once */
-        return mkdirs(t->dir, NULL, 0700) == 0 ? 0 : -1;
+        /* not root (a developer's run): services run as we do */
+        if (mkdirs(t->dir, NULL, 0700) != 0) {
+            snprintf(err, len, "cannot create %s: %s", t->dir,
+                     strerror(errno));
+            return -1;
+        }
+        return 0;
     }
 
     if (root_dir(t->slot, 0755, err, len) != 0) {
