@@ -41,7 +41,6 @@ static ngx_int_t ngx_http_tenant_api_key_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_tenant_api_add_variables(ngx_conf_t *cf);
 static char *ngx_http_tenant_admin_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static void ngx_http_tenant_api_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_tenant_api_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_tenant_api_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -111,7 +110,7 @@ ngx_module_t  ngx_http_tenant_api_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_http_tenant_api_exit_process,      /* exit process */
+    NULL,                                  /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -1157,13 +1156,6 @@ ngx_http_tenant_api_add_variables(ngx_conf_t *cf)
     var->get_handler = ngx_http_tenant_api_key_variable;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_tenant_api_exit_process(ngx_cycle_t *cycle)
-{
-    ngx_http_tenant_api_validate_free();
 }
 
 

@@ -132,7 +132,7 @@ ngx_http_tenant_api_name_arg(ngx_http_tenant_api_ctx_t *ctx, ngx_str_t *name)
         return NGX_ERROR;
     }
 
-    if (ngx_http_tenant_api_check_slug(name->data, name->len) != NULL
+    if (tenant_slug_check(name->data, name->len) != NULL
         || name->len > 30)
     {
         ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
@@ -534,7 +534,7 @@ ngx_http_tenant_api_list_page(ngx_http_tenant_api_ctx_t *ctx,
     }
 
     if (ngx_http_arg(ctx->request, (u_char *) "after", 5, &v) == NGX_OK) {
-        if (ngx_http_tenant_api_check_slug(v.data, v.len) != NULL) {
+        if (tenant_slug_check(v.data, v.len) != NULL) {
             ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
                                       "invalid_parameter",
                                       "after must be a tenant name", "after");
@@ -886,20 +886,20 @@ ngx_http_tenant_api_create_fields(ngx_http_tenant_api_ctx_t *ctx,
         v[4] = v[0];
     }
 
-    why = ngx_http_tenant_api_check_name(v[0].data, v[0].len);
+    why = tenant_name_check(v[0].data, v[0].len);
     if (why) {
         ngx_http_tenant_api_error(ctx, 422, "invalid_name", why, names[0]);
         return;
     }
 
-    why = ngx_http_tenant_api_check_slug(v[1].data, v[1].len);
+    why = tenant_slug_check(v[1].data, v[1].len);
     if (why) {
         ngx_http_tenant_api_error(ctx, 422, "invalid_blueprint", why,
                                   names[1]);
         return;
     }
 
-    why = ngx_http_tenant_api_check_slug(v[2].data, v[2].len);
+    why = tenant_slug_check(v[2].data, v[2].len);
     if (why) {
         ngx_http_tenant_api_error(ctx, 422, "invalid_theme", why, "theme");
         return;
@@ -1058,7 +1058,7 @@ ngx_http_tenant_api_delete_store(ngx_http_tenant_api_ctx_t *ctx)
 
     why = ngx_http_tenant_api_str(ctx, "tenant_name", 1, &name);
 
-    if (why == NULL && ngx_http_tenant_api_check_slug(name.data, name.len)) {
+    if (why == NULL && tenant_slug_check(name.data, name.len)) {
         why = "no tenant has this name";
     }
 

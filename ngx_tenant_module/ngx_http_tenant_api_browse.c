@@ -107,7 +107,7 @@ ngx_http_tenant_api_tenant_filter(ngx_http_tenant_api_ctx_t *ctx,
         return NGX_OK;
     }
 
-    if (ngx_http_tenant_api_check_slug(v.data, v.len) != NULL || v.len > 30) {
+    if (tenant_slug_check(v.data, v.len) != NULL || v.len > 30) {
         ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
                                   "invalid_parameter",
                                   "tenant must be a tenant name", "tenant");

@@ -10,16 +10,14 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include "tenant_names.h"
 
 
 /* each returns NULL when valid, else why not (a static message) */
-const char *ngx_http_tenant_api_check_name(u_char *s, size_t len);
-const char *ngx_http_tenant_api_check_slug(u_char *s, size_t len);
 const char *ngx_http_tenant_api_check_email(u_char *s, size_t len);
 const char *ngx_http_tenant_api_check_password(u_char *s, size_t len);
 const char *ngx_http_tenant_api_check_text(u_char *s, size_t len,
     size_t max);
-void ngx_http_tenant_api_validate_free(void);
 const char *ngx_http_tenant_api_check_domain(u_char *buf, u_char *s,
     size_t len, size_t *out);
 

@@ -8,7 +8,7 @@
 #include "cli.h"
 #include "db.h"
 #include "log.h"
-#include "names.h"
+#include "tenant_names.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -314,7 +314,10 @@ mutate(struct prov *p, const char *verb, const struct opts *o)
     if (o->name == NULL) {
         return usage_error(verb, "a tenant name is required", "NAME");
     }
-    if (create && (why = name_check(o->name)) != NULL) {
+    if (create
+        && (why = tenant_name_check((const unsigned char *) o->name,
+                                     strlen(o->name))) != NULL)
+    {
         return usage_error(verb, why, "NAME");
     }
     if (create && o->blueprint == NULL) {

@@ -1,6 +1,8 @@
 
 /*
  * Unit tests for host normalisation; prints TAP for prove.
+ *
+ * sources: ngx_tenant_module/ngx_http_tenant_host.c
  */
 
 
