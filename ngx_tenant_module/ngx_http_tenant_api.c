@@ -14,6 +14,7 @@
 #include "ngx_http_tenant_api.h"
 #include "ngx_http_tenant_api_validate.h"
 #include "ngx_http_tenant_pg.h"
+#include "ngx_http_tenant_reply.h"
 
 
 static ngx_int_t ngx_http_tenant_api_handler(ngx_http_request_t *r);
@@ -172,23 +173,7 @@ ngx_http_tenant_api_handler(ngx_http_request_t *r)
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
     ctx->prefix = clcf->name;
-    path = r->uri;
-
-    if (path.len >= clcf->name.len
-        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
-    {
-        path.data += clcf->name.len;
-        path.len -= clcf->name.len;
-    }
-
-    while (path.len && path.data[0] == '/') {
-        path.data++;
-        path.len--;
-    }
-
-    while (path.len && path.data[path.len - 1] == '/') {
-        path.len--;
-    }
+    ngx_http_tenant_reply_path(r, &path);
 
     route = ngx_http_tenant_api_match(r, &path, ctx->arg, &allowed);
 
@@ -721,109 +706,42 @@ void
 ngx_http_tenant_api_reply(ngx_http_tenant_api_ctx_t *ctx, ngx_uint_t status,
     json_t *body)
 {
-    char                *text;
-    size_t               len;
     ngx_int_t            rc;
-    ngx_buf_t           *b;
-    ngx_chain_t          out;
-    ngx_table_elt_t     *h;
     ngx_http_request_t  *r;
 
     r = ctx->request;
 
     ngx_http_tenant_api_unwait(ctx);
 
-    text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-    json_decref(body);
-
-    if (text == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    len = ngx_strlen(text);
-
-    b = ngx_create_temp_buf(r->pool, len + 1);
-    if (b == NULL) {
-        free(text);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    b->last = ngx_cpymem(b->last, text, len);
-    *b->last++ = '\n';
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    free(text);
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    rc = NGX_OK;
 
     if (status == NGX_HTTP_ACCEPTED && ctx->job > 0) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Location");
-        h->value.data = ngx_pnalloc(r->pool, ctx->prefix.len + 6 + NGX_INT64_LEN);
-        if (h->value.data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        h->value.len = ngx_sprintf(h->value.data, "%V%sjobs/%L", &ctx->prefix,
-                                   (ctx->prefix.len
-                                    && ctx->prefix.data[ctx->prefix.len - 1]
-                                       == '/') ? "" : "/",
-                                   ctx->job)
-                       - h->value.data;
+        rc = ngx_http_tenant_reply_header(r, "Location",
+                                          ctx->prefix.len + 6 + NGX_INT64_LEN,
+                                          "%V%sjobs/%L", &ctx->prefix,
+                                          (ctx->prefix.len
+                                           && ctx->prefix.data[ctx->prefix.len
+                                                               - 1] == '/')
+                                          ? "" : "/", ctx->job);
     }
 
-    if (ctx->retry_after) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (h->value.data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        h->value.len = ngx_sprintf(h->value.data, "%T", ctx->retry_after)
-                       - h->value.data;
+    if (rc == NGX_OK && ctx->retry_after) {
+        rc = ngx_http_tenant_reply_header(r, "Retry-After", NGX_TIME_T_LEN,
+                                          "%T", ctx->retry_after);
     }
 
-    if (status == NGX_HTTP_NOT_ALLOWED) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h) {
-            h->hash = 1;
-            ngx_str_set(&h->key, "Allow");
-            ngx_str_set(&h->value, "GET, POST, DELETE");
-        }
+    if (rc == NGX_OK && status == NGX_HTTP_NOT_ALLOWED) {
+        rc = ngx_http_tenant_reply_header(r, "Allow", 32,
+                                          "GET, POST, DELETE");
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
+    if (rc != NGX_OK) {
+        json_decref(body);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    out.buf = b;
-    out.next = NULL;
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+    ngx_http_finalize_request(r, ngx_http_tenant_reply_json(r, status, body));
 }
 
 
@@ -831,16 +749,9 @@ void
 ngx_http_tenant_api_error(ngx_http_tenant_api_ctx_t *ctx, ngx_uint_t status,
     const char *code, const char *message, const char *field)
 {
-    json_t  *err;
-
-    err = json_pack("{s:s, s:s}", "code", code, "message", message);
-
-    if (err && field) {
-        json_object_set_new(err, "field", json_string(field));
-    }
-
     ngx_http_tenant_api_reply(ctx, status,
-                              err ? json_pack("{s:o}", "error", err) : NULL);
+                              ngx_http_tenant_reply_error(code, message,
+                                                          field));
 }
 
 

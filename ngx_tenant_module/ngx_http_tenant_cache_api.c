@@ -24,6 +24,7 @@
 #include "ngx_http_tenant_filter.h"
 #include "ngx_http_tenant_host.h"
 #include "ngx_http_tenant_pg.h"
+#include "ngx_http_tenant_reply.h"
 #include <openssl/crypto.h>
 
 
@@ -37,8 +38,6 @@ static ngx_int_t ngx_http_tenant_cache_api_stats(ngx_http_request_t *r,
     ngx_http_tenant_cache_t *cache);
 static ngx_int_t ngx_http_tenant_cache_api_host(ngx_http_request_t *r,
     ngx_http_tenant_cache_t *cache, ngx_str_t *arg);
-static ngx_int_t ngx_http_tenant_cache_api_send(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *body);
 static ngx_int_t ngx_http_tenant_cache_api_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
 static char *ngx_http_tenant_cache_api(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -96,7 +95,6 @@ ngx_http_tenant_cache_api_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_str_t                  path, arg;
-    ngx_http_core_loc_conf_t  *clcf;
     ngx_http_tenant_cache_t   *cache;
 
     if (ngx_http_tenant_cache_api_allowed(r) != NGX_OK) {
@@ -120,23 +118,7 @@ ngx_http_tenant_cache_api_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    /* the path below the location's prefix */
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    path = r->uri;
-
-    if (path.len >= clcf->name.len
-        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
-    {
-        path.data += clcf->name.len;
-        path.len -= clcf->name.len;
-    }
-
-    while (path.len && path.data[0] == '/') {
-        path.data++;
-        path.len--;
-    }
+    ngx_http_tenant_reply_path(r, &path);
 
     if (path.len == 5 && ngx_strncmp(path.data, "stats", 5) == 0) {
         if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
@@ -169,7 +151,7 @@ ngx_http_tenant_cache_api_handler(ngx_http_request_t *r)
 
         ngx_http_tenant_cache_purge_tenant(cache, &arg);
 
-        return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK,
+        return ngx_http_tenant_reply_json(r, NGX_HTTP_OK,
                    json_pack("{s:s%, s:b}", "tenant", arg.data, arg.len,
                              "purged", 1));
     }
@@ -181,7 +163,7 @@ ngx_http_tenant_cache_api_handler(ngx_http_request_t *r)
 
         ngx_http_tenant_cache_purge_all(cache);
 
-        return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK,
+        return ngx_http_tenant_reply_json(r, NGX_HTTP_OK,
                                       json_pack("{s:b}", "purged", 1));
     }
 
@@ -254,7 +236,7 @@ ngx_http_tenant_cache_api_stats(ngx_http_request_t *r,
             "loads", (json_int_t) f->sh->loads));
     }
 
-    return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK, body);
+    return ngx_http_tenant_reply_json(r, NGX_HTTP_OK, body);
 }
 
 
@@ -301,7 +283,7 @@ ngx_http_tenant_cache_api_host(ngx_http_request_t *r,
                                                    "host is not cached");
         }
 
-        return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK,
+        return ngx_http_tenant_reply_json(r, NGX_HTTP_OK,
                    json_pack("{s:s%, s:b}", "host", host.data, host.len,
                              "purged", 1));
     }
@@ -343,7 +325,7 @@ ngx_http_tenant_cache_api_host(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_tenant_cache_api_send(r, NGX_HTTP_OK, json_pack(
+    return ngx_http_tenant_reply_json(r, NGX_HTTP_OK, json_pack(
         "{s:s%, s:s%, s:s, s:s, s:s%, s:o, s:b, s:I}",
         "host", host.data, host.len,
         "tenant", rec.id.data, rec.id.len,
@@ -357,66 +339,11 @@ ngx_http_tenant_cache_api_host(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_tenant_cache_api_send(ngx_http_request_t *r, ngx_uint_t status,
-    json_t *body)
-{
-    char         *text;
-    size_t        len;
-    ngx_buf_t    *b;
-    ngx_int_t     rc;
-    ngx_chain_t   out;
-
-    if (body == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-
-    if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = ngx_strlen(text);
-
-    b = ngx_create_temp_buf(r->pool, len + 1);
-    if (b == NULL) {
-        free(text);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, text, len);
-    *b->last++ = '\n';
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    free(text);
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-static ngx_int_t
 ngx_http_tenant_cache_api_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
-    return ngx_http_tenant_cache_api_send(r, status,
-               json_pack("{s:{s:s, s:s}}", "error", "code", code,
-                         "message", message));
+    return ngx_http_tenant_reply_json(r, status,
+               ngx_http_tenant_reply_error(code, message, NULL));
 }
 
 

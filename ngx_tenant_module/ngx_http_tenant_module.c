@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 #include "ngx_http_tenant_module.h"
 #include "ngx_http_tenant_cache.h"
+#include "ngx_http_tenant_reply.h"
 #include "ngx_http_tenant_filter.h"
 #include "ngx_http_tenant_host.h"
 #include "ngx_http_tenant_listen.h"
@@ -634,24 +635,12 @@ static ngx_int_t
 ngx_http_tenant_unavailable(ngx_http_request_t *r, ngx_uint_t status,
     time_t retry_after)
 {
-    ngx_table_elt_t  *h;
-
-    if (status == NGX_HTTP_SERVICE_UNAVAILABLE && retry_after > 0) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-
-        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (h->value.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->value.len = ngx_sprintf(h->value.data, "%T", retry_after)
-                       - h->value.data;
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE && retry_after > 0
+        && ngx_http_tenant_reply_header(r, "Retry-After", NGX_TIME_T_LEN, "%T",
+                                        retry_after)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return status;

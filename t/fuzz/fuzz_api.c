@@ -20,7 +20,7 @@ check(const char *s, size_t len)
     u_char  buf[NGX_HTTP_TENANT_HOST_MAX + 1];
     size_t  i, n;
 
-    if (ngx_http_tenant_api_check_name((u_char *) s, len) == NULL) {
+    if (tenant_name_check((u_char *) s, len) == NULL) {
         if (len < 3 || len > 30 || s[0] == '-' || s[len - 1] == '-') {
             __builtin_trap();
         }
@@ -33,7 +33,7 @@ check(const char *s, size_t len)
         }
     }
 
-    (void) ngx_http_tenant_api_check_slug((u_char *) s, len);
+    (void) tenant_slug_check((u_char *) s, len);
     (void) ngx_http_tenant_api_check_email((u_char *) s, len);
     (void) ngx_http_tenant_api_check_password((u_char *) s, len);
     (void) ngx_http_tenant_api_check_text((u_char *) s, len, 200);
