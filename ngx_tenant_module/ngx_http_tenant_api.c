@@ -24,6 +24,10 @@ static ngx_http_tenant_api_route_t *ngx_http_tenant_api_match(
 static void ngx_http_tenant_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tenant_api_read_body(ngx_http_tenant_api_ctx_t *ctx,
     ngx_str_t *text);
+static ngx_table_elt_t *ngx_http_tenant_api_header(ngx_http_request_t *r,
+    const char *name, size_t len);
+static void ngx_http_tenant_api_args(ngx_http_request_t *r,
+    ngx_http_tenant_api_args_t *a);
 static ngx_int_t ngx_http_tenant_api_key(ngx_http_request_t *r,
     ngx_str_t *key);
 static void ngx_http_tenant_api_auth(ngx_http_tenant_api_ctx_t *ctx);
@@ -33,10 +37,6 @@ static void ngx_http_tenant_api_query_done(ngx_http_tenant_pg_query_t *q,
     PGresult *res);
 static void ngx_http_tenant_api_cleanup(void *data);
 static void ngx_http_tenant_api_free(ngx_http_tenant_api_ctx_t *ctx);
-static void ngx_http_tenant_api_unwait(ngx_http_tenant_api_ctx_t *ctx);
-static void ngx_http_tenant_api_wait_timeout(ngx_event_t *ev);
-static void ngx_http_tenant_api_job_notify(void *data, PGnotify *n);
-static void ngx_http_tenant_api_job_listening(void *data);
 static ngx_int_t ngx_http_tenant_api_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_tenant_api_add_variables(ngx_conf_t *cf);
@@ -120,12 +120,6 @@ ngx_module_t  ngx_http_tenant_api_module = {
 static ngx_str_t  ngx_http_tenant_api_key_var = ngx_string("tenant_api_key_id");
 
 
-/* requests waiting for their job (?wait), per worker */
-static ngx_queue_t                     ngx_http_tenant_api_waiters;
-static ngx_http_tenant_pg_listener_t  *ngx_http_tenant_api_listener;
-static ngx_connection_t                ngx_http_tenant_api_dumb;
-
-
 static ngx_int_t
 ngx_http_tenant_api_handler(ngx_http_request_t *r)
 {
@@ -192,6 +186,14 @@ ngx_http_tenant_api_handler(ngx_http_request_t *r)
     }
 
     ctx->route = route;
+    ctx->tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
+
+    ngx_http_tenant_api_args(r, &ctx->args);
+
+    h = ngx_http_tenant_api_header(r, "Idempotency-Key", 15);
+    if (h) {
+        ctx->idempotency_key = h->value;
+    }
 
     if (ngx_http_arg(r, (u_char *) "wait", 4, &value) == NGX_OK) {
         rc = ngx_atoi(value.data, value.len);
@@ -445,13 +447,78 @@ ngx_http_tenant_api_read_body(ngx_http_tenant_api_ctx_t *ctx, ngx_str_t *text)
 }
 
 
+/* a request header nginx does not keep a pointer to */
+
+static ngx_table_elt_t *
+ngx_http_tenant_api_header(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/* the query string's arguments, raw: the actions check them */
+
+static void
+ngx_http_tenant_api_args(ngx_http_request_t *r, ngx_http_tenant_api_args_t *a)
+{
+    static const struct {
+        const char  *name;
+        size_t       len;
+        size_t       offset;
+    } known[] = {
+        { "limit", 5, offsetof(ngx_http_tenant_api_args_t, limit) },
+        { "after", 5, offsetof(ngx_http_tenant_api_args_t, after) },
+        { "before", 6, offsetof(ngx_http_tenant_api_args_t, before) },
+        { "tenant", 6, offsetof(ngx_http_tenant_api_args_t, tenant) },
+        { "status", 6, offsetof(ngx_http_tenant_api_args_t, status) },
+        { "lines", 5, offsetof(ngx_http_tenant_api_args_t, lines) }
+    };
+
+    ngx_str_t   *v;
+    ngx_uint_t   i;
+
+    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        v = (ngx_str_t *) ((u_char *) a + known[i].offset);
+
+        if (ngx_http_arg(r, (u_char *) known[i].name, known[i].len, v)
+            != NGX_OK)
+        {
+            ngx_str_null(v);
+        }
+    }
+}
+
+
 /* "Authorization: Bearer KEY" or "X-API-Key: KEY" */
 
 static ngx_int_t
 ngx_http_tenant_api_key(ngx_http_request_t *r, ngx_str_t *key)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     h = r->headers_in.authorization;
@@ -464,27 +531,11 @@ ngx_http_tenant_api_key(ngx_http_request_t *r, ngx_str_t *key)
         return NGX_OK;
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_tenant_api_header(r, "X-API-Key", 9);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == 9
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-API-Key", 9) == 0)
-        {
-            *key = h[i].value;
-            return NGX_OK;
-        }
+    if (h) {
+        *key = h->value;
+        return NGX_OK;
     }
 
     return NGX_DECLINED;
@@ -711,7 +762,9 @@ ngx_http_tenant_api_reply(ngx_http_tenant_api_ctx_t *ctx, ngx_uint_t status,
 
     r = ctx->request;
 
-    ngx_http_tenant_api_unwait(ctx);
+    if (ctx->unwait) {
+        ctx->unwait(ctx);
+    }
 
     rc = NGX_OK;
 
@@ -892,123 +945,14 @@ ngx_http_tenant_api_only(ngx_http_tenant_api_ctx_t *ctx, const char **fields)
 }
 
 
-/*
- * ?wait: the request waits, without blocking the worker, for job_done on
- * its job (one LISTEN job_done connection per worker, made on first use)
- * or for its time to run out.  The job is read once at once, as it may be
- * done already.
- */
-
-void
-ngx_http_tenant_api_job_wait(ngx_http_tenant_api_ctx_t *ctx, int64_t job)
-{
-    ctx->job = job;
-
-    if (ngx_http_tenant_api_waiters.next == NULL) {
-        ngx_queue_init(&ngx_http_tenant_api_waiters);
-        ngx_http_tenant_api_dumb.fd = (ngx_socket_t) -1;
-    }
-
-    if (ngx_http_tenant_api_listener == NULL) {
-        ngx_http_tenant_api_listener = ngx_http_tenant_pg_listen_start(
-                                          "LISTEN job_done",
-                                          ngx_http_tenant_api_job_notify,
-                                          ngx_http_tenant_api_job_listening,
-                                          NULL, NULL);
-    }
-
-    ngx_queue_insert_tail(&ngx_http_tenant_api_waiters, &ctx->wait_queue);
-    ctx->waiting = 1;
-
-    ctx->wait_timer.handler = ngx_http_tenant_api_wait_timeout;
-    ctx->wait_timer.data = &ngx_http_tenant_api_dumb;
-    ctx->wait_timer.log = ctx->request->connection->log;
-
-    ngx_add_timer(&ctx->wait_timer, (ngx_msec_t) ctx->wait * 1000);
-
-    ngx_http_tenant_api_job_answer(ctx, 0);
-}
-
-
-static void
-ngx_http_tenant_api_unwait(ngx_http_tenant_api_ctx_t *ctx)
-{
-    if (!ctx->waiting) {
-        return;
-    }
-
-    ctx->waiting = 0;
-    ngx_queue_remove(&ctx->wait_queue);
-
-    if (ctx->wait_timer.timer_set) {
-        ngx_del_timer(&ctx->wait_timer);
-    }
-}
-
-
-static void
-ngx_http_tenant_api_wait_timeout(ngx_event_t *ev)
-{
-    ngx_http_tenant_api_ctx_t  *ctx;
-
-    ctx = (ngx_http_tenant_api_ctx_t *)
-              ((u_char *) ev - offsetof(ngx_http_tenant_api_ctx_t,
-                                        wait_timer));
-
-    /* the last look: answer with the job as it is now */
-    ngx_http_tenant_api_job_answer(ctx, 1);
-}
-
-
-static void
-ngx_http_tenant_api_job_notify(void *data, PGnotify *n)
-{
-    int64_t                     job;
-    ngx_queue_t                *q, *next;
-    ngx_http_tenant_api_ctx_t  *ctx;
-
-    job = ngx_atoof((u_char *) n->extra, ngx_strlen(n->extra));
-
-    for (q = ngx_queue_head(&ngx_http_tenant_api_waiters);
-         q != ngx_queue_sentinel(&ngx_http_tenant_api_waiters);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        ctx = ngx_queue_data(q, ngx_http_tenant_api_ctx_t, wait_queue);
-
-        if (ctx->job == job) {
-            ngx_http_tenant_api_job_answer(ctx, 0);
-        }
-    }
-}
-
-
-/* (re)connected: a job may have finished unheard */
-
-static void
-ngx_http_tenant_api_job_listening(void *data)
-{
-    ngx_queue_t                *q, *next;
-    ngx_http_tenant_api_ctx_t  *ctx;
-
-    for (q = ngx_queue_head(&ngx_http_tenant_api_waiters);
-         q != ngx_queue_sentinel(&ngx_http_tenant_api_waiters);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        ctx = ngx_queue_data(q, ngx_http_tenant_api_ctx_t, wait_queue);
-
-        ngx_http_tenant_api_job_answer(ctx, 0);
-    }
-}
-
-
 static void
 ngx_http_tenant_api_cleanup(void *data)
 {
     ngx_http_tenant_api_ctx_t  *ctx = data;
 
-    ngx_http_tenant_api_unwait(ctx);
+    if (ctx->unwait) {
+        ctx->unwait(ctx);
+    }
 
     ctx->request = NULL;
 

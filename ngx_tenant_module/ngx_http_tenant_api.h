@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <jansson.h>
+#include "ngx_http_tenant_module.h"
 #include "ngx_http_tenant_pg.h"
 
 
@@ -25,6 +26,17 @@ typedef struct ngx_http_tenant_api_ctx_s  ngx_http_tenant_api_ctx_t;
 typedef void (*ngx_http_tenant_api_next_pt)(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
 typedef void (*ngx_http_tenant_api_action_pt)(ngx_http_tenant_api_ctx_t *ctx);
+
+
+/* the query string's arguments the routes know, raw; data NULL if absent */
+typedef struct {
+    ngx_str_t                       limit;
+    ngx_str_t                       after;
+    ngx_str_t                       before;
+    ngx_str_t                       tenant;
+    ngx_str_t                       status;
+    ngx_str_t                       lines;
+} ngx_http_tenant_api_args_t;
 
 
 typedef struct {
@@ -47,6 +59,9 @@ struct ngx_http_tenant_api_ctx_s {
 
     ngx_str_t                       prefix;     /* the location's */
     ngx_str_t                       arg[2];     /* the route's '*' parts */
+    ngx_http_tenant_api_args_t      args;
+    ngx_str_t                       idempotency_key;  /* the header's */
+    ngx_http_tenant_main_conf_t    *tmcf;
     json_t                         *body;
 
     ngx_str_t                       key_id;
@@ -62,6 +77,7 @@ struct ngx_http_tenant_api_ctx_s {
     int64_t                         job;
     ngx_event_t                     wait_timer;
     ngx_queue_t                     wait_queue;
+    ngx_http_tenant_api_action_pt   unwait;     /* set while waiting */
 
     void                           *data;       /* the action's own */
 
@@ -91,8 +107,6 @@ const char *ngx_http_tenant_api_str(ngx_http_tenant_api_ctx_t *ctx,
     const char *name, ngx_uint_t required, ngx_str_t *value);
 ngx_int_t ngx_http_tenant_api_only(ngx_http_tenant_api_ctx_t *ctx,
     const char **fields);
-void ngx_http_tenant_api_job_wait(ngx_http_tenant_api_ctx_t *ctx,
-    int64_t job);
 
 /* ngx_http_tenant_api_browse.c */
 void ngx_http_tenant_api_blueprints(ngx_http_tenant_api_ctx_t *ctx);
@@ -100,10 +114,13 @@ void ngx_http_tenant_api_jobs(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_audit(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_openapi(ngx_http_tenant_api_ctx_t *ctx);
 
+/* ngx_http_tenant_api_jobs.c */
+void ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_job_reply(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
+
 /* ngx_http_tenant_api_actions.c */
 extern ngx_http_tenant_api_route_t  ngx_http_tenant_api_routes[];
-void ngx_http_tenant_api_job_answer(ngx_http_tenant_api_ctx_t *ctx,
-    ngx_uint_t final);
 
 
 #endif /* _NGX_HTTP_TENANT_API_H_INCLUDED_ */

@@ -38,7 +38,6 @@ static void ngx_http_tenant_api_logs_made(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
 static void ngx_http_tenant_api_domain_add(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_domain_del(ngx_http_tenant_api_ctx_t *ctx);
-static void ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_create_store(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_delete_store(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_stores_status(ngx_http_tenant_api_ctx_t *ctx);
@@ -167,8 +166,6 @@ static void ngx_http_tenant_api_conflict_replayed(
     ngx_http_tenant_api_ctx_t *ctx, PGresult *res);
 
 
-static void ngx_http_tenant_api_job_answer_made(
-    ngx_http_tenant_api_ctx_t *ctx, PGresult *res);
 
 
 /* "<key id>:<Idempotency-Key>", or NULL without the header */
@@ -177,45 +174,24 @@ static const char *
 ngx_http_tenant_api_idempotency(ngx_http_tenant_api_ctx_t *ctx,
     ngx_int_t *bad)
 {
-    u_char           *p;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    u_char     *p;
+    ngx_str_t  *v;
 
     *bad = 0;
+    v = &ctx->idempotency_key;
 
-    part = &ctx->request->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == 15
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Idempotency-Key",
-                               15) == 0)
-        {
-            break;
-        }
+    if (v->data == NULL) {
+        return NULL;
     }
 
-    if (h[i].value.len == 0 || h[i].value.len > 200
-        || ngx_http_tenant_api_check_text(h[i].value.data, h[i].value.len,
-                                          200))
+    if (v->len == 0 || v->len > 200
+        || ngx_http_tenant_api_check_text(v->data, v->len, 200))
     {
         *bad = 1;
         return NULL;
     }
 
-    p = ngx_pnalloc(ctx->pool, ctx->key_id.len + 1 + h[i].value.len + 1);
+    p = ngx_pnalloc(ctx->pool, ctx->key_id.len + 1 + v->len + 1);
     if (p == NULL) {
         *bad = 1;
         return NULL;
@@ -224,7 +200,7 @@ ngx_http_tenant_api_idempotency(ngx_http_tenant_api_ctx_t *ctx,
     ctx->idempotency.data = p;
     p = ngx_cpymem(p, ctx->key_id.data, ctx->key_id.len);
     *p++ = ':';
-    p = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+    p = ngx_cpymem(p, v->data, v->len);
     *p = '\0';
     ctx->idempotency.len = p - ctx->idempotency.data;
 
@@ -316,122 +292,8 @@ ngx_http_tenant_api_job_made(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
                                     "the tenant's status does not allow this")
         == NGX_OK)
     {
-        ngx_http_tenant_api_job_answer_made(ctx, res);
+        ngx_http_tenant_api_job_reply(ctx, res);
     }
-}
-
-
-/* columns 1 and 2: the job just made and its tenant */
-
-static void
-ngx_http_tenant_api_job_answer_made(ngx_http_tenant_api_ctx_t *ctx,
-    PGresult *res)
-{
-    json_t  *job, *tenant, *id;
-
-    job = ngx_http_tenant_api_json(res, 1);
-    tenant = ngx_http_tenant_api_json(res, 2);
-    id = json_object_get(job, "id");
-
-    if (job == NULL || tenant == NULL || !json_is_integer(id)) {
-        json_decref(job);
-        json_decref(tenant);
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "internal", "bad registry answer", NULL);
-        return;
-    }
-
-    ctx->job = json_integer_value(id);
-
-    if (ctx->wait > 0) {
-        json_decref(job);
-        json_decref(tenant);
-        ngx_http_tenant_api_job_wait(ctx, ctx->job);
-        return;
-    }
-
-    ngx_http_tenant_api_reply(ctx, NGX_HTTP_ACCEPTED,
-                              json_pack("{s:o, s:o}", "job", job,
-                                        "tenant", tenant));
-}
-
-
-/*
- * Reads a job and its tenant.  A finished create job's admin password is
- * handed out by the read that first sees it and removed in the same
- * statement: it is shown once, never again.
- */
-
-static void ngx_http_tenant_api_job_read(ngx_http_tenant_api_ctx_t *ctx,
-    PGresult *res);
-static void ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx);
-
-static const char  ngx_http_tenant_api_job_sql[] =
-    "SELECT * FROM job_read($1::bigint)";
-
-
-void
-ngx_http_tenant_api_job_answer(ngx_http_tenant_api_ctx_t *ctx,
-    ngx_uint_t final)
-{
-    u_char  num[NGX_INT64_LEN + 1];
-
-    if (final) {
-        ctx->wait = 0;
-    }
-
-    if (ctx->in_query) {
-        /* the read under way may predate the change: read again after it */
-        ctx->recheck = 1;
-        return;
-    }
-
-    ctx->recheck = 0;
-
-    *ngx_sprintf(num, "%L", ctx->job) = '\0';
-
-    (void) ngx_http_tenant_api_query(ctx, ngx_http_tenant_api_job_sql,
-                                     ngx_http_tenant_api_job_read, 1, num);
-}
-
-
-static void
-ngx_http_tenant_api_job_read(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
-{
-    ngx_uint_t  done;
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
-    }
-
-    if (PQntuples(res) != 1) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_job",
-                                  "no job has this id", NULL);
-        return;
-    }
-
-    done = (PQgetvalue(res, 0, 0)[0] == 't');
-
-    if (!done && ctx->waiting && ctx->wait != 0) {
-        if (ctx->recheck) {
-            ngx_http_tenant_api_job_answer(ctx, 0);
-        }
-
-        /* else keep waiting for job_done or the timer */
-        return;
-    }
-
-    /* a job still running is 202 for a mutation, a plain read is 200 */
-
-    ngx_http_tenant_api_reply(ctx,
-                              (done || ctx->route->action
-                                       == ngx_http_tenant_api_job)
-                              ? NGX_HTTP_OK : NGX_HTTP_ACCEPTED,
-                              json_pack("{s:o, s:o}",
-                                        "job", ngx_http_tenant_api_json(res, 1),
-                                        "tenant",
-                                        ngx_http_tenant_api_json(res, 2)));
 }
 
 
@@ -522,7 +384,9 @@ ngx_http_tenant_api_list_page(ngx_http_tenant_api_ctx_t *ctx,
     limit = 50;
     ngx_str_set(&after, "");
 
-    if (ngx_http_arg(ctx->request, (u_char *) "limit", 5, &v) == NGX_OK) {
+    v = ctx->args.limit;
+
+    if (v.data) {
         limit = ngx_atoi(v.data, v.len);
 
         if (limit < 1 || limit > 100) {
@@ -533,7 +397,9 @@ ngx_http_tenant_api_list_page(ngx_http_tenant_api_ctx_t *ctx,
         }
     }
 
-    if (ngx_http_arg(ctx->request, (u_char *) "after", 5, &v) == NGX_OK) {
+    v = ctx->args.after;
+
+    if (v.data) {
         if (tenant_slug_check(v.data, v.len) != NULL) {
             ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
                                       "invalid_parameter",
@@ -664,7 +530,7 @@ ngx_http_tenant_api_conflict_replayed(ngx_http_tenant_api_ctx_t *ctx,
     ngx_http_tenant_api_stmt_t  *st = ctx->data;
 
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-        ngx_http_tenant_api_job_answer_made(ctx, res);
+        ngx_http_tenant_api_job_reply(ctx, res);
         return;
     }
 
@@ -697,7 +563,7 @@ ngx_http_tenant_api_replayed(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
     }
 
     if (PQntuples(res) == 1) {
-        ngx_http_tenant_api_job_answer_made(ctx, res);
+        ngx_http_tenant_api_job_reply(ctx, res);
         return;
     }
 
@@ -833,7 +699,7 @@ ngx_http_tenant_api_created(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
         return;
     }
 
-    ngx_http_tenant_api_job_answer_made(ctx, res);
+    ngx_http_tenant_api_job_reply(ctx, res);
 }
 
 
@@ -1144,7 +1010,9 @@ ngx_http_tenant_api_logs(ngx_http_tenant_api_ctx_t *ctx)
 
     lines = 100;
 
-    if (ngx_http_arg(ctx->request, (u_char *) "lines", 5, &v) == NGX_OK) {
+    v = ctx->args.lines;
+
+    if (v.data) {
         lines = ngx_atoi(v.data, v.len);
 
         if (lines < 1 || lines > 10000) {
@@ -1246,7 +1114,7 @@ ngx_http_tenant_api_domain_add(ngx_http_tenant_api_ctx_t *ctx)
 
     why = ngx_http_tenant_api_check_domain(buf, host.data, host.len, &n);
 
-    if (why == NULL && ngx_http_tenant_host_is_platform(ctx->request, buf, n))
+    if (why == NULL && ngx_http_tenant_host_is_platform(ctx->tmcf, buf, n))
     {
         why = "is a platform host: it belongs to the host patterns";
     }
@@ -1256,7 +1124,7 @@ ngx_http_tenant_api_domain_add(ngx_http_tenant_api_ctx_t *ctx)
      * platform's apex or above it: its cookies and its name would be the
      * platform's and its tenants'. Custom domains are the tenant's own.
      */
-    if (why == NULL && ngx_http_tenant_host_in_domain(ctx->request, buf, n))
+    if (why == NULL && ngx_http_tenant_host_in_domain(ctx->tmcf, buf, n))
     {
         why = "is at, under or above the platform's domain: a custom "
               "domain must be the tenant's own";
@@ -1347,40 +1215,4 @@ ngx_http_tenant_api_domain_del(ngx_http_tenant_api_ctx_t *ctx)
         "SELECT * FROM tenant_domain_remove($1, $2, $3)",
         ngx_http_tenant_api_domain_deleted, 3, name.data, buf,
         ctx->actor.data);
-}
-
-
-/* --- jobs ---------------------------------------------------------------- */
-
-
-static void
-ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx)
-{
-    size_t     i;
-    ngx_str_t  id;
-
-    if (ngx_http_tenant_api_arg(ctx, 0, &id) != NGX_OK) {
-        return;
-    }
-
-    for (i = 0; i < id.len; i++) {
-        if (id.data[i] < '0' || id.data[i] > '9') {
-            break;
-        }
-    }
-
-    if (id.len == 0 || id.len > 18 || i != id.len) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_job",
-                                  "no job has this id", NULL);
-        return;
-    }
-
-    ctx->job = ngx_atoof(id.data, id.len);
-
-    if (ctx->wait > 0) {
-        ngx_http_tenant_api_job_wait(ctx, ctx->job);
-        return;
-    }
-
-    ngx_http_tenant_api_job_answer(ctx, 1);
 }

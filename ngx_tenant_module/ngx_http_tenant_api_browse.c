@@ -46,7 +46,9 @@ ngx_http_tenant_api_page(ngx_http_tenant_api_ctx_t *ctx, u_char **before,
     *before = NULL;
     n = NGX_HTTP_TENANT_API_PAGE_DEFAULT;
 
-    if (ngx_http_arg(ctx->request, (u_char *) "limit", 5, &v) == NGX_OK) {
+    v = ctx->args.limit;
+
+    if (v.data) {
         n = ngx_atoi(v.data, v.len);
 
         if (n < 1 || n > NGX_HTTP_TENANT_API_PAGE_MAX) {
@@ -57,7 +59,9 @@ ngx_http_tenant_api_page(ngx_http_tenant_api_ctx_t *ctx, u_char **before,
         }
     }
 
-    if (ngx_http_arg(ctx->request, (u_char *) "before", 6, &v) == NGX_OK) {
+    v = ctx->args.before;
+
+    if (v.data) {
         for (i = 0; i < v.len; i++) {
             if (v.data[i] < '0' || v.data[i] > '9') {
                 break;
@@ -103,7 +107,9 @@ ngx_http_tenant_api_tenant_filter(ngx_http_tenant_api_ctx_t *ctx,
 
     *tenant = NULL;
 
-    if (ngx_http_arg(ctx->request, (u_char *) "tenant", 6, &v) != NGX_OK) {
+    v = ctx->args.tenant;
+
+    if (v.data == NULL) {
         return NGX_OK;
     }
 
@@ -177,7 +183,9 @@ ngx_http_tenant_api_jobs(ngx_http_tenant_api_ctx_t *ctx)
 
     status = NULL;
 
-    if (ngx_http_arg(ctx->request, (u_char *) "status", 6, &v) == NGX_OK) {
+    v = ctx->args.status;
+
+    if (v.data) {
         for (i = 0; statuses[i]; i++) {
             if (v.len == ngx_strlen(statuses[i])
                 && ngx_strncmp(v.data, statuses[i], v.len) == 0)

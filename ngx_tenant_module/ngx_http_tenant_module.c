@@ -505,15 +505,12 @@ ngx_http_tenant_match(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
 /* the platform domain this host is at, under or above, if any */
 
 ngx_str_t *
-ngx_http_tenant_host_in_domain(ngx_http_request_t *r, u_char *host,
-    size_t len)
+ngx_http_tenant_host_in_domain(ngx_http_tenant_main_conf_t *tmcf,
+    u_char *host, size_t len)
 {
     ngx_str_t                    *d;
     ngx_uint_t                    i;
     ngx_http_tenant_pattern_t    *pat;
-    ngx_http_tenant_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
 
     pat = tmcf->patterns.elts;
 
@@ -548,15 +545,12 @@ ngx_http_tenant_host_in_domain(ngx_http_request_t *r, u_char *host,
 /* does a host pattern claim this host?  Then it is no custom domain */
 
 ngx_uint_t
-ngx_http_tenant_host_is_platform(ngx_http_request_t *r, u_char *host,
-    size_t len)
+ngx_http_tenant_host_is_platform(ngx_http_tenant_main_conf_t *tmcf,
+    u_char *host, size_t len)
 {
     ngx_str_t                     s;
     ngx_uint_t                    i;
     ngx_http_tenant_pattern_t    *pat;
-    ngx_http_tenant_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
 
     s.data = host;
     s.len = len;

@@ -117,10 +117,10 @@ typedef struct {
 ngx_http_tenant_ctx_t *ngx_http_tenant_get_ctx(ngx_http_request_t *r);
 void ngx_http_tenant_lookup_done(ngx_http_tenant_ctx_t *ctx);
 ngx_http_tenant_cache_t *ngx_http_tenant_get_cache(void);
-ngx_str_t *ngx_http_tenant_host_in_domain(ngx_http_request_t *r,
-    u_char *host, size_t len);
-ngx_uint_t ngx_http_tenant_host_is_platform(ngx_http_request_t *r,
-    u_char *host, size_t len);
+ngx_str_t *ngx_http_tenant_host_in_domain(
+    ngx_http_tenant_main_conf_t *tmcf, u_char *host, size_t len);
+ngx_uint_t ngx_http_tenant_host_is_platform(
+    ngx_http_tenant_main_conf_t *tmcf, u_char *host, size_t len);
 
 
 extern ngx_module_t  ngx_http_tenant_module;
