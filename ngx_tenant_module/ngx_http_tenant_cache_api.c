@@ -95,7 +95,8 @@ ngx_http_tenant_cache_api_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
     ngx_str_t                  path, arg;
-    ngx_http_tenant_cache_t   *cache;
+    ngx_http_tenant_cache_t      *cache;
+    ngx_http_tenant_main_conf_t  *tmcf;
 
     if (ngx_http_tenant_cache_api_allowed(r) != NGX_OK) {
         return ngx_http_tenant_cache_api_error(r, NGX_HTTP_UNAUTHORIZED,
@@ -105,7 +106,8 @@ ngx_http_tenant_cache_api_handler(ngx_http_request_t *r)
                                                "tenant_cache_api names");
     }
 
-    cache = ngx_http_tenant_get_cache();
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
+    cache = tmcf->shm_zone ? tmcf->shm_zone->data : NULL;
 
     if (cache == NULL) {
         return ngx_http_tenant_cache_api_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,

@@ -35,84 +35,87 @@
 
 
 static void ngx_http_tenant_listen_check(ngx_event_t *ev);
-static void ngx_http_tenant_listen_claim(ngx_http_tenant_cache_sh_t *sh,
+static void ngx_http_tenant_listen_claim(ngx_http_tenant_listen_t *lst,
     ngx_uint_t gap);
-static void ngx_http_tenant_listen_release(ngx_http_tenant_cache_sh_t *sh);
-static void ngx_http_tenant_listen_arm(ngx_msec_t t, ngx_uint_t cancelable);
+static void ngx_http_tenant_listen_release(ngx_http_tenant_listen_t *lst);
+static void ngx_http_tenant_listen_arm(ngx_http_tenant_listen_t *lst,
+    ngx_msec_t t, ngx_uint_t cancelable);
 static ngx_uint_t ngx_http_tenant_listen_alive(ngx_pid_t pid);
 static void ngx_http_tenant_listen_ready(void *data);
 static void ngx_http_tenant_listen_notify(void *data, PGnotify *n);
 static void ngx_http_tenant_listen_quit(void *data);
-static void ngx_http_tenant_listen_hand_over(ngx_http_tenant_cache_t *cache);
+static void ngx_http_tenant_listen_hand_over(ngx_http_tenant_listen_t *lst);
 
-
-static ngx_event_t       ngx_http_tenant_listen_ev;
-static ngx_connection_t  ngx_http_tenant_listen_dumb;
-static ngx_uint_t   ngx_http_tenant_listen_owner;
-static ngx_uint_t   ngx_http_tenant_listen_gap;
-static ngx_msec_t   ngx_http_tenant_listen_exiting;
-
-static ngx_http_tenant_pg_listener_t  *ngx_http_tenant_listener;
 
 /* the host filter is loaded anew at every (re)connect and this often */
 #define NGX_HTTP_TENANT_FILTER_RELOAD  3600
-static time_t       ngx_http_tenant_listen_filter_at;
-
-/*
- * A load is due until one completes: the first attempt may find no pool
- * connection up yet (the listener reconnects first), or fail half-way.
- */
-static ngx_uint_t         ngx_http_tenant_listen_filter_due;
-static ngx_atomic_uint_t  ngx_http_tenant_listen_filter_loads;
 
 
-static ngx_http_tenant_filter_t *
-ngx_http_tenant_listen_filter(void)
-{
-    ngx_http_tenant_main_conf_t  *tmcf;
+/* a worker's side of the listener, from its init_process to its exit */
+struct ngx_http_tenant_listen_s {
+    ngx_connection_t                dumb;       /* first: the timer's data */
+    ngx_event_t                     ev;
+    ngx_http_tenant_cache_t        *cache;
+    ngx_http_tenant_filter_t       *filter;     /* NULL: none configured */
+    ngx_http_tenant_pg_listener_t  *listener;
+    ngx_uint_t                      owner;
+    ngx_uint_t                      gap;
+    ngx_msec_t                      exiting;
 
-    tmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_tenant_module);
-
-    return (tmcf && tmcf->filter_zone) ? tmcf->filter_zone->data : NULL;
-}
+    /*
+     * A filter load is due until one completes: the first attempt may find
+     * no pool connection up yet (the listener reconnects first), or fail
+     * half-way.
+     */
+    time_t                          filter_at;
+    ngx_uint_t                      filter_due;
+    ngx_atomic_uint_t               filter_loads;
+};
 
 
 /* a load is due from now until the filter's load count moves */
 
 static void
-ngx_http_tenant_listen_filter_want(ngx_http_tenant_filter_t *filter)
+ngx_http_tenant_listen_filter_want(ngx_http_tenant_listen_t *lst)
 {
-    ngx_http_tenant_listen_filter_at = ngx_time();
-    ngx_http_tenant_listen_filter_due = 1;
-    ngx_http_tenant_listen_filter_loads = filter->sh->loads;
+    lst->filter_at = ngx_time();
+    lst->filter_due = 1;
+    lst->filter_loads = lst->filter->sh->loads;
+}
+
+
+/* the cache and the filter (or NULL) are this worker's cycle's */
+
+ngx_http_tenant_listen_t *
+ngx_http_tenant_listen_init_process(ngx_cycle_t *cycle,
+    ngx_http_tenant_cache_t *cache, ngx_http_tenant_filter_t *filter)
+{
+    ngx_http_tenant_listen_t  *lst;
+
+    lst = ngx_pcalloc(cycle->pool, sizeof(ngx_http_tenant_listen_t));
+    if (lst == NULL) {
+        return NULL;
+    }
+
+    lst->cache = cache;
+    lst->filter = filter;
+
+    lst->dumb.fd = (ngx_socket_t) -1;
+    lst->ev.handler = ngx_http_tenant_listen_check;
+    lst->ev.log = cycle->log;
+    lst->ev.data = &lst->dumb;
+
+    ngx_http_tenant_listen_arm(lst, 1, 1);
+
+    return lst;
 }
 
 
 void
-ngx_http_tenant_listen_init_process(ngx_cycle_t *cycle)
+ngx_http_tenant_listen_exit_process(ngx_http_tenant_listen_t *lst)
 {
-    ngx_http_tenant_listen_ev.handler = ngx_http_tenant_listen_check;
-    ngx_http_tenant_listen_ev.log = cycle->log;
-    ngx_http_tenant_listen_dumb.fd = (ngx_socket_t) -1;
-    ngx_http_tenant_listen_ev.data = &ngx_http_tenant_listen_dumb;
-
-    ngx_http_tenant_listen_owner = 0;
-    ngx_http_tenant_listen_exiting = 0;
-
-    ngx_http_tenant_listen_arm(1, 1);
-}
-
-
-void
-ngx_http_tenant_listen_exit_process(void)
-{
-    ngx_http_tenant_cache_t  *cache;
-
-    cache = ngx_http_tenant_get_cache();
-
-    if (cache && ngx_http_tenant_listen_owner) {
-        ngx_http_tenant_listen_release(cache->sh);
+    if (lst->owner) {
+        ngx_http_tenant_listen_release(lst);
     }
 }
 
@@ -121,14 +124,14 @@ static void
 ngx_http_tenant_listen_check(ngx_event_t *ev)
 {
     ngx_pid_t                    owner;
-    ngx_http_tenant_cache_t     *cache;
+    ngx_http_tenant_listen_t    *lst;
     ngx_http_tenant_filter_t    *filter;
     ngx_http_tenant_cache_sh_t  *sh;
 
-    cache = ngx_http_tenant_get_cache();
-    sh = cache->sh;
+    lst = ev->data;
+    sh = lst->cache->sh;
 
-    if (!ngx_http_tenant_listen_owner) {
+    if (!lst->owner) {
 
         if (ngx_exiting || ngx_terminate || ngx_quit) {
             return;
@@ -138,21 +141,21 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
 
         if (owner == 0 || !ngx_http_tenant_listen_alive(owner)) {
             if (ngx_atomic_cmp_set(&sh->listener_pid, owner, ngx_pid)) {
-                ngx_http_tenant_listen_claim(sh, 1);
+                ngx_http_tenant_listen_claim(lst, 1);
             }
 
         } else if ((ngx_pid_t) sh->handover == owner) {
             if (ngx_atomic_cmp_set(&sh->listener_pid, owner, ngx_pid)) {
-                ngx_http_tenant_listen_claim(sh, 0);
+                ngx_http_tenant_listen_claim(lst, 0);
             }
         }
 
-        ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_CHECK, 1);
+        ngx_http_tenant_listen_arm(lst, NGX_HTTP_TENANT_LISTEN_CHECK, 1);
         return;
     }
 
     if (ngx_terminate) {
-        ngx_http_tenant_listen_release(sh);
+        ngx_http_tenant_listen_release(lst);
         return;
     }
 
@@ -161,12 +164,12 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
         /* handed over: listen on until the new holder listens */
 
         if ((ngx_pid_t) sh->listener_ready == (ngx_pid_t) sh->listener_pid
-            || ngx_current_msec - ngx_http_tenant_listen_exiting
+            || ngx_current_msec - lst->exiting
                > NGX_HTTP_TENANT_LISTEN_GIVE_UP)
         {
-            ngx_http_tenant_listen_owner = 0;
-            ngx_http_tenant_pg_listen_stop(ngx_http_tenant_listener);
-            ngx_http_tenant_listener = NULL;
+            lst->owner = 0;
+            ngx_http_tenant_pg_listen_stop(lst->listener);
+            lst->listener = NULL;
 
             ngx_log_error(NGX_LOG_INFO, ev->log, 0,
                           "tenant: listener handed over to pid %P",
@@ -174,29 +177,28 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
             return;
         }
 
-        ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_HANDOVER, 0);
+        ngx_http_tenant_listen_arm(lst, NGX_HTTP_TENANT_LISTEN_HANDOVER, 0);
         return;
     }
 
     if (ngx_exiting) {
         /* missed the quit hook (no connection was up then) */
-        ngx_http_tenant_listen_hand_over(cache);
+        ngx_http_tenant_listen_hand_over(lst);
         return;
     }
 
-    filter = ngx_http_tenant_listen_filter();
+    filter = lst->filter;
 
-    if (filter && ngx_http_tenant_listen_filter_at
-        && ngx_time() - ngx_http_tenant_listen_filter_at
-           >= NGX_HTTP_TENANT_FILTER_RELOAD)
+    if (filter && lst->filter_at
+        && ngx_time() - lst->filter_at >= NGX_HTTP_TENANT_FILTER_RELOAD)
     {
         /* deleted hosts cannot leave a Bloom filter: start a clean one */
-        ngx_http_tenant_listen_filter_want(filter);
+        ngx_http_tenant_listen_filter_want(lst);
     }
 
-    if (filter && ngx_http_tenant_listen_filter_due) {
-        if (filter->sh->loads != ngx_http_tenant_listen_filter_loads) {
-            ngx_http_tenant_listen_filter_due = 0;
+    if (filter && lst->filter_due) {
+        if (filter->sh->loads != lst->filter_loads) {
+            lst->filter_due = 0;
 
         } else if (sh->listener_ready == (ngx_atomic_uint_t) ngx_pid) {
             ngx_http_tenant_filter_load(filter);
@@ -207,21 +209,18 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
      * Cancelable: the timer alone never holds an exiting worker back; the
      * quit hook decides whether a handover is worth waiting for.
      */
-    ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_CHECK, 1);
+    ngx_http_tenant_listen_arm(lst, NGX_HTTP_TENANT_LISTEN_CHECK, 1);
 }
 
 
 static void
 ngx_http_tenant_listen_quit(void *data)
 {
-    ngx_http_tenant_cache_t  *cache;
+    ngx_http_tenant_listen_t  *lst = data;
 
-    cache = ngx_http_tenant_get_cache();
-
-    if (ngx_http_tenant_listen_owner
-        && (ngx_pid_t) cache->sh->listener_pid == ngx_pid)
+    if (lst->owner && (ngx_pid_t) lst->cache->sh->listener_pid == ngx_pid)
     {
-        ngx_http_tenant_listen_hand_over(cache);
+        ngx_http_tenant_listen_hand_over(lst);
     }
 }
 
@@ -229,64 +228,67 @@ ngx_http_tenant_listen_quit(void *data)
 /* the holder is exiting: wait for a newer worker, if one is coming */
 
 static void
-ngx_http_tenant_listen_hand_over(ngx_http_tenant_cache_t *cache)
+ngx_http_tenant_listen_hand_over(ngx_http_tenant_listen_t *lst)
 {
     ngx_http_tenant_cache_sh_t  *sh;
 
-    sh = cache->sh;
+    sh = lst->cache->sh;
 
-    if (sh->configs == cache->config) {
+    if (sh->configs == lst->cache->config) {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "tenant: listener released, no newer configuration "
                       "to hand it to");
-        ngx_http_tenant_listen_release(sh);
+        ngx_http_tenant_listen_release(lst);
         return;
     }
 
-    if (ngx_http_tenant_listen_exiting == 0) {
-        ngx_http_tenant_listen_exiting = ngx_current_msec;
+    if (lst->exiting == 0) {
+        lst->exiting = ngx_current_msec;
         sh->handover = ngx_pid;
     }
 
-    if (ngx_current_msec - ngx_http_tenant_listen_exiting
+    if (ngx_current_msec - lst->exiting
         > NGX_HTTP_TENANT_LISTEN_GIVE_UP)
     {
-        ngx_http_tenant_listen_release(sh);
+        ngx_http_tenant_listen_release(lst);
         return;
     }
 
-    ngx_http_tenant_listen_arm(NGX_HTTP_TENANT_LISTEN_HANDOVER, 0);
+    ngx_http_tenant_listen_arm(lst, NGX_HTTP_TENANT_LISTEN_HANDOVER, 0);
 }
 
 
 static void
-ngx_http_tenant_listen_claim(ngx_http_tenant_cache_sh_t *sh, ngx_uint_t gap)
+ngx_http_tenant_listen_claim(ngx_http_tenant_listen_t *lst, ngx_uint_t gap)
 {
-    ngx_http_tenant_listen_owner = 1;
-    ngx_http_tenant_listen_gap = gap;
+    lst->owner = 1;
+    lst->gap = gap;
 
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                   "tenant: this worker listens for registry changes%s",
                   gap ? "" : " (handover)");
 
-    ngx_http_tenant_listener = ngx_http_tenant_pg_listen_start(
-                                           "LISTEN tenant_changed",
-                                           ngx_http_tenant_listen_notify,
-                                           ngx_http_tenant_listen_ready,
-                                           ngx_http_tenant_listen_quit, NULL);
-    if (ngx_http_tenant_listener == NULL) {
+    lst->listener = ngx_http_tenant_pg_listen_start("LISTEN tenant_changed",
+                                        ngx_http_tenant_listen_notify,
+                                        ngx_http_tenant_listen_ready,
+                                        ngx_http_tenant_listen_quit, lst);
+    if (lst->listener == NULL) {
         /* released, so this or another worker claims it again */
-        ngx_http_tenant_listen_release(sh);
+        ngx_http_tenant_listen_release(lst);
     }
 }
 
 
 static void
-ngx_http_tenant_listen_release(ngx_http_tenant_cache_sh_t *sh)
+ngx_http_tenant_listen_release(ngx_http_tenant_listen_t *lst)
 {
-    ngx_http_tenant_listen_owner = 0;
-    ngx_http_tenant_pg_listen_stop(ngx_http_tenant_listener);
-    ngx_http_tenant_listener = NULL;
+    ngx_http_tenant_cache_sh_t  *sh;
+
+    sh = lst->cache->sh;
+
+    lst->owner = 0;
+    ngx_http_tenant_pg_listen_stop(lst->listener);
+    lst->listener = NULL;
 
     (void) ngx_atomic_cmp_set(&sh->listener_ready, ngx_pid, 0);
     (void) ngx_atomic_cmp_set(&sh->handover, ngx_pid, 0);
@@ -295,15 +297,16 @@ ngx_http_tenant_listen_release(ngx_http_tenant_cache_sh_t *sh)
 
 
 static void
-ngx_http_tenant_listen_arm(ngx_msec_t t, ngx_uint_t cancelable)
+ngx_http_tenant_listen_arm(ngx_http_tenant_listen_t *lst, ngx_msec_t t,
+    ngx_uint_t cancelable)
 {
-    ngx_http_tenant_listen_ev.cancelable = cancelable;
+    lst->ev.cancelable = cancelable;
 
-    if (ngx_http_tenant_listen_ev.timer_set) {
-        ngx_del_timer(&ngx_http_tenant_listen_ev);
+    if (lst->ev.timer_set) {
+        ngx_del_timer(&lst->ev);
     }
 
-    ngx_add_timer(&ngx_http_tenant_listen_ev, t);
+    ngx_add_timer(&lst->ev, t);
 }
 
 
@@ -317,17 +320,16 @@ ngx_http_tenant_listen_alive(ngx_pid_t pid)
 static void
 ngx_http_tenant_listen_ready(void *data)
 {
-    ngx_http_tenant_cache_t   *cache;
+    ngx_http_tenant_listen_t  *lst = data;
+
     ngx_http_tenant_filter_t  *filter;
 
-    cache = ngx_http_tenant_get_cache();
-
-    if (!ngx_http_tenant_listen_owner) {
+    if (!lst->owner) {
         return;
     }
 
-    if (ngx_http_tenant_listen_gap) {
-        ngx_http_tenant_cache_purge_all(cache);
+    if (lst->gap) {
+        ngx_http_tenant_cache_purge_all(lst->cache);
 
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "tenant: listening for registry changes; "
@@ -339,18 +341,19 @@ ngx_http_tenant_listen_ready(void *data)
      * be loaded: anything the load misses is added by its notification.
      * A gap may have missed some: it is loaded anew after one too.
      */
-    filter = ngx_http_tenant_listen_filter();
+    filter = lst->filter;
 
-    if (filter && (ngx_http_tenant_listen_gap || !filter->sh->ready)) {
-        ngx_http_tenant_listen_filter_want(filter);
+    if (filter && (lst->gap || !filter->sh->ready)) {
+        ngx_http_tenant_listen_filter_want(lst);
         ngx_http_tenant_filter_load(filter);
     }
 
     /* from now on, a reconnect means a gap */
-    ngx_http_tenant_listen_gap = 1;
+    lst->gap = 1;
 
-    cache->sh->listener_ready = ngx_pid;
-    (void) ngx_atomic_cmp_set(&cache->sh->handover, cache->sh->handover, 0);
+    lst->cache->sh->listener_ready = ngx_pid;
+    (void) ngx_atomic_cmp_set(&lst->cache->sh->handover,
+                              lst->cache->sh->handover, 0);
 }
 
 
@@ -359,12 +362,14 @@ ngx_http_tenant_listen_ready(void *data)
 static void
 ngx_http_tenant_listen_notify(void *data, PGnotify *n)
 {
+    ngx_http_tenant_listen_t  *lst = data;
+
     u_char                    *p, *sp, *last;
     ngx_str_t                  tenant, host;
     ngx_http_tenant_cache_t   *cache;
     ngx_http_tenant_filter_t  *filter;
 
-    cache = ngx_http_tenant_get_cache();
+    cache = lst->cache;
 
     (void) ngx_atomic_fetch_add(&cache->sh->notifications, 1);
 
@@ -384,7 +389,7 @@ ngx_http_tenant_listen_notify(void *data, PGnotify *n)
     tenant.data = p;
     tenant.len = (sp ? sp : last) - p;
 
-    filter = ngx_http_tenant_listen_filter();
+    filter = lst->filter;
 
     if (tenant.len) {
         ngx_http_tenant_cache_purge_tenant(cache, &tenant);

@@ -9,10 +9,14 @@
 
 
 #include "ngx_http_tenant_module.h"
+#include "ngx_http_tenant_cache.h"
+#include "ngx_http_tenant_filter.h"
 
 
-void ngx_http_tenant_listen_init_process(ngx_cycle_t *cycle);
-void ngx_http_tenant_listen_exit_process(void);
+ngx_http_tenant_listen_t *ngx_http_tenant_listen_init_process(
+    ngx_cycle_t *cycle, ngx_http_tenant_cache_t *cache,
+    ngx_http_tenant_filter_t *filter);
+void ngx_http_tenant_listen_exit_process(ngx_http_tenant_listen_t *lst);
 
 
 #endif /* _NGX_HTTP_TENANT_LISTEN_H_INCLUDED_ */

@@ -16,8 +16,28 @@
 #include "ngx_http_tenant_pg.h"
 
 
+/* a worker's look-ups in flight, and its circuit breaker */
+struct ngx_http_tenant_lookups_s {
+    ngx_rbtree_t                    tree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_http_tenant_cache_t        *cache;
+
+    /*
+     * The circuit breaker: once a look-up has failed for want of an answer
+     * (a registry stopped, frozen or unreachable), requests stop waiting
+     * for it.  Those with an entry within max_stale are served it at once,
+     * the others get the registry-down answer at once, and a single look-up
+     * at a time (the probe) tests whether the registry is back; its success
+     * closes the breaker.
+     */
+    ngx_uint_t                      breaker_open;
+    ngx_uint_t                      breaker_probing;
+};
+
+
 struct ngx_http_tenant_lookup_s {
     ngx_str_node_t                  sn;
+    ngx_http_tenant_lookups_t      *lookups;
     ngx_pool_t                     *pool;
     ngx_http_tenant_pg_query_t      query;
     ngx_queue_t                     waiters;
@@ -54,37 +74,35 @@ static const char  ngx_http_tenant_lookup_sql[] =
     " ORDER BY e.id";
 
 
-static ngx_rbtree_t       ngx_http_tenant_lookups;
-static ngx_rbtree_node_t  ngx_http_tenant_lookups_sentinel;
+/* the cache is this worker's cycle's */
 
-/*
- * The circuit breaker, per worker: once a look-up has failed for want of
- * an answer (a registry stopped, frozen or unreachable), requests stop
- * waiting for it. Those with an entry within max_stale are served it at
- * once, the others get the registry-down answer at once, and a single
- * look-up at a time (the probe) tests whether the registry is back; its
- * success closes the breaker.
- */
-static ngx_uint_t  ngx_http_tenant_breaker_open;
-static ngx_uint_t  ngx_http_tenant_breaker_probing;
-
-
-void
-ngx_http_tenant_lookup_init_process(void)
+ngx_http_tenant_lookups_t *
+ngx_http_tenant_lookup_init_process(ngx_cycle_t *cycle,
+    ngx_http_tenant_cache_t *cache)
 {
-    ngx_rbtree_init(&ngx_http_tenant_lookups,
-                    &ngx_http_tenant_lookups_sentinel,
-                    ngx_str_rbtree_insert_value);
+    ngx_http_tenant_lookups_t  *lks;
+
+    lks = ngx_pcalloc(cycle->pool, sizeof(ngx_http_tenant_lookups_t));
+    if (lks == NULL) {
+        return NULL;
+    }
+
+    ngx_rbtree_init(&lks->tree, &lks->sentinel, ngx_str_rbtree_insert_value);
+    lks->cache = cache;
+
+    return lks;
 }
 
 
 /*
  * Returns NGX_AGAIN when the request waits for the answer, NGX_DECLINED
- * when the registry is known to be down, NGX_ERROR on failure.
+ * when the registry is known to be down, NGX_ERROR on failure.  The answer
+ * goes to ctx->handler, from the event loop.
  */
 
 ngx_int_t
-ngx_http_tenant_lookup_start(ngx_http_tenant_ctx_t *ctx)
+ngx_http_tenant_lookup_start(ngx_http_tenant_lookups_t *lks,
+    ngx_http_tenant_ctx_t *ctx)
 {
     u_char                    *p;
     uint32_t                   hash;
@@ -93,16 +111,16 @@ ngx_http_tenant_lookup_start(ngx_http_tenant_ctx_t *ctx)
     ngx_str_node_t            *sn;
     ngx_http_tenant_lookup_t  *lk;
 
-    if (ngx_http_tenant_breaker_open && ngx_http_tenant_breaker_probing) {
+    if (lks->breaker_open && lks->breaker_probing) {
         return NGX_DECLINED;
     }
 
     hash = ngx_crc32_short(ctx->host.data, ctx->host.len);
 
-    sn = ngx_str_rbtree_lookup(&ngx_http_tenant_lookups, &ctx->host, hash);
+    sn = ngx_str_rbtree_lookup(&lks->tree, &ctx->host, hash);
 
     if (sn) {
-        if (ngx_http_tenant_breaker_open) {
+        if (lks->breaker_open) {
             return NGX_DECLINED;
         }
 
@@ -128,6 +146,7 @@ ngx_http_tenant_lookup_start(ngx_http_tenant_ctx_t *ctx)
     }
 
     lk->pool = pool;
+    lk->lookups = lks;
     lk->role = ctx->role;
     lk->sn.node.key = hash;
     lk->sn.str.len = ctx->host.len;
@@ -159,11 +178,11 @@ ngx_http_tenant_lookup_start(ngx_http_tenant_ctx_t *ctx)
         return rc;
     }
 
-    ngx_rbtree_insert(&ngx_http_tenant_lookups, &lk->sn.node);
+    ngx_rbtree_insert(&lks->tree, &lk->sn.node);
 
-    if (ngx_http_tenant_breaker_open) {
+    if (lks->breaker_open) {
         lk->probe = 1;
-        ngx_http_tenant_breaker_probing = 1;
+        lks->breaker_probing = 1;
 
         /* an entry to fall back on: no need to wait for the probe */
         if (ctx->stale) {
@@ -206,16 +225,17 @@ ngx_http_tenant_lookup_handler(ngx_http_tenant_pg_query_t *q, PGresult *res)
     uint32_t                   serial;
     ngx_int_t                  rc;
     ngx_queue_t                waiters, *qq;
-    ngx_http_tenant_ctx_t     *ctx;
-    ngx_http_tenant_cache_t   *cache;
-    ngx_http_tenant_record_t   rec;
-    ngx_http_tenant_lookup_t  *lk;
+    ngx_http_tenant_ctx_t      *ctx;
+    ngx_http_tenant_record_t    rec;
+    ngx_http_tenant_lookup_t   *lk;
+    ngx_http_tenant_lookups_t  *lks;
 
     lk = q->data;
+    lks = lk->lookups;
     node = NULL;
     serial = 0;
 
-    ngx_rbtree_delete(&ngx_http_tenant_lookups, &lk->sn.node);
+    ngx_rbtree_delete(&lks->tree, &lk->sn.node);
 
     rc = NGX_ERROR;
 
@@ -224,27 +244,25 @@ ngx_http_tenant_lookup_handler(ngx_http_tenant_pg_query_t *q, PGresult *res)
     }
 
     if (lk->probe) {
-        ngx_http_tenant_breaker_probing = 0;
+        lks->breaker_probing = 0;
     }
 
-    if (res == NULL && !ngx_http_tenant_breaker_open) {
-        ngx_http_tenant_breaker_open = 1;
+    if (res == NULL && !lks->breaker_open) {
+        lks->breaker_open = 1;
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "tenant: registry not answering: serving cached "
                       "entries without waiting, one look-up at a time "
                       "tests it");
 
-    } else if (res != NULL && ngx_http_tenant_breaker_open) {
-        ngx_http_tenant_breaker_open = 0;
+    } else if (res != NULL && lks->breaker_open) {
+        lks->breaker_open = 0;
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "tenant: registry answering again");
     }
 
     if (rc == NGX_OK) {
-        cache = ngx_http_tenant_get_cache();
-
-        if (ngx_http_tenant_cache_put(cache, &lk->sn.str, &lk->tenant, &rec,
-                                      &node, &serial)
+        if (ngx_http_tenant_cache_put(lks->cache, &lk->sn.str, &lk->tenant,
+                                      &rec, &node, &serial)
             != NGX_OK)
         {
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -289,7 +307,7 @@ ngx_http_tenant_lookup_handler(ngx_http_tenant_pg_query_t *q, PGresult *res)
             ctx->failed = 1;
         }
 
-        ngx_http_tenant_lookup_done(ctx);
+        ctx->handler(ctx);
     }
 
     ngx_destroy_pool(lk->pool);

@@ -25,6 +25,7 @@ static ngx_int_t ngx_http_tenant_match(ngx_http_request_t *r,
     ngx_http_tenant_ctx_t *ctx);
 static ngx_int_t ngx_http_tenant_route(ngx_http_request_t *r,
     ngx_http_tenant_ctx_t *ctx, ngx_http_tenant_loc_conf_t *tlcf);
+static void ngx_http_tenant_lookup_done(ngx_http_tenant_ctx_t *ctx);
 static ngx_int_t ngx_http_tenant_unavailable(ngx_http_request_t *r,
     ngx_uint_t status, time_t retry_after);
 static void ngx_http_tenant_cleanup(void *data);
@@ -248,17 +249,6 @@ static ngx_str_t  ngx_http_tenant_role_names[] = {
 };
 
 
-/* the cache of this cycle, for code that runs outside a request */
-static ngx_http_tenant_cache_t  *ngx_http_tenant_cache;
-
-
-ngx_http_tenant_cache_t *
-ngx_http_tenant_get_cache(void)
-{
-    return ngx_http_tenant_cache;
-}
-
-
 static ngx_int_t
 ngx_http_tenant_handler(ngx_http_request_t *r)
 {
@@ -422,7 +412,9 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
         return NGX_OK;
     }
 
-    rc = ngx_http_tenant_lookup_start(ctx);
+    ctx->handler = ngx_http_tenant_lookup_done;
+
+    rc = ngx_http_tenant_lookup_start(tmcf->lookups, ctx);
 
     switch (rc) {
 
@@ -571,7 +563,8 @@ static ngx_int_t
 ngx_http_tenant_route(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx,
     ngx_http_tenant_loc_conf_t *tlcf)
 {
-    ngx_http_tenant_cache_t  *cache;
+    ngx_http_tenant_cache_t      *cache;
+    ngx_http_tenant_main_conf_t  *tmcf;
 
     if (ctx->failed) {
         if (!ctx->stale) {
@@ -592,7 +585,8 @@ ngx_http_tenant_route(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx,
         ctx->resolved = 1;
         ctx->cache_status = NGX_HTTP_TENANT_CACHE_STALE;
 
-        cache = ngx_http_tenant_get_cache();
+        tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
+        cache = tmcf->shm_zone->data;
         (void) ngx_atomic_fetch_add(&cache->sh->stale, 1);
     }
 
@@ -641,7 +635,7 @@ ngx_http_tenant_unavailable(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-void
+static void
 ngx_http_tenant_lookup_done(ngx_http_tenant_ctx_t *ctx)
 {
     ngx_http_request_t  *r;
@@ -1083,13 +1077,8 @@ ngx_http_tenant_host_pattern(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_tenant_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt          *h;
-    ngx_http_core_main_conf_t    *cmcf;
-    ngx_http_tenant_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tenant_module);
-
-    ngx_http_tenant_cache = tmcf->shm_zone ? tmcf->shm_zone->data : NULL;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -1112,6 +1101,8 @@ ngx_http_tenant_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_tenant_init_process(ngx_cycle_t *cycle)
 {
+    ngx_http_tenant_cache_t      *cache;
+    ngx_http_tenant_filter_t     *filter;
     ngx_http_tenant_main_conf_t  *tmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -1126,8 +1117,6 @@ ngx_http_tenant_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ngx_http_tenant_lookup_init_process();
-
     if (ngx_http_tenant_pg_init_process(cycle, &tmcf->registry,
                                         tmcf->connections, tmcf->timeout,
                                         tmcf->retry)
@@ -1136,8 +1125,22 @@ ngx_http_tenant_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /*
+     * The zone's data of this cycle: a worker respawned after a reload
+     * that failed must not see what the failed cycle had allocated.
+     */
+
     if (tmcf->shm_zone) {
-        ngx_http_tenant_listen_init_process(cycle);
+        cache = tmcf->shm_zone->data;
+        filter = tmcf->filter_zone ? tmcf->filter_zone->data : NULL;
+
+        tmcf->lookups = ngx_http_tenant_lookup_init_process(cycle, cache);
+        tmcf->listen = ngx_http_tenant_listen_init_process(cycle, cache,
+                                                           filter);
+
+        if (tmcf->lookups == NULL || tmcf->listen == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -1147,6 +1150,13 @@ ngx_http_tenant_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_tenant_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_tenant_listen_exit_process();
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_tenant_module);
+
+    if (tmcf && tmcf->listen) {
+        ngx_http_tenant_listen_exit_process(tmcf->listen);
+    }
+
     ngx_http_tenant_pg_exit_process();
 }

@@ -56,6 +56,12 @@ typedef struct {
 
 typedef struct ngx_http_tenant_cache_s  ngx_http_tenant_cache_t;
 typedef struct ngx_http_tenant_lookup_s  ngx_http_tenant_lookup_t;
+typedef struct ngx_http_tenant_lookups_s  ngx_http_tenant_lookups_t;
+typedef struct ngx_http_tenant_listen_s  ngx_http_tenant_listen_t;
+typedef struct ngx_http_tenant_ctx_s  ngx_http_tenant_ctx_t;
+
+/* called, from the event loop, when a registry look-up has answered */
+typedef void (*ngx_http_tenant_lookup_done_pt)(ngx_http_tenant_ctx_t *ctx);
 
 
 typedef struct {
@@ -81,6 +87,10 @@ typedef struct {
     time_t                          max_stale;
 
     ngx_array_t                     patterns;  /* ngx_http_tenant_pattern_t */
+
+    /* a worker's own, made in its init_process from its cycle's zones */
+    ngx_http_tenant_lookups_t      *lookups;
+    ngx_http_tenant_listen_t       *listen;
 } ngx_http_tenant_main_conf_t;
 
 
@@ -93,7 +103,7 @@ typedef struct {
 
 
 /* per request; also the waiter of an in-flight registry lookup */
-typedef struct {
+struct ngx_http_tenant_ctx_s {
     ngx_http_request_t             *request;
     ngx_str_t                       host;
     ngx_str_t                       tenant;    /* from a host pattern */
@@ -106,17 +116,16 @@ typedef struct {
 
     ngx_http_tenant_lookup_t       *lookup;
     ngx_queue_t                     queue;     /* in lookup->waiters */
+    ngx_http_tenant_lookup_done_pt  handler;
 
     unsigned                        resolved:1;
     unsigned                        waiting:1;
     unsigned                        stale:1;   /* have a stale record */
     unsigned                        failed:1;  /* the registry did not answer */
-} ngx_http_tenant_ctx_t;
+};
 
 
 ngx_http_tenant_ctx_t *ngx_http_tenant_get_ctx(ngx_http_request_t *r);
-void ngx_http_tenant_lookup_done(ngx_http_tenant_ctx_t *ctx);
-ngx_http_tenant_cache_t *ngx_http_tenant_get_cache(void);
 ngx_str_t *ngx_http_tenant_host_in_domain(
     ngx_http_tenant_main_conf_t *tmcf, u_char *host, size_t len);
 ngx_uint_t ngx_http_tenant_host_is_platform(

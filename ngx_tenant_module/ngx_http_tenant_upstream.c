@@ -23,6 +23,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_tenant_ctx_t                *ctx;
+    ngx_http_tenant_cache_t              *cache;    /* the entry's zone */
     ngx_http_tenant_upstream_srv_conf_t  *conf;
     uint64_t                              tried;
     ngx_uint_t                            current;
@@ -108,9 +109,11 @@ ngx_http_tenant_upstream_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us)
 {
     ngx_http_tenant_ctx_t                 *ctx;
+    ngx_http_tenant_main_conf_t           *tmcf;
     ngx_http_tenant_upstream_peer_data_t  *tp;
 
     ctx = ngx_http_tenant_get_ctx(r);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
 
     if (ctx == NULL || !ctx->resolved || ctx->record.nendpoints == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -125,6 +128,7 @@ ngx_http_tenant_upstream_init_peer(ngx_http_request_t *r,
     }
 
     tp->ctx = ctx;
+    tp->cache = tmcf->shm_zone ? tmcf->shm_zone->data : NULL;
     tp->conf = ngx_http_conf_upstream_srv_conf(us,
                                             ngx_http_tenant_upstream_module);
     tp->tried = 0;
@@ -163,9 +167,9 @@ ngx_http_tenant_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
          */
         i = 0;
 
-    } else if (ctx->node) {
-        i = ngx_http_tenant_cache_pick(ngx_http_tenant_get_cache(), ctx->node,
-                                       ctx->serial, tp->tried,
+    } else if (ctx->node && tp->cache) {
+        i = ngx_http_tenant_cache_pick(tp->cache, ctx->node, ctx->serial,
+                                       tp->tried,
                                        tp->conf->max_fails,
                                        tp->conf->fail_timeout);
     } else {
@@ -233,10 +237,10 @@ ngx_http_tenant_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
         return;
     }
 
-    if (ctx->record.nendpoints > 1 && ctx->node && state != 0
+    if (ctx->record.nendpoints > 1 && ctx->node && tp->cache && state != 0
         && pc->sockaddr)
     {
-        ngx_http_tenant_cache_mark(ngx_http_tenant_get_cache(), ctx->node,
+        ngx_http_tenant_cache_mark(tp->cache, ctx->node,
                                    ctx->serial, tp->current,
                                    state & NGX_PEER_FAILED,
                                    tp->conf->fail_timeout);
