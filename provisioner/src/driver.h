@@ -20,13 +20,19 @@ struct service_spec {
     unsigned int  uid;          /* process: the user it runs as (never 0) */
 };
 
+struct driver;
+
 /*
- * Every call is idempotent: starting what runs, stopping what is stopped or
- * removing what is gone succeeds. Errors are logged with their cause and
- * copied into err for the job.
+ * What a driver does, one constant table per driver (driver_process.c,
+ * driver_docker.c); driver.c picks one by name.  Every call is idempotent:
+ * starting what runs, stopping what is stopped or removing what is gone
+ * succeeds.  Errors are logged with their cause and copied into err for
+ * the job.
  */
-struct driver {
+struct driver_ops {
     const char  *name;
+    /* sets up d->data; -1 (logged) when the driver cannot run here */
+    int   (*init)(struct driver *d);
     int   (*start)(struct driver *d, const struct service_spec *s,
                    char *err, size_t len);
     int   (*stop)(struct driver *d, const char *tenant, const char *service,
@@ -43,16 +49,26 @@ struct driver {
     json_t *(*list)(struct driver *d);
     /* housekeeping between jobs: reap children, cap logs */
     void  (*tick)(struct driver *d);
-    /* where a service's endpoint is (process and host networking: 127.0.0.1:port) */
+    /* where a service's endpoint is (process and host networking:
+     * 127.0.0.1:port) */
     int   (*address)(struct driver *d, const struct service_spec *s,
                      char *out, size_t len);
-    void  (*free)(struct driver *d);
-    const struct conf  *conf;
-    void               *data;
+    /* releases d->data */
+    void  (*cleanup)(struct driver *d);
 };
 
+struct driver {
+    const struct driver_ops  *ops;
+    const char               *name;      /* ops->name */
+    const struct conf        *conf;
+    void                     *data;      /* the driver's own */
+};
+
+extern const struct driver_ops  driver_process_ops;
+extern const struct driver_ops  driver_docker_ops;
+
+/* the driver conf->driver names, set up; NULL (logged) if it cannot be */
 struct driver *driver_new(const struct conf *conf);
-struct driver *driver_process_new(const struct conf *conf);
-struct driver *driver_docker_new(const struct conf *conf);
+void driver_free(struct driver *d);
 
 #endif

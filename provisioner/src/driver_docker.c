@@ -590,13 +590,15 @@ dk_address(struct driver *d, const struct service_spec *s, char *out,
 }
 
 static void
-dk_free(struct driver *d)
+dk_cleanup(struct driver *d)
 {
     struct docker *dk = d->data;
 
-    curl_easy_cleanup(dk->curl);
-    free(dk);
-    free(d);
+    if (dk != NULL) {
+        curl_easy_cleanup(dk->curl);
+        free(dk);
+        d->data = NULL;
+    }
     curl_global_cleanup();
 }
 
@@ -631,41 +633,41 @@ negotiate(struct driver *d)
     return 0;
 }
 
-struct driver *
-driver_docker_new(const struct conf *conf)
+static int
+dk_init(struct driver *d)
 {
-    struct driver *d;
     struct docker *dk;
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         log_err("docker: curl_global_init failed");
-        return NULL;
+        return -1;
     }
-    d = calloc(1, sizeof(*d));
     dk = calloc(1, sizeof(*dk));
-    if (d == NULL || dk == NULL || (dk->curl = curl_easy_init()) == NULL) {
+    if (dk == NULL || (dk->curl = curl_easy_init()) == NULL) {
         log_err("docker driver: out of memory");
-        free(d);
         free(dk);
-        return NULL;
+        curl_global_cleanup();
+        return -1;
     }
-
-    d->name = "docker";
-    d->conf = conf;
     d->data = dk;
-    d->start = dk_start;
-    d->stop = dk_stop;
-    d->remove = dk_remove;
-    d->status = dk_status;
-    d->logs = dk_logs;
-    d->list = dk_list;
-    d->tick = dk_tick;
-    d->address = dk_address;
-    d->free = dk_free;
 
     if (negotiate(d) != 0) {
-        dk_free(d);
-        return NULL;
+        dk_cleanup(d);
+        return -1;
     }
-    return d;
+    return 0;
 }
+
+const struct driver_ops  driver_docker_ops = {
+    .name = "docker",
+    .init = dk_init,
+    .start = dk_start,
+    .stop = dk_stop,
+    .remove = dk_remove,
+    .status = dk_status,
+    .logs = dk_logs,
+    .list = dk_list,
+    .tick = dk_tick,
+    .address = dk_address,
+    .cleanup = dk_cleanup,
+};

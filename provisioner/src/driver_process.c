@@ -492,10 +492,9 @@ proc_address(struct driver *d, const struct service_spec *s, char *out,
 }
 
 static void
-proc_free(struct driver *d)
+proc_cleanup(struct driver *d)
 {
     free(d->data);
-    free(d);
 }
 
 /* provisioner-logstamp beside our own binary, if it is there */
@@ -522,39 +521,24 @@ stamper_path(void)
     return out;
 }
 
-struct driver *
-driver_process_new(const struct conf *conf)
+/* the stamper is optional: without it, output is logged unstamped */
+static int
+proc_init(struct driver *d)
 {
-    struct driver *d = calloc(1, sizeof(*d));
-
-    if (d == NULL) {
-        log_err("process driver: out of memory");
-        return NULL;
-    }
-    d->name = "process";
-    d->conf = conf;
-    d->start = proc_start;
-    d->stop = proc_stop;
-    d->remove = proc_remove;
-    d->status = proc_status;
-    d->logs = proc_logs;
-    d->list = proc_list;
-    d->tick = proc_tick;
-    d->address = proc_address;
-    d->free = proc_free;
     d->data = stamper_path();
-    return d;
+    return 0;
 }
 
-struct driver *
-driver_new(const struct conf *conf)
-{
-    if (strcmp(conf->driver, "process") == 0) {
-        return driver_process_new(conf);
-    }
-    if (strcmp(conf->driver, "docker") == 0) {
-        return driver_docker_new(conf);
-    }
-    log_err("unknown driver \"%s\" (process, docker)", conf->driver);
-    return NULL;
-}
+const struct driver_ops  driver_process_ops = {
+    .name = "process",
+    .init = proc_init,
+    .start = proc_start,
+    .stop = proc_stop,
+    .remove = proc_remove,
+    .status = proc_status,
+    .logs = proc_logs,
+    .list = proc_list,
+    .tick = proc_tick,
+    .address = proc_address,
+    .cleanup = proc_cleanup,
+};

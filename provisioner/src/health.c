@@ -111,14 +111,14 @@ probe(const char *addr, const char *path, const char *tenant, char *err,
 
 int
 health_wait(const char *addr, const char *path, int timeout_s,
-            volatile int *stop, char *err, size_t len)
+            volatile sig_atomic_t *stop, char *err, size_t len)
 {
     return health_wait_for(addr, path, NULL, 500, timeout_s, stop, err, len);
 }
 
 int
 health_wait_for(const char *addr, const char *path, const char *tenant,
-                int below, int timeout_s, volatile int *stop, char *err,
+                int below, int timeout_s, volatile sig_atomic_t *stop, char *err,
                 size_t len)
 {
     double           deadline = now() + timeout_s;

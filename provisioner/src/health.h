@@ -1,6 +1,8 @@
 #ifndef PROV_HEALTH_H
 #define PROV_HEALTH_H
 
+#include <signal.h>
+
 #include <stddef.h>
 
 /*
@@ -8,12 +10,12 @@
  * 500, the timeout passes, or *stop is set (shutdown).
  */
 int health_wait(const char *addr, const char *path, int timeout_s,
-                volatile int *stop, char *err, size_t len);
+                volatile sig_atomic_t *stop, char *err, size_t len);
 
 /* the same, sending X-Tenant-ID: tenant (if not NULL), until the status is
  * below `below` */
 int health_wait_for(const char *addr, const char *path, const char *tenant,
-                    int below, int timeout_s, volatile int *stop, char *err,
+                    int below, int timeout_s, volatile sig_atomic_t *stop, char *err,
                     size_t len);
 
 #endif

@@ -57,7 +57,7 @@ job_claim(struct prov *p, struct job *j)
     }
     if (PQntuples(res) != 1) {
         PQclear(res);
-        return 0;
+        return PROV_NONE;
     }
 
     j->id = atoll(PQgetvalue(res, 0, 0));
@@ -75,7 +75,7 @@ job_claim(struct prov *p, struct job *j)
 
     log_info("job %lld: claimed %s of %s (attempt %d of %d)", j->id, j->kind,
              j->tenant, j->attempts, j->max_attempts);
-    return 1;
+    return 0;
 }
 
 /* the job is no longer ours: its liveness lock goes */
@@ -126,10 +126,10 @@ job_step(struct prov *p, struct job *j, const char *step)
     if (n != 1) {
         log_warn("job %lld: lost its claim (lease expired?) after step %s",
                  j->id, step);
-        return 0;
+        return PROV_NONE;
     }
     log_debug("job %lld: step %s done", j->id, step);
-    return 1;
+    return 0;
 }
 
 int

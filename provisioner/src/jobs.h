@@ -15,14 +15,15 @@ struct job {
     int         max_attempts;
 };
 
-/* 1 claimed, 0 nothing to do, -1 error */
+/* 0 claimed, PROV_NONE nothing to do, -1 error */
 int  job_claim(struct prov *p, struct job *j);
 void job_free(struct job *j);
 
 /* drops the claim's liveness lock once the job is finished or given back */
 void job_unlock(struct prov *p, struct job *j);
 
-/* records a finished step and renews the lease: 1 ours, 0 lost, -1 error */
+/* records a finished step and renews the lease: 0 still ours,
+ * PROV_NONE the claim is lost, -1 error */
 int  job_step(struct prov *p, struct job *j, const char *step);
 
 /* the final transaction: job_begin, the caller's writes, job_commit */

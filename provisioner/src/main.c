@@ -128,7 +128,7 @@ services_cmd(struct prov *p, int argc, char **argv)
     }
     stop = argc == 1 && strcmp(argv[0], "stop") == 0;
 
-    all = p->driver->list(p->driver);
+    all = p->driver->ops->list(p->driver);
     if (all == NULL) {
         log_err("services: the %s driver cannot list what runs",
                 p->driver->name);
@@ -143,7 +143,7 @@ services_cmd(struct prov *p, int argc, char **argv)
                        json_is_true(up) ? "running" : "stopped");
                 continue;
             }
-            if (p->driver->stop(p->driver, tenant, service, err,
+            if (p->driver->ops->stop(p->driver, tenant, service, err,
                                 sizeof(err)) != 0)
             {
                 log_err("services: stop %s/%s: %s", tenant, service, err);
@@ -164,11 +164,14 @@ services_cmd(struct prov *p, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-    struct prov  p;
-    const char  *db = NULL, *env, *cmd;
-    int          i, rc, applied;
+    struct prov            p;
+    const char            *db = NULL, *env, *cmd;
+    int                    i, rc, applied;
+    volatile sig_atomic_t  never = 0;
 
     memset(&p, 0, sizeof(p));
+    /* the CLI is never asked to stop; run_daemon points it at its flag */
+    p.stop = &never;
     conf_defaults(&p.conf);
 
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
@@ -227,7 +230,7 @@ main(int argc, char **argv)
             return 2;
         }
         rc = services_cmd(&p, argc - i, argv + i);
-        p.driver->free(p.driver);
+        driver_free(p.driver);
         return rc;
     }
 
@@ -243,7 +246,7 @@ main(int argc, char **argv)
             return 2;
         }
         rc = run_daemon(&p);
-        p.driver->free(p.driver);
+        driver_free(p.driver);
         blueprints_free(&p.blueprints);
         return rc;
     }

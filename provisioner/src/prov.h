@@ -7,6 +7,14 @@
 #include "secret.h"
 
 #include <libpq-fe.h>
+#include <signal.h>
+
+/*
+ * One convention for functions that may find nothing: 0 found (or done),
+ * PROV_NONE nothing there (no such row, no job, a claim lost), -1 an error
+ * (logged, or said in err).
+ */
+#define PROV_NONE  1
 
 /* what the daemon and the CLI share */
 struct prov {
@@ -18,6 +26,9 @@ struct prov {
     unsigned char         key[SECRET_KEY_BYTES];
     int                   have_key;
     int                   worker;     /* 0: the daemon itself; n: worker n */
+    /* set by the daemon's signal handler: long waits and jobs stop between
+     * steps (a job is then released); never NULL */
+    volatile sig_atomic_t *stop;
 };
 
 #endif

@@ -79,7 +79,7 @@ converge(struct prov *p, const char *id, const char *status)
     svcs = blueprint_services(t.bp);
 
     json_object_foreach(svcs, name, v) {
-        up = p->driver->status(p->driver, id, name) == 1;
+        up = p->driver->ops->status(p->driver, id, name) == 1;
 
         if (active && up) {
             healthy(id, name);
@@ -93,7 +93,7 @@ converge(struct prov *p, const char *id, const char *status)
             log_warn("reconcile: %s/%s should run but does not: starting it",
                      id, name);
             if (tenant_spec(p, &t, name, &s, err, sizeof(err)) != 0
-                || p->driver->start(p->driver, &s, err, sizeof(err)) != 0)
+                || p->driver->ops->start(p->driver, &s, err, sizeof(err)) != 0)
             {
                 log_err("reconcile %s/%s: %s", id, name, err);
             }
@@ -101,7 +101,7 @@ converge(struct prov *p, const char *id, const char *status)
         } else if (!active && up) {
             log_warn("reconcile: %s/%s runs while suspended: stopping it", id,
                      name);
-            if (p->driver->stop(p->driver, id, name, err, sizeof(err)) != 0) {
+            if (p->driver->ops->stop(p->driver, id, name, err, sizeof(err)) != 0) {
                 log_err("reconcile %s/%s: %s", id, name, err);
             }
         }
@@ -168,7 +168,7 @@ reconcile(struct prov *p)
         return -1;
     }
 
-    have = p->driver->list(p->driver);
+    have = p->driver->ops->list(p->driver);
     known = json_object();
     if (have == NULL || known == NULL) {
         PQclear(res);
@@ -205,7 +205,7 @@ reconcile(struct prov *p)
         if (json_object_get(known, tenant) == NULL) {
             log_warn("reconcile: %s is not in the registry: removing it",
                      tenant);
-            if (p->driver->remove(p->driver, tenant, err, sizeof(err)) != 0) {
+            if (p->driver->ops->remove(p->driver, tenant, err, sizeof(err)) != 0) {
                 log_err("reconcile: removing orphan %s: %s", tenant, err);
             }
         }

@@ -36,7 +36,6 @@ on_signal(int sig)
         reload_requested = 1;
     } else {
         stop_requested = 1;
-        tasks_stopping = 1;
     }
 }
 
@@ -173,7 +172,7 @@ work(struct prov *p)
     struct job j;
     int        rc;
 
-    while (!stop_requested && (rc = job_claim(p, &j)) == 1) {
+    while (!stop_requested && (rc = job_claim(p, &j)) == 0) {
         task_run(p, &j);
         job_unlock(p, &j);
         job_free(&j);
@@ -237,7 +236,7 @@ spawn_worker(struct prov *p, int slot)
     if (p->conn != NULL) {
         PQfinish(p->conn);
     }
-    p->driver->free(p->driver);
+    driver_free(p->driver);
     blueprints_free(&p->blueprints);
     exit(rc);
 }
@@ -312,6 +311,8 @@ run_daemon(struct prov *p)
 {
     int i, rc;
 
+    p->stop = &stop_requested;
+
     if (install_signals() != 0) {
         return 1;
     }
@@ -370,7 +371,7 @@ serve(struct prov *p)
             next_reconcile = now_s() + p->conf.reconcile_interval;
         }
 
-        p->driver->tick(p->driver);
+        p->driver->ops->tick(p->driver);
 
         if (p->worker == 0) {
             supervise(p);

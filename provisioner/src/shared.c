@@ -16,7 +16,6 @@
 #include "fsutil.h"
 #include "health.h"
 #include "log.h"
-#include "tasks.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -136,7 +135,7 @@ shared_ensure_runtime(struct prov *p, const struct tenant *t, char *rt_id,
         } else {
             rc = bring_up(p, &rt, err, len);
         }
-    } else if (rc == 1) {
+    } else if (rc == PROV_NONE) {
         snprintf(err, len, "shared runtime %s vanished", rt_id);
         rc = -1;
     }
@@ -244,7 +243,7 @@ shared_wait_healthy(struct prov *p, struct tenant *t, const char *rt_id,
     PQclear(res);
 
     rc = health_wait_for(addr, "/", t->id, 400, p->conf.health_timeout,
-                         &tasks_stopping, err, len);
+                         p->stop, err, len);
     if (rc != 0) {
         snprintf(why, sizeof(why), "%s", err);
         snprintf(err, len, "shared runtime %s does not serve %s: %s", rt_id,

@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-volatile int tasks_stopping;
-
 enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST };
 
 #define ERRLEN 512
@@ -27,17 +25,17 @@ enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST };
 /* runs a step, records it, and stops on failure, shutdown or a lost claim */
 #define STEP(name, call)                                                     \
     do {                                                                     \
-        if (tasks_stopping) {                                                \
+        if (*p->stop) {                                                       \
             return RELEASE;                                                  \
         }                                                                    \
         if ((call) != 0) {                                                   \
-            return tasks_stopping ? RELEASE : FAILED;                        \
+            return *p->stop ? RELEASE : FAILED;                              \
         }                                                                    \
         failpoint(j->kind, name);                                            \
         switch (job_step(p, j, name)) {                                      \
-        case 1:                                                              \
-            break;                                                           \
         case 0:                                                              \
+            break;                                                           \
+        case PROV_NONE:                                                      \
             return LOST;                                                     \
         default:                                                             \
             snprintf(err, ERRLEN, "registry: cannot record step %s", name);  \
@@ -229,7 +227,7 @@ do_delete(struct prov *p, struct job *j, char *err)
 {
     const char *params[1] = { j->tenant };
 
-    STEP("services", p->driver->remove(p->driver, j->tenant, err, ERRLEN)
+    STEP("services", p->driver->ops->remove(p->driver, j->tenant, err, ERRLEN)
                      || shared_remove_files(p, j->tenant, err, ERRLEN));
     STEP("database", tenant_drop_database(p, j->tenant, err, ERRLEN));
 
@@ -311,12 +309,12 @@ do_seed_admin(struct prov *p, struct job *j, struct tenant *t, char *err)
     /* the admin service reads its login at start */
     svc = json_string_value(json_object_get(login, "service"));
     if (strcmp(t->status, "active") == 0) {
-        if (p->driver->stop(p->driver, t->id, svc, err, ERRLEN) != 0
+        if (p->driver->ops->stop(p->driver, t->id, svc, err, ERRLEN) != 0
             || tenant_spec(p, t, svc, &s, err, ERRLEN) != 0)
         {
             return FAILED;
         }
-        if (p->driver->start(p->driver, &s, err, ERRLEN) != 0) {
+        if (p->driver->ops->start(p->driver, &s, err, ERRLEN) != 0) {
             spec_free(&s);
             return FAILED;
         }
@@ -354,7 +352,7 @@ do_logs(struct prov *p, struct job *j, struct tenant *t, char *err)
     lines = json_array();
     svcs = blueprint_services(t->bp);
     json_object_foreach(svcs, name, v) {
-        if (p->driver->logs(p->driver, t->id, name, count, lines) != 0) {
+        if (p->driver->ops->logs(p->driver, t->id, name, count, lines) != 0) {
             log_warn("%s/%s: cannot read its log", t->id, name);
         }
     }
@@ -380,7 +378,7 @@ dispatch(struct prov *p, struct job *j, char *err)
     }
 
     rc = tenant_load(p, j->tenant, &t, err, ERRLEN);
-    if (rc == 1) {
+    if (rc == PROV_NONE) {
         tenant_free(&t);
         if (job_begin(p) != 0) {
             return FAILED;
@@ -414,7 +412,7 @@ dispatch(struct prov *p, struct job *j, char *err)
     {
         char why[ERRLEN];
 
-        if (p->driver->remove(p->driver, t.id, why, sizeof(why)) != 0) {
+        if (p->driver->ops->remove(p->driver, t.id, why, sizeof(why)) != 0) {
             log_warn("%s: cleanup after a failed create: %s", t.id, why);
         }
     }

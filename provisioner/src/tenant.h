@@ -3,6 +3,7 @@
 
 #include "driver.h"
 #include "prov.h"
+#include "template.h"
 
 #include <jansson.h>
 
@@ -29,7 +30,7 @@ struct tenant {
     const char              *bind;       /* {{bind}}: where services listen */
 };
 
-/* 0 found, 1 no such tenant, -1 error (err says why) */
+/* 0 found, PROV_NONE no such tenant, -1 error (err says why) */
 int  tenant_load(struct prov *p, const char *id, struct tenant *t, char *err,
                  size_t len);
 void tenant_free(struct tenant *t);
@@ -69,5 +70,17 @@ int  tenant_write_endpoints(struct prov *p, struct tenant *t, char *err,
                             size_t len);
 int  tenant_render_into(struct prov *p, struct tenant *t, json_t *files,
                         const char *into, char *err, size_t len);
+
+/* what the tenant_*.c files share among themselves */
+int  tenant_dedicated(const struct tenant *t);
+int  tenant_load_secrets(struct prov *p, struct tenant *t, char *err,
+                         size_t len);
+/* database and role name of a tenant: an identifier without hyphens */
+void tenant_db_name(const char *id, char *out, size_t len);
+void tenant_fill_db_url(struct prov *p, struct tenant *t);
+int  tenant_load_ports(struct prov *p, struct tenant *t, char *err,
+                       size_t len);
+/* the template context of t (port: the service's own, or 0) */
+void tenant_context(struct tenant *t, int port, struct tctx *c);
 
 #endif

@@ -1,0 +1,205 @@
+#define _GNU_SOURCE
+
+/*
+ * A tenant's own PostgreSQL database and role, made with its password
+ * secret and dropped with it.
+ */
+
+#include "tenant.h"
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* database and role name of a tenant: an identifier without hyphens */
+void
+tenant_db_name(const char *id, char *out, size_t len)
+{
+    size_t i;
+
+    snprintf(out, len, "tenant_%s", id);
+    for (i = 0; out[i]; i++) {
+        if (out[i] == '-') {
+            out[i] = '_';
+        }
+    }
+}
+
+
+static int
+exec_ddl(struct prov *p, const char *what, const char *verb,
+         const char *ident, const char *tail, char *err, size_t len)
+{
+    char *q, *sql;
+    int   rc;
+
+    /*
+     * DDL takes no parameters: the identifier is escaped by libpq and comes
+     * from a tenant name already held to [a-z0-9-].
+     */
+    q = PQescapeIdentifier(p->conn, ident, strlen(ident));
+    if (q == NULL) {
+        snprintf(err, len, "cannot quote %s", ident);
+        return -1;
+    }
+    if (asprintf(&sql, "%s %s%s", verb, q, tail ? tail : "") < 0) {
+        PQfreemem(q);
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    PQfreemem(q);
+
+    rc = db_exec(p->conn, what, sql);
+    free(sql);
+    if (rc != 0) {
+        snprintf(err, len, "registry: %s %s failed (see the provisioner log)",
+                 what, ident);
+    }
+    return rc;
+}
+
+static int
+exists(struct prov *p, const char *sql, const char *name)
+{
+    const char *params[1] = { name };
+    PGresult   *res = db_query(p->conn, "check existence", sql, 1, params);
+    int         n;
+
+    if (res == NULL) {
+        return -1;
+    }
+    n = PQntuples(res);
+    PQclear(res);
+    return n > 0;
+}
+
+/* services reach their database where the provisioner reaches the registry */
+void
+tenant_fill_db_url(struct prov *p, struct tenant *t)
+{
+    const char *pw, *host, *port;
+
+    pw = json_string_value(json_object_get(t->secrets, "db_password"));
+    if (!blueprint_database(t->bp) || pw == NULL) {
+        return;
+    }
+
+    host = PQhost(p->conn);
+    port = PQport(p->conn);
+    snprintf(t->db_host, sizeof(t->db_host), "%s",
+             host && *host ? host : "127.0.0.1");
+    snprintf(t->db_port, sizeof(t->db_port), "%s",
+             port && *port ? port : "5432");
+    if (host && host[0] == '/') {
+        snprintf(t->db_url, sizeof(t->db_url),
+                 "postgresql://%s:%s@/%s?host=%s&port=%s", t->db_name, pw,
+                 t->db_name, host, port && *port ? port : "5432");
+    } else {
+        snprintf(t->db_url, sizeof(t->db_url), "postgresql://%s:%s@%s:%s/%s",
+                 t->db_name, pw, host && *host ? host : "127.0.0.1",
+                 port && *port ? port : "5432", t->db_name);
+    }
+}
+
+
+int
+tenant_ensure_database(struct prov *p, struct tenant *t, char *err,
+                       size_t len)
+{
+    const char *pw;
+    char       *verifier, *lit, tail[600];
+    int         rc;
+
+    if (!blueprint_database(t->bp)) {
+        return 0;
+    }
+
+    pw = json_string_value(json_object_get(t->secrets, "db_password"));
+    if (pw == NULL) {
+        snprintf(err, len, "database password missing for %s", t->id);
+        return -1;
+    }
+
+    /* the server gets a SCRAM verifier, never the password itself */
+    verifier = PQencryptPasswordConn(p->conn, pw, t->db_name,
+                                     "scram-sha-256");
+    if (verifier == NULL) {
+        snprintf(err, len, "cannot hash the database password");
+        return -1;
+    }
+    lit = PQescapeLiteral(p->conn, verifier, strlen(verifier));
+    PQfreemem(verifier);
+    if (lit == NULL) {
+        snprintf(err, len, "cannot quote the password verifier");
+        return -1;
+    }
+    snprintf(tail, sizeof(tail), " LOGIN PASSWORD %s", lit);
+    PQfreemem(lit);
+
+    rc = exists(p, "SELECT 1 FROM pg_roles WHERE rolname = $1", t->db_name);
+    if (rc < 0
+        || exec_ddl(p, rc ? "update tenant role" : "create tenant role",
+                    rc ? "ALTER ROLE" : "CREATE ROLE", t->db_name, tail,
+                    err, len) != 0)
+    {
+        if (rc < 0) {
+            snprintf(err, len, "registry: cannot look up role %s", t->db_name);
+        }
+        return -1;
+    }
+
+    /* owning a database needs membership in its owner role */
+    if (exec_ddl(p, "join tenant role", "GRANT", t->db_name,
+                 " TO CURRENT_USER", err, len) != 0)
+    {
+        return -1;
+    }
+
+    rc = exists(p, "SELECT 1 FROM pg_database WHERE datname = $1",
+                t->db_name);
+    if (rc < 0) {
+        snprintf(err, len, "registry: cannot look up database %s",
+                 t->db_name);
+        return -1;
+    }
+    if (rc == 0) {
+        lit = PQescapeIdentifier(p->conn, t->db_name, strlen(t->db_name));
+        if (lit == NULL) {
+            snprintf(err, len, "cannot quote %s", t->db_name);
+            return -1;
+        }
+        snprintf(tail, sizeof(tail), " OWNER %s", lit);
+        PQfreemem(lit);
+
+        if (exec_ddl(p, "create tenant database", "CREATE DATABASE",
+                     t->db_name, tail, err, len) != 0
+            || exec_ddl(p, "close tenant database", "REVOKE ALL ON DATABASE",
+                        t->db_name, " FROM PUBLIC", err, len) != 0)
+        {
+            return -1;
+        }
+    }
+
+    tenant_fill_db_url(p, t);
+    return 0;
+}
+
+int
+tenant_drop_database(struct prov *p, const char *id, char *err, size_t len)
+{
+    char  name[80];
+
+    tenant_db_name(id, name, sizeof(name));
+
+    if (exec_ddl(p, "drop tenant database", "DROP DATABASE IF EXISTS", name,
+                 " WITH (FORCE)", err, len) != 0
+        || exec_ddl(p, "drop tenant role", "DROP ROLE IF EXISTS", name, NULL,
+                    err, len) != 0)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+/* --- ports ---------------------------------------------------------------- */

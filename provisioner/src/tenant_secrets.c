@@ -1,0 +1,164 @@
+#define _GNU_SOURCE
+
+/*
+ * A tenant's secrets: made once (random), kept encrypted in the registry
+ * under the platform's key, decrypted only into the provisioner's memory.
+ */
+
+#include "tenant.h"
+#include "db.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int
+tenant_load_secrets(struct prov *p, struct tenant *t, char *err, size_t len)
+{
+    const char     *params[1] = { t->id };
+    PGresult       *res;
+    unsigned char   nonce[SECRET_NONCE_BYTES], ct[512];
+    char            plain[512];
+    int             i, n;
+    size_t          clen;
+
+    res = db_query(p->conn, "read tenant secrets",
+                   "SELECT name, encode(nonce, 'hex'), encode(ciphertext,"
+                   " 'hex') FROM tenant_secrets WHERE tenant_id = $1", 1,
+                   params);
+    if (res == NULL) {
+        snprintf(err, len, "registry: cannot read secrets of %s", t->id);
+        return -1;
+    }
+
+    n = PQntuples(res);
+    for (i = 0; i < n; i++) {
+        clen = (size_t) PQgetlength(res, i, 2) / 2;
+        if (clen > sizeof(ct) || clen < SECRET_TAG_BYTES
+            || hex_decode(nonce, PQgetvalue(res, i, 1), SECRET_NONCE_BYTES)
+            || hex_decode(ct, PQgetvalue(res, i, 2), clen)
+            || secret_decrypt(p->key, nonce, ct, clen, plain) != 0)
+        {
+            snprintf(err, len, "cannot decrypt secret %s of %s (is "
+                     "secret_key the one it was stored with?)",
+                     PQgetvalue(res, i, 0), t->id);
+            PQclear(res);
+            return -1;
+        }
+        json_object_set_new(t->secrets, PQgetvalue(res, i, 0),
+                            json_string(plain));
+        explicit_bzero(plain, sizeof(plain));
+    }
+    PQclear(res);
+    return 0;
+}
+
+struct need {
+    struct prov    *p;
+    struct tenant  *t;
+    char           *err;
+    size_t          len;
+};
+
+static int
+need_secret(const char *name, void *data)
+{
+    struct need    *nd = data;
+    char            pw[33], nonce_hex[2 * SECRET_NONCE_BYTES + 3];
+    char            ct_hex[2 * (32 + SECRET_TAG_BYTES) + 3];
+    unsigned char   nonce[SECRET_NONCE_BYTES], ct[32 + SECRET_TAG_BYTES];
+    const char     *params[4];
+    PGresult       *res;
+
+    if (json_object_get(nd->t->secrets, name)) {
+        return 0;
+    }
+
+    if (secret_password(pw, 32) != 0
+        || secret_encrypt(nd->p->key, pw, 32, nonce, ct) != 0)
+    {
+        snprintf(nd->err, nd->len, "cannot make secret %s", name);
+        return -1;
+    }
+    explicit_bzero(pw, sizeof(pw));
+
+    nonce_hex[0] = '\\';
+    nonce_hex[1] = 'x';
+    hex_encode(nonce_hex + 2, nonce, SECRET_NONCE_BYTES);
+    ct_hex[0] = '\\';
+    ct_hex[1] = 'x';
+    hex_encode(ct_hex + 2, ct, sizeof(ct));
+
+    params[0] = nd->t->id;
+    params[1] = name;
+    params[2] = nonce_hex;
+    params[3] = ct_hex;
+
+    /* a resumed job may race its earlier self: the first value wins */
+    res = db_query(nd->p->conn, "store tenant secret",
+                   "INSERT INTO tenant_secrets (tenant_id, name, nonce,"
+                   " ciphertext) VALUES ($1, $2, $3::bytea, $4::bytea)"
+                   " ON CONFLICT DO NOTHING", 4, params);
+    if (res == NULL) {
+        snprintf(nd->err, nd->len, "registry: cannot store secret %s", name);
+        return -1;
+    }
+    PQclear(res);
+
+    json_object_set_new(nd->t->secrets, name, json_null());
+    return 0;
+}
+
+static int
+scan_json(json_t *v, struct need *nd)
+{
+    const char *k;
+    json_t     *e;
+    size_t      i;
+
+    if (json_is_string(v)) {
+        return template_secrets(json_string_value(v), need_secret, nd);
+    }
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, e) {
+            if (scan_json(e, nd) != 0) {
+                return -1;
+            }
+        }
+    }
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, e) {
+            if (scan_json(e, nd) != 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * Makes every secret the blueprint refers to (and the database password),
+ * stored encrypted, then loads them all in clear for rendering.
+ */
+int
+tenant_ensure_secrets(struct prov *p, struct tenant *t, char *err, size_t len)
+{
+    struct need nd = { p, t, err, len };
+
+    if (!p->have_key) {
+        snprintf(err, len, "secret_key is not configured");
+        return -1;
+    }
+
+    if (tenant_load_secrets(p, t, err, len) != 0) {
+        return -1;
+    }
+
+    if ((blueprint_database(t->bp) && need_secret("db_password", &nd) != 0)
+        || scan_json(t->bp->json, &nd) != 0)
+    {
+        return -1;
+    }
+
+    json_object_clear(t->secrets);
+    return tenant_load_secrets(p, t, err, len);
+}
