@@ -92,6 +92,22 @@ is($out, "tenant_datashop\n", 'that URL logs in to the tenant database');
 isnt($rc, 0, 'the tenant role cannot even connect to the registry database');
 unlike($t->psql("SELECT string_agg(encode(ciphertext, 'escape'), ' ') FROM tenant_secrets"), qr/\Q$pw\E/, 'the registry holds the password encrypted only');
 is($t->psql("SELECT count(*) FROM tenant_secrets WHERE tenant_id = 'datashop'"), 2, 'two secrets: db_password and app_key');
+is($t->psql("SELECT count(*) FROM tenant_secrets WHERE NOT bound"), 0, 'each secret is stored bound to its tenant and name');
+
+# a secret in the unbound form written before migration 007: the provisioner
+# re-encrypts it bound when it starts, and the tenant keeps its password
+$t->stop_provisioner;
+my $key = Tenant::Test::trim(Tenant::Test::slurp("$t->{dir}/prov/secret-key"));
+my ($nonce, $ct) = split ' ', `$Tenant::Test::BUILD/t/test_secret unbound $key $pw`;
+ok($nonce && $ct, 'an unbound secret made with the platform key');
+$t->psql("UPDATE tenant_secrets SET nonce = '\\x$nonce', ciphertext = '\\x$ct', bound = false"
+       . " WHERE tenant_id = 'datashop' AND name = 'db_password'");
+$t->start_provisioner(blueprints => $bps);
+ok(Tenant::Test::wait_until(sub { $t->provisioner_log =~ /bound 1 secret\(s\) to their tenant and name/ }, 10),
+   'the provisioner binds it at start');
+is($t->psql("SELECT bound::text || ' ' || (encode(ciphertext, 'hex') <> '$ct')::text FROM tenant_secrets"
+          . " WHERE tenant_id = 'datashop' AND name = 'db_password'"), 'true true',
+   'stored again, bound, under a new ciphertext');
 like($t->get('datashop.localhost')->{body}, qr/runs on a database/, 'datashop routed');
 
 ($rc, $out) = $t->cli('suspend', 'datashop', '--wait');
@@ -110,6 +126,17 @@ like($out, qr/^web \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \| /m, '... the servic
 like($out, qr/^datashop\s+active\s+dbapp/m, 'CLI list shows it');
 ($rc, $out) = $t->cli('health');
 like($out, qr/registry: ok/, 'CLI health');
+is(Tenant::Test::slurp("$t->{state_dir}/datashop/home/db_url"), $url,
+   'after the rebinding and a restart, the service has the same database URL');
+
+# a ciphertext moved to another name of the tenant no longer decrypts
+$t->psql("UPDATE tenant_secrets d SET nonce = a.nonce, ciphertext = a.ciphertext"
+       . "  FROM tenant_secrets a WHERE d.tenant_id = 'datashop' AND d.name = 'db_password'"
+       . "   AND a.tenant_id = 'datashop' AND a.name = 'app_key'");
+($rc) = $t->cli('suspend', 'datashop', '--wait');
+($rc, $out) = $t->cli('resume', 'datashop', '--wait');
+like($out, qr/cannot decrypt secret db_password of datashop/,
+     'a secret moved to another name does not decrypt: the job says which');
 ($rc) = $t->cli('delete', 'datashop', '--wait');
 is($rc, 0, 'CLI delete: exit 0');
 is($t->psql("SELECT count(*) FROM pg_database WHERE datname = 'tenant_datashop'"), 0, 'tenant database dropped');

@@ -248,6 +248,7 @@ main(int argc, char **argv)
         rc = run_daemon(&p);
         driver_free(p.driver);
         blueprints_free(&p.blueprints);
+        explicit_bzero(p.key, sizeof(p.key));
         return rc;
     }
 

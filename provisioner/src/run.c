@@ -6,6 +6,7 @@
 #include "log.h"
 #include "reconcile.h"
 #include "tasks.h"
+#include "tenant.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -326,6 +327,11 @@ run_daemon(struct prov *p)
 
     if (p->conn != NULL && load_blueprints(p) != 0) {
         log_err("cannot load blueprints from %s", p->conf.blueprints);
+    }
+
+    if (p->conn != NULL && p->have_key && tenant_secrets_bind(p) < 0) {
+        log_err("cannot bind the registry's older secrets to their tenants "
+                "(they still decrypt; retried at the next start)");
     }
 
     for (i = 0; p->conn != NULL && i < p->conf.workers - 1

@@ -1,4 +1,4 @@
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 
 #include "secret.h"
 #include "log.h"
@@ -84,18 +84,47 @@ secret_key_load(const char *path, unsigned char key[SECRET_KEY_BYTES])
     if (n != 2 * SECRET_KEY_BYTES
         || hex_decode(key, buf, SECRET_KEY_BYTES) != 0)
     {
+        explicit_bzero(buf, sizeof(buf));
+        explicit_bzero(key, SECRET_KEY_BYTES);
         log_err("secret_key %s: expected %d hex digits", path,
                 2 * SECRET_KEY_BYTES);
         return -1;
     }
 
+    explicit_bzero(buf, sizeof(buf));
     return 0;
 }
 
+/* "ngx_tenant/1" NUL tenant NUL name: no two (tenant, name) pairs alike */
+static int
+secret_aad(EVP_CIPHER_CTX *ctx, int encrypt, const char *tenant,
+           const char *name)
+{
+    unsigned char  aad[16 + 64 + 1 + 64 + 1];
+    size_t         tl, nl;
+    int            n;
+
+    if (tenant == NULL) {
+        return 1;
+    }
+    tl = strlen(tenant);
+    nl = strlen(name);
+    if (tl > 64 || nl > 64) {
+        return 0;
+    }
+    memcpy(aad, "ngx_tenant/1", 13);
+    memcpy(aad + 13, tenant, tl + 1);
+    memcpy(aad + 13 + tl + 1, name, nl);
+
+    return encrypt
+           ? EVP_EncryptUpdate(ctx, NULL, &n, aad, (int) (13 + tl + 1 + nl))
+           : EVP_DecryptUpdate(ctx, NULL, &n, aad, (int) (13 + tl + 1 + nl));
+}
+
 int
-secret_encrypt(const unsigned char key[SECRET_KEY_BYTES], const char *plain,
-               size_t len, unsigned char nonce[SECRET_NONCE_BYTES],
-               unsigned char *out)
+secret_encrypt(const unsigned char key[SECRET_KEY_BYTES], const char *tenant,
+               const char *name, const char *plain, size_t len,
+               unsigned char nonce[SECRET_NONCE_BYTES], unsigned char *out)
 {
     EVP_CIPHER_CTX *ctx;
     int             n, fin, rc = -1;
@@ -112,6 +141,7 @@ secret_encrypt(const unsigned char key[SECRET_KEY_BYTES], const char *plain,
     }
 
     if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) == 1
+        && secret_aad(ctx, 1, tenant, name) == 1
         && EVP_EncryptUpdate(ctx, out, &n, (const unsigned char *) plain,
                              (int) len) == 1
         && EVP_EncryptFinal_ex(ctx, out + n, &fin) == 1
@@ -128,8 +158,8 @@ secret_encrypt(const unsigned char key[SECRET_KEY_BYTES], const char *plain,
 }
 
 int
-secret_decrypt(const unsigned char key[SECRET_KEY_BYTES],
-               const unsigned char nonce[SECRET_NONCE_BYTES],
+secret_decrypt(const unsigned char key[SECRET_KEY_BYTES], const char *tenant,
+               const char *name, const unsigned char nonce[SECRET_NONCE_BYTES],
                const unsigned char *in, size_t len, char *plain)
 {
     EVP_CIPHER_CTX *ctx;
@@ -149,6 +179,7 @@ secret_decrypt(const unsigned char key[SECRET_KEY_BYTES],
     }
 
     if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) == 1
+        && secret_aad(ctx, 0, tenant, name) == 1
         && EVP_DecryptUpdate(ctx, (unsigned char *) plain, &n, in,
                              (int) clen) == 1
         && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SECRET_TAG_BYTES,
@@ -158,8 +189,11 @@ secret_decrypt(const unsigned char key[SECRET_KEY_BYTES],
         plain[clen] = '\0';
         rc = 0;
     } else {
-        /* the key changed or the row was tampered with */
-        log_err("decrypt: authentication failed (wrong secret_key?)");
+        /* the key changed, or the row was tampered with or moved */
+        explicit_bzero(plain, clen);
+        log_err("decrypt: authentication failed (wrong secret_key, or a "
+                "secret not stored for %s/%s?)", tenant ? tenant : "-",
+                name ? name : "-");
     }
 
     EVP_CIPHER_CTX_free(ctx);

@@ -70,6 +70,17 @@ tenant_load(struct prov *p, const char *id, struct tenant *t, char *err,
 void
 tenant_free(struct tenant *t)
 {
+    const char  *name;
+    json_t      *v;
+
+    /* plaintext secrets do not outlive their use in freed memory */
+    json_object_foreach(t->secrets, name, v) {
+        if (json_is_string(v)) {
+            explicit_bzero((char *) json_string_value(v),
+                           json_string_length(v));
+        }
+    }
+
     json_decref(t->ports);
     json_decref(t->secrets);
     t->ports = NULL;

@@ -45,6 +45,9 @@ int  tenant_become(const struct tenant *t);
 void tenant_unbecome(const struct tenant *t);
 int  tenant_ensure_secrets(struct prov *p, struct tenant *t, char *err,
                            size_t len);
+/* re-encrypts secrets stored before migration 007, bound to their tenant
+ * and name; how many, or -1 */
+int  tenant_secrets_bind(struct prov *p);
 int  tenant_ensure_database(struct prov *p, struct tenant *t, char *err,
                             size_t len);
 int  tenant_drop_database(struct prov *p, const char *id, char *err,

@@ -7,8 +7,10 @@
 
 #include "tenant.h"
 #include "db.h"
+#include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int
@@ -23,8 +25,8 @@ tenant_load_secrets(struct prov *p, struct tenant *t, char *err, size_t len)
 
     res = db_query(p->conn, "read tenant secrets",
                    "SELECT name, encode(nonce, 'hex'), encode(ciphertext,"
-                   " 'hex') FROM tenant_secrets WHERE tenant_id = $1", 1,
-                   params);
+                   " 'hex'), bound FROM tenant_secrets WHERE tenant_id = $1",
+                   1, params);
     if (res == NULL) {
         snprintf(err, len, "registry: cannot read secrets of %s", t->id);
         return -1;
@@ -36,7 +38,10 @@ tenant_load_secrets(struct prov *p, struct tenant *t, char *err, size_t len)
         if (clen > sizeof(ct) || clen < SECRET_TAG_BYTES
             || hex_decode(nonce, PQgetvalue(res, i, 1), SECRET_NONCE_BYTES)
             || hex_decode(ct, PQgetvalue(res, i, 2), clen)
-            || secret_decrypt(p->key, nonce, ct, clen, plain) != 0)
+            || secret_decrypt(p->key,
+                              PQgetvalue(res, i, 3)[0] == 't' ? t->id : NULL,
+                              PQgetvalue(res, i, 0), nonce, ct, clen,
+                              plain) != 0)
         {
             snprintf(err, len, "cannot decrypt secret %s of %s (is "
                      "secret_key the one it was stored with?)",
@@ -74,8 +79,10 @@ need_secret(const char *name, void *data)
     }
 
     if (secret_password(pw, 32) != 0
-        || secret_encrypt(nd->p->key, pw, 32, nonce, ct) != 0)
+        || secret_encrypt(nd->p->key, nd->t->id, name, pw, 32, nonce, ct)
+           != 0)
     {
+        explicit_bzero(pw, sizeof(pw));
         snprintf(nd->err, nd->len, "cannot make secret %s", name);
         return -1;
     }
@@ -96,7 +103,8 @@ need_secret(const char *name, void *data)
     /* a resumed job may race its earlier self: the first value wins */
     res = db_query(nd->p->conn, "store tenant secret",
                    "INSERT INTO tenant_secrets (tenant_id, name, nonce,"
-                   " ciphertext) VALUES ($1, $2, $3::bytea, $4::bytea)"
+                   " ciphertext, bound)"
+                   " VALUES ($1, $2, $3::bytea, $4::bytea, true)"
                    " ON CONFLICT DO NOTHING", 4, params);
     if (res == NULL) {
         snprintf(nd->err, nd->len, "registry: cannot store secret %s", name);
@@ -161,4 +169,83 @@ tenant_ensure_secrets(struct prov *p, struct tenant *t, char *err, size_t len)
 
     json_object_clear(t->secrets);
     return tenant_load_secrets(p, t, err, len);
+}
+
+/*
+ * Rows written before secrets were bound to their tenant and name
+ * (migration 007) are re-encrypted bound, once, when the daemon starts.
+ * Returns how many were, or -1.
+ */
+int
+tenant_secrets_bind(struct prov *p)
+{
+    PGresult       *res, *up;
+    unsigned char   nonce[SECRET_NONCE_BYTES], ct[512];
+    char            plain[512], nonce_hex[2 * SECRET_NONCE_BYTES + 3];
+    char            ct_hex[2 * sizeof(ct) + 3];
+    const char     *params[4];
+    int             i, n, done = 0;
+    size_t          clen;
+
+    res = db_query(p->conn, "read unbound secrets",
+                   "SELECT tenant_id, name, encode(nonce, 'hex'),"
+                   "       encode(ciphertext, 'hex')"
+                   "  FROM tenant_secrets WHERE NOT bound", 0, NULL);
+    if (res == NULL) {
+        return -1;
+    }
+
+    n = PQntuples(res);
+    for (i = 0; i < n; i++) {
+        clen = (size_t) PQgetlength(res, i, 3) / 2;
+        if (clen > sizeof(ct) || clen < SECRET_TAG_BYTES
+            || hex_decode(nonce, PQgetvalue(res, i, 2), SECRET_NONCE_BYTES)
+            || hex_decode(ct, PQgetvalue(res, i, 3), clen)
+            || secret_decrypt(p->key, NULL, NULL, nonce, ct, clen, plain)
+               != 0)
+        {
+            log_err("secret %s of %s cannot be decrypted to bind it (is "
+                    "secret_key the one it was stored with?)",
+                    PQgetvalue(res, i, 1), PQgetvalue(res, i, 0));
+            continue;
+        }
+
+        clen -= SECRET_TAG_BYTES;
+        if (secret_encrypt(p->key, PQgetvalue(res, i, 0),
+                           PQgetvalue(res, i, 1), plain, clen, nonce, ct)
+            != 0)
+        {
+            explicit_bzero(plain, sizeof(plain));
+            continue;
+        }
+        explicit_bzero(plain, sizeof(plain));
+
+        nonce_hex[0] = ct_hex[0] = '\\';
+        nonce_hex[1] = ct_hex[1] = 'x';
+        hex_encode(nonce_hex + 2, nonce, SECRET_NONCE_BYTES);
+        hex_encode(ct_hex + 2, ct, clen + SECRET_TAG_BYTES);
+
+        params[0] = PQgetvalue(res, i, 0);
+        params[1] = PQgetvalue(res, i, 1);
+        params[2] = nonce_hex;
+        params[3] = ct_hex;
+
+        up = db_query(p->conn, "bind a secret",
+                      "UPDATE tenant_secrets SET nonce = $3::bytea,"
+                      "       ciphertext = $4::bytea, bound = true"
+                      " WHERE tenant_id = $1 AND name = $2 AND NOT bound",
+                      4, params);
+        if (up == NULL) {
+            PQclear(res);
+            return -1;
+        }
+        done += atoi(PQcmdTuples(up));
+        PQclear(up);
+    }
+    PQclear(res);
+
+    if (done > 0) {
+        log_info("bound %d secret(s) to their tenant and name", done);
+    }
+    return done;
 }
