@@ -1,0 +1,235 @@
+package Tenant::Test;
+
+# Tenant::Test, the provisioner: the daemon started on the test's registry
+# and blueprints, its CLI, the tenant processes it runs, and a Podman engine
+# of the test's own for the docker driver.
+
+use strict;
+use warnings;
+use File::Path qw(make_path remove_tree);
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time sleep);
+use Test::More;
+
+# set in Tenant/Test.pm
+our ($PROVISIONER, $SLOW, $TOP, $VALGRIND);
+
+# --- provisioner ---------------------------------------------------------
+
+# Writes the provisioner's config (once) and starts `provisioner run`.
+# %o: blueprints (dir), env (extra environment, e.g. a failpoint), name.
+sub start_provisioner {
+    my ($self, %o) = @_;
+    my $dir = "$self->{dir}/prov";
+    make_path("$dir/tenants");
+    if (!-f "$dir/secret-key") {
+        write_file("$dir/secret-key", join '', map { sprintf '%02x', int rand 256 } 1 .. 32);
+        chmod 0600, "$dir/secret-key";
+    }
+    $self->{port_base} //= port_block();
+    my $name = $o{name} // 'p1';
+    my $conf = "$dir/$name.conf";
+    write_file($conf, join "\n",
+        "db = " . $self->conninfo,
+        "driver = " . ($o{driver} // 'process'),
+        "blueprints = " . ($o{blueprints} // "$TOP/blueprints"),
+        "state_dir = $dir/tenants",
+        "secret_key = $dir/secret-key",
+        "id = $name",
+        "base_domain = localhost",
+        "base_port = " . ($self->{port} // 8080),
+        "port_min = $self->{port_base}",
+        "port_max = " . ($self->{port_base} + 99),
+        "lease = " . ($o{lease} // 3),
+        "poll_interval = 1",
+        "reconcile_interval = " . ($o{reconcile} // 1),
+        "health_timeout = 10",
+        ($self->{podman_sock} ? ("docker_socket = $self->{podman_sock}") : ()),
+        ($o{extra} ? @{ $o{extra} } : ()), '');
+    chmod 0600, $conf;    # it names the registry, as auto/run's does (0600)
+    my $log = "$dir/$name.log";
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>>', $log or die;
+        open STDERR, '>>', $log or die;
+        setpgrp(0, 0);
+        %ENV = (%ENV, %{ $o{env} || {} });
+        exec(($VALGRIND ? valgrind_cmd("$dir/valgrind-$name") : ()),
+             $PROVISIONER, '-c', $conf, 'run') or die "exec: $!";
+    }
+    $self->{prov}{$name} = { pid => $pid, log => $log, conf => $conf };
+    $self->{state_dir} = "$dir/tenants";
+    # ready once it has published the blueprints
+    wait_until(sub { slurp($log) =~ /blueprint\(s\) loaded/ }, 10 * $SLOW)
+        or die "provisioner $name did not start:\n" . slurp($log);
+    return $pid;
+}
+
+sub provisioner_log { slurp($_[0]{prov}{$_[1] // 'p1'}{log}) }
+
+sub provisioner_conf { $_[0]{prov}{$_[1] // 'p1'}{conf} }
+
+sub stop_provisioner {
+    my ($self, $name, $sig) = @_;
+    my $p = $self->{prov}{$name // 'p1'} or return;
+    return unless $p->{pid};
+    kill $sig // 'TERM', $p->{pid};
+    for (1 .. 200 * $SLOW) {
+        last if waitpid($p->{pid}, WNOHANG) != 0;
+        sleep 0.05;
+    }
+    if (kill 0, $p->{pid}) { kill 'KILL', $p->{pid}; waitpid $p->{pid}, 0 }
+    $p->{pid} = 0;
+}
+
+# has it exited by itself (a failpoint)? reaps it if so
+sub provisioner_exited {
+    my ($self, $name) = @_;
+    my $p = $self->{prov}{$name // 'p1'};
+    return 1 unless $p->{pid};
+    if (waitpid($p->{pid}, WNOHANG) == $p->{pid}) { $p->{pid} = 0; return 1 }
+    return 0;
+}
+
+# the CLI with this test's config: (exit code, stdout+stderr)
+sub cli {
+    my ($self, @args) = @_;
+    return run_cmd($PROVISIONER, '-c', $self->provisioner_conf, @args);
+}
+
+# pids of live tenant processes, from the process driver's pid files
+sub tenant_pids {
+    my ($self, $tenant) = @_;
+    my @pids;
+    for my $f (glob("$self->{state_dir}/" . ($tenant // '*') . "/run/*.pid")) {
+        my ($pid) = slurp($f) =~ /^(\d+)/ or next;
+        push @pids, $pid if kill 0, $pid;
+    }
+    return @pids;
+}
+
+# processes working inside the tenants' directories (or one tenant's):
+# whatever the provisioner started, pid file or not
+sub stray_processes {
+    my ($self, $tenant) = @_;
+    return () unless $self->{state_dir};
+    my $dir = $self->{state_dir} . (defined $tenant ? "/$tenant" : '');
+    my @p;
+    for my $d (glob '/proc/[0-9]*') {
+        my $cwd = readlink("$d/cwd") // next;
+        next unless $cwd eq $dir || index($cwd, "$dir/") == 0;
+        push @p, $d =~ s{/proc/}{}r;
+    }
+    return @p;
+}
+
+sub wait_job {
+    my ($self, $id, $timeout) = @_;
+    wait_until(sub { $self->psql("SELECT status FROM jobs WHERE id = $id") =~ /^(done|failed)$/ }, $timeout // 20);
+    return $self->psql("SELECT status FROM jobs WHERE id = $id");
+}
+
+
+# --- podman ---------------------------------------------------------------
+
+# Podman's Docker-compatible service on a socket of this test's, with
+# storage, run state and network config in the temp dir: images,
+# containers and networks go with it. Builds the static blueprint's image
+# (busybox-static; the blueprint's files are bind-mounted).
+sub start_podman {
+    my ($self) = @_;
+    my $dir = "$self->{dir}/podman";
+    make_path("$dir/storage", "$dir/run", "$dir/networks", "$dir/image/bin", "$dir/tmp");
+    write_file("$dir/containers.conf", <<"CONF");
+[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
+netns = "host"
+init_path = "/usr/bin/catatonit"
+log_driver = "k8s-file"
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$dir/events.log"
+tmp_dir = "$dir/tmp"
+[network]
+network_config_dir = "$dir/networks"
+CONF
+    $self->{podman_dir} = $dir;
+    $self->{podman_sock} = "$dir/podman.sock";
+    my @podman = $self->podman_cmd;
+    my $pid = fork // die;
+    if (!$pid) {
+        open STDOUT, '>>', "$dir/service.log";
+        open STDERR, '>>', "$dir/service.log";
+        setpgrp(0, 0);
+        $ENV{CONTAINERS_CONF} = "$dir/containers.conf";
+        exec @podman, 'system', 'service', '--time=0', "unix://$self->{podman_sock}" or die;
+    }
+    $self->{podman_pid} = $pid;
+    wait_until(sub { -S $self->{podman_sock} }, 20)
+        or die "podman service did not start:\n" . slurp("$dir/service.log");
+
+    system('cp', '/bin/busybox', "$dir/image/bin/busybox") == 0 or die "no busybox-static";
+    system("tar -C $dir/image -cf $dir/image.tar .") == 0 or die "tar failed";
+    my ($rc, $out) = $self->podman('import', "$dir/image.tar", 'localhost/tenant-static:latest');
+    die "podman import: $out" if $rc;
+    return $self;
+}
+
+sub podman_cmd {
+    my ($self) = @_;
+    my $dir = $self->{podman_dir};
+    return ('podman', '--root', "$dir/storage", '--runroot', "$dir/run", '--storage-driver', 'vfs');
+}
+
+sub podman {
+    my ($self, @args) = @_;
+    local $ENV{CONTAINERS_CONF} = "$self->{podman_dir}/containers.conf";
+    return run_cmd($self->podman_cmd, @args);
+}
+
+# the engine's API over its socket: (HTTP status, decoded JSON or body)
+sub engine {
+    my ($self, $method, $path, $body) = @_;
+    require JSON::PP;
+    my @cmd = ('curl', '-s', '-w', '\n%{http_code}', '--unix-socket', $self->{podman_sock}, '-X', $method);
+    push @cmd, '-H', 'Content-Type: application/json', '-d', JSON::PP::encode_json($body) if $body;
+    my (undef, $out) = run_cmd(@cmd, "http://d/v1.41$path");
+    my ($text, $code) = $out =~ /^(.*)\n(\d{3})$/s;
+    my $json = eval { JSON::PP::decode_json($text) };
+    return ($code // 0, $json // $text);
+}
+
+sub stop_podman {
+    my ($self) = @_;
+    return unless $self->{podman_pid};
+    $self->podman('rm', '--all', '--force', '--time', '1');
+    $self->podman('network', 'prune', '--force');
+    kill 'TERM', -$self->{podman_pid};
+    for (1 .. 100) { last if waitpid($self->{podman_pid}, WNOHANG) != 0; sleep 0.05 }
+    kill 'KILL', -$self->{podman_pid};
+    waitpid $self->{podman_pid}, 0;
+    $self->{podman_pid} = 0;
+    # conmon runs `podman container cleanup` on its own after a container
+    # exits, outside the service's process group: give it time to finish
+    wait_until(sub { !$self->podman_processes }, 15);
+}
+
+# processes still working on this test's podman storage: "pid cmdline" each
+sub podman_processes {
+    my ($self) = @_;
+    return unless $self->{podman_dir};
+    my @left;
+    for my $pid (map { s{/proc/}{}r } glob '/proc/[0-9]*') {
+        next if $pid == $$;
+        my $cmd = slurp("/proc/$pid/cmdline") // '';
+        push @left, "$pid " . ($cmd =~ tr/\0/ /r) if $cmd =~ /\Q$self->{podman_dir}\E/;
+    }
+    return @left;
+}
+
+# waits until the listener has taken in every pending notification (the
+# count in the cache API's stats stops moving): slow under valgrind
+
+1;
