@@ -90,7 +90,7 @@ struct ngx_http_tenant_api_ctx_s {
 };
 
 
-/* ngx_http_tenant_api.c */
+/* ngx_http_tenant_api_ctx.c */
 ngx_int_t ngx_http_tenant_api_query(ngx_http_tenant_api_ctx_t *ctx,
     const char *sql, ngx_http_tenant_api_next_pt next, ngx_uint_t n, ...);
 void ngx_http_tenant_api_reply(ngx_http_tenant_api_ctx_t *ctx,
@@ -107,6 +107,7 @@ const char *ngx_http_tenant_api_str(ngx_http_tenant_api_ctx_t *ctx,
     const char *name, ngx_uint_t required, ngx_str_t *value);
 ngx_int_t ngx_http_tenant_api_only(ngx_http_tenant_api_ctx_t *ctx,
     const char **fields);
+void ngx_http_tenant_api_free(ngx_http_tenant_api_ctx_t *ctx);
 
 /* ngx_http_tenant_api_browse.c */
 void ngx_http_tenant_api_blueprints(ngx_http_tenant_api_ctx_t *ctx);
