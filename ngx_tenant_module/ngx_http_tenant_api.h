@@ -108,6 +108,9 @@ const char *ngx_http_tenant_api_str(ngx_http_tenant_api_ctx_t *ctx,
 ngx_int_t ngx_http_tenant_api_only(ngx_http_tenant_api_ctx_t *ctx,
     const char **fields);
 void ngx_http_tenant_api_free(ngx_http_tenant_api_ctx_t *ctx);
+ngx_int_t ngx_http_tenant_api_number(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_str_t *v, const char *name, ngx_int_t def, ngx_int_t lo,
+    ngx_int_t hi);
 
 /* ngx_http_tenant_api_browse.c */
 void ngx_http_tenant_api_blueprints(ngx_http_tenant_api_ctx_t *ctx);

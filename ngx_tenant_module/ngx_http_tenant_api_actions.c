@@ -381,20 +381,12 @@ ngx_http_tenant_api_list_page(ngx_http_tenant_api_ctx_t *ctx,
     ngx_int_t  limit;
     ngx_str_t  v, after;
 
-    limit = 50;
     ngx_str_set(&after, "");
 
-    v = ctx->args.limit;
-
-    if (v.data) {
-        limit = ngx_atoi(v.data, v.len);
-
-        if (limit < 1 || limit > 100) {
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "invalid_parameter",
-                                      "limit must be 1-100", "limit");
-            return;
-        }
+    limit = ngx_http_tenant_api_number(ctx, &ctx->args.limit, "limit", 50,
+                                       1, 100);
+    if (limit == NGX_ERROR) {
+        return;
     }
 
     v = ctx->args.after;
@@ -1002,25 +994,16 @@ ngx_http_tenant_api_logs(ngx_http_tenant_api_ctx_t *ctx)
 {
     u_char     num[NGX_INT_T_LEN + 1];
     ngx_int_t  lines;
-    ngx_str_t  name, v;
+    ngx_str_t  name;
 
     if (ngx_http_tenant_api_name_arg(ctx, &name) != NGX_OK) {
         return;
     }
 
-    lines = 100;
-
-    v = ctx->args.lines;
-
-    if (v.data) {
-        lines = ngx_atoi(v.data, v.len);
-
-        if (lines < 1 || lines > 10000) {
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "invalid_parameter",
-                                      "lines must be 1-10000", "lines");
-            return;
-        }
+    lines = ngx_http_tenant_api_number(ctx, &ctx->args.lines, "lines", 100,
+                                       1, 10000);
+    if (lines == NGX_ERROR) {
+        return;
     }
 
     if (ctx->wait < 0) {

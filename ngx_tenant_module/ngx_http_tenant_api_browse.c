@@ -44,19 +44,11 @@ ngx_http_tenant_api_page(ngx_http_tenant_api_ctx_t *ctx, u_char **before,
     ngx_uint_t  i;
 
     *before = NULL;
-    n = NGX_HTTP_TENANT_API_PAGE_DEFAULT;
-
-    v = ctx->args.limit;
-
-    if (v.data) {
-        n = ngx_atoi(v.data, v.len);
-
-        if (n < 1 || n > NGX_HTTP_TENANT_API_PAGE_MAX) {
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "invalid_parameter",
-                                      "limit must be 1-100", "limit");
-            return NGX_ERROR;
-        }
+    n = ngx_http_tenant_api_number(ctx, &ctx->args.limit, "limit",
+                                   NGX_HTTP_TENANT_API_PAGE_DEFAULT, 1,
+                                   NGX_HTTP_TENANT_API_PAGE_MAX);
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
     }
 
     v = ctx->args.before;

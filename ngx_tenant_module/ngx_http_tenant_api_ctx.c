@@ -302,3 +302,34 @@ ngx_http_tenant_api_free(ngx_http_tenant_api_ctx_t *ctx)
 
     ngx_destroy_pool(ctx->pool);
 }
+
+
+/*
+ * A number from the query string (v, as api.c found it) within lo-hi, def
+ * when absent; NGX_ERROR once a 400 naming the range has been sent.
+ */
+
+ngx_int_t
+ngx_http_tenant_api_number(ngx_http_tenant_api_ctx_t *ctx, ngx_str_t *v,
+    const char *name, ngx_int_t def, ngx_int_t lo, ngx_int_t hi)
+{
+    u_char     msg[64];
+    ngx_int_t  n;
+
+    if (v->data == NULL) {
+        return def;
+    }
+
+    n = ngx_atoi(v->data, v->len);
+
+    if (n == NGX_ERROR || n < lo || n > hi) {
+        *ngx_snprintf(msg, sizeof(msg) - 1, "%s must be %i-%i", name, lo, hi)
+            = '\0';
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                  "invalid_parameter", (const char *) msg,
+                                  name);
+        return NGX_ERROR;
+    }
+
+    return n;
+}

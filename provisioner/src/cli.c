@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,10 +77,32 @@ int_arg(const char *s, int lo, int hi, int *out)
     return 0;
 }
 
+/* the options that take a value: a string, or a number in a range */
+static const struct {
+    const char  *name;
+    size_t       offset;
+    int          lo, hi;    /* hi 0: a string */
+} options[] = {
+    { "--blueprint", offsetof(struct opts, blueprint), 0, 0 },
+    { "--theme", offsetof(struct opts, theme), 0, 0 },
+    { "--mode", offsetof(struct opts, mode), 0, 0 },
+    { "--display-name", offsetof(struct opts, display_name), 0, 0 },
+    { "--idempotency-key", offsetof(struct opts, idem), 0, 0 },
+    { "--email", offsetof(struct opts, email), 0, 0 },
+    { "--password", offsetof(struct opts, password), 0, 0 },
+    { "--role", offsetof(struct opts, role), 0, 0 },
+    { "--tenant", offsetof(struct opts, tenant), 0, 0 },
+    { "--status", offsetof(struct opts, status), 0, 0 },
+    { "--lines", offsetof(struct opts, lines), 1, 10000 },
+    { "--limit", offsetof(struct opts, limit), 1, 100 },
+    { NULL, 0, 0, 0 }
+};
+
 static int
 parse(const char *verb, int argc, char **argv, struct opts *o)
 {
-    int i;
+    char  msg[32];
+    int   i, k;
 
     memset(o, 0, sizeof(*o));
     o->lines = 100;
@@ -96,39 +119,26 @@ parse(const char *verb, int argc, char **argv, struct opts *o)
             continue;
         }
         if (a[0] == '-' && a[1] == '-') {
+            for (k = 0; options[k].name; k++) {
+                if (strcmp(a, options[k].name) == 0) {
+                    break;
+                }
+            }
+            if (options[k].name == NULL) {
+                return usage_error(verb, "unknown option", a);
+            }
             if (v == NULL) {
                 return usage_error(verb, "needs a value", a);
             }
-            if (strcmp(a, "--blueprint") == 0) {
-                o->blueprint = v;
-            } else if (strcmp(a, "--theme") == 0) {
-                o->theme = v;
-            } else if (strcmp(a, "--mode") == 0) {
-                o->mode = v;
-            } else if (strcmp(a, "--display-name") == 0) {
-                o->display_name = v;
-            } else if (strcmp(a, "--idempotency-key") == 0) {
-                o->idem = v;
-            } else if (strcmp(a, "--lines") == 0) {
-                if (int_arg(v, 1, 10000, &o->lines) != 0) {
-                    return usage_error(verb, "must be 1-10000", "--lines");
-                }
-            } else if (strcmp(a, "--limit") == 0) {
-                if (int_arg(v, 1, 100, &o->limit) != 0) {
-                    return usage_error(verb, "must be 1-100", "--limit");
-                }
-            } else if (strcmp(a, "--email") == 0) {
-                o->email = v;
-            } else if (strcmp(a, "--password") == 0) {
-                o->password = v;
-            } else if (strcmp(a, "--role") == 0) {
-                o->role = v;
-            } else if (strcmp(a, "--tenant") == 0) {
-                o->tenant = v;
-            } else if (strcmp(a, "--status") == 0) {
-                o->status = v;
-            } else {
-                return usage_error(verb, "unknown option", a);
+            if (options[k].hi == 0) {
+                *(const char **) ((char *) o + options[k].offset) = v;
+            } else if (int_arg(v, options[k].lo, options[k].hi,
+                               (int *) ((char *) o + options[k].offset))
+                       != 0)
+            {
+                snprintf(msg, sizeof(msg), "must be %d-%d", options[k].lo,
+                         options[k].hi);
+                return usage_error(verb, msg, a);
             }
             i++;
             continue;

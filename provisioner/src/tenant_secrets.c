@@ -13,15 +13,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the largest secret the registry may hold, its tag included */
+#define SECRET_MAX  512
+
+/*
+ * Decrypts row i of res, whose columns from col on are the hex nonce and
+ * ciphertext; tenant NULL for an unbound row.  The plaintext's length, or
+ * -1 (plain is then wiped).
+ */
+static long
+decrypt_row(struct prov *p, PGresult *res, int i, int col,
+            const char *tenant, const char *name, char *plain)
+{
+    unsigned char  nonce[SECRET_NONCE_BYTES], ct[SECRET_MAX];
+    size_t         clen;
+
+    clen = (size_t) PQgetlength(res, i, col + 1) / 2;
+    if (clen > sizeof(ct) || clen < SECRET_TAG_BYTES
+        || hex_decode(nonce, PQgetvalue(res, i, col), SECRET_NONCE_BYTES)
+        || hex_decode(ct, PQgetvalue(res, i, col + 1), clen)
+        || secret_decrypt(p->key, tenant, name, nonce, ct, clen, plain) != 0)
+    {
+        return -1;
+    }
+    return (long) (clen - SECRET_TAG_BYTES);
+}
+
+/* "\\x" and hex digits: a bytea parameter */
+static void
+bytea_hex(char *dst, const unsigned char *src, size_t n)
+{
+    dst[0] = '\\';
+    dst[1] = 'x';
+    hex_encode(dst + 2, src, n);
+}
+
 int
 tenant_load_secrets(struct prov *p, struct tenant *t, char *err, size_t len)
 {
     const char     *params[1] = { t->id };
     PGresult       *res;
-    unsigned char   nonce[SECRET_NONCE_BYTES], ct[512];
-    char            plain[512];
+    char            plain[SECRET_MAX];
     int             i, n;
-    size_t          clen;
 
     res = db_query(p->conn, "read tenant secrets",
                    "SELECT name, encode(nonce, 'hex'), encode(ciphertext,"
@@ -34,14 +67,9 @@ tenant_load_secrets(struct prov *p, struct tenant *t, char *err, size_t len)
 
     n = PQntuples(res);
     for (i = 0; i < n; i++) {
-        clen = (size_t) PQgetlength(res, i, 2) / 2;
-        if (clen > sizeof(ct) || clen < SECRET_TAG_BYTES
-            || hex_decode(nonce, PQgetvalue(res, i, 1), SECRET_NONCE_BYTES)
-            || hex_decode(ct, PQgetvalue(res, i, 2), clen)
-            || secret_decrypt(p->key,
-                              PQgetvalue(res, i, 3)[0] == 't' ? t->id : NULL,
-                              PQgetvalue(res, i, 0), nonce, ct, clen,
-                              plain) != 0)
+        if (decrypt_row(p, res, i, 1,
+                        PQgetvalue(res, i, 3)[0] == 't' ? t->id : NULL,
+                        PQgetvalue(res, i, 0), plain) < 0)
         {
             snprintf(err, len, "cannot decrypt secret %s of %s (is "
                      "secret_key the one it was stored with?)",
@@ -88,12 +116,8 @@ need_secret(const char *name, void *data)
     }
     explicit_bzero(pw, sizeof(pw));
 
-    nonce_hex[0] = '\\';
-    nonce_hex[1] = 'x';
-    hex_encode(nonce_hex + 2, nonce, SECRET_NONCE_BYTES);
-    ct_hex[0] = '\\';
-    ct_hex[1] = 'x';
-    hex_encode(ct_hex + 2, ct, sizeof(ct));
+    bytea_hex(nonce_hex, nonce, SECRET_NONCE_BYTES);
+    bytea_hex(ct_hex, ct, sizeof(ct));
 
     params[0] = nd->t->id;
     params[1] = name;
@@ -180,12 +204,12 @@ int
 tenant_secrets_bind(struct prov *p)
 {
     PGresult       *res, *up;
-    unsigned char   nonce[SECRET_NONCE_BYTES], ct[512];
-    char            plain[512], nonce_hex[2 * SECRET_NONCE_BYTES + 3];
+    unsigned char   nonce[SECRET_NONCE_BYTES], ct[SECRET_MAX];
+    char            plain[SECRET_MAX], nonce_hex[2 * SECRET_NONCE_BYTES + 3];
     char            ct_hex[2 * sizeof(ct) + 3];
     const char     *params[4];
     int             i, n, done = 0;
-    size_t          clen;
+    long            plen;
 
     res = db_query(p->conn, "read unbound secrets",
                    "SELECT tenant_id, name, encode(nonce, 'hex'),"
@@ -197,22 +221,17 @@ tenant_secrets_bind(struct prov *p)
 
     n = PQntuples(res);
     for (i = 0; i < n; i++) {
-        clen = (size_t) PQgetlength(res, i, 3) / 2;
-        if (clen > sizeof(ct) || clen < SECRET_TAG_BYTES
-            || hex_decode(nonce, PQgetvalue(res, i, 2), SECRET_NONCE_BYTES)
-            || hex_decode(ct, PQgetvalue(res, i, 3), clen)
-            || secret_decrypt(p->key, NULL, NULL, nonce, ct, clen, plain)
-               != 0)
-        {
+        plen = decrypt_row(p, res, i, 2, NULL, NULL, plain);
+        if (plen < 0) {
             log_err("secret %s of %s cannot be decrypted to bind it (is "
                     "secret_key the one it was stored with?)",
                     PQgetvalue(res, i, 1), PQgetvalue(res, i, 0));
             continue;
         }
 
-        clen -= SECRET_TAG_BYTES;
         if (secret_encrypt(p->key, PQgetvalue(res, i, 0),
-                           PQgetvalue(res, i, 1), plain, clen, nonce, ct)
+                           PQgetvalue(res, i, 1), plain, (size_t) plen, nonce,
+                           ct)
             != 0)
         {
             explicit_bzero(plain, sizeof(plain));
@@ -220,10 +239,8 @@ tenant_secrets_bind(struct prov *p)
         }
         explicit_bzero(plain, sizeof(plain));
 
-        nonce_hex[0] = ct_hex[0] = '\\';
-        nonce_hex[1] = ct_hex[1] = 'x';
-        hex_encode(nonce_hex + 2, nonce, SECRET_NONCE_BYTES);
-        hex_encode(ct_hex + 2, ct, clen + SECRET_TAG_BYTES);
+        bytea_hex(nonce_hex, nonce, SECRET_NONCE_BYTES);
+        bytea_hex(ct_hex, ct, (size_t) plen + SECRET_TAG_BYTES);
 
         params[0] = PQgetvalue(res, i, 0);
         params[1] = PQgetvalue(res, i, 1);
