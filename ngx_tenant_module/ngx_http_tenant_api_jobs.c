@@ -204,7 +204,7 @@ ngx_http_tenant_api_job_wait(ngx_http_tenant_api_ctx_t *ctx, int64_t job)
 
     ctx->wait_timer.handler = ngx_http_tenant_api_wait_timeout;
     ctx->wait_timer.data = &ngx_http_tenant_api_dumb;
-    ctx->wait_timer.log = ctx->request->connection->log;
+    ctx->wait_timer.log = ctx->pool->log;
 
     ngx_add_timer(&ctx->wait_timer, (ngx_msec_t) ctx->wait * 1000);
 
