@@ -15,6 +15,7 @@
 #include "ngx_http_tenant_api_validate.h"
 #include "ngx_http_tenant_pg.h"
 #include "ngx_http_tenant_reply.h"
+#include "ngx_http_tenant_ssl.h"
 
 
 static ngx_int_t ngx_http_tenant_api_handler(ngx_http_request_t *r);
@@ -130,6 +131,7 @@ ngx_http_tenant_api_handler(ngx_http_request_t *r)
     ngx_http_tenant_api_ctx_t       *ctx;
     ngx_http_tenant_api_route_t     *route;
     ngx_http_tenant_api_loc_conf_t  *alcf;
+    ngx_http_tenant_ssl_main_conf_t *smcf;
 
     pool = ngx_create_pool(4096, r->connection->log);
     if (pool == NULL) {
@@ -184,6 +186,8 @@ ngx_http_tenant_api_handler(ngx_http_request_t *r)
 
     ctx->route = route;
     ctx->tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_ssl_module);
+    ctx->certs = smcf->zone ? smcf->zone->data : NULL;
 
     ngx_http_tenant_api_args(r, &ctx->args);
 
@@ -493,7 +497,9 @@ ngx_http_tenant_api_args(ngx_http_request_t *r, ngx_http_tenant_api_args_t *a)
         { "before", 6, offsetof(ngx_http_tenant_api_args_t, before) },
         { "tenant", 6, offsetof(ngx_http_tenant_api_args_t, tenant) },
         { "status", 6, offsetof(ngx_http_tenant_api_args_t, status) },
-        { "lines", 5, offsetof(ngx_http_tenant_api_args_t, lines) }
+        { "lines", 5, offsetof(ngx_http_tenant_api_args_t, lines) },
+        { "within_days", 11,
+          offsetof(ngx_http_tenant_api_args_t, within_days) }
     };
 
     ngx_str_t   *v;

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include "ngx_http_tenant_module.h"
 #include "ngx_http_tenant_pg.h"
+#include "ngx_http_tenant_certs.h"
 
 
 #define NGX_HTTP_TENANT_API_MAX_BODY    65536
@@ -36,6 +37,7 @@ typedef struct {
     ngx_str_t                       tenant;
     ngx_str_t                       status;
     ngx_str_t                       lines;
+    ngx_str_t                       within_days;
 } ngx_http_tenant_api_args_t;
 
 
@@ -62,6 +64,7 @@ struct ngx_http_tenant_api_ctx_s {
     ngx_http_tenant_api_args_t      args;
     ngx_str_t                       idempotency_key;  /* the header's */
     ngx_http_tenant_main_conf_t    *tmcf;
+    ngx_http_tenant_certs_t        *certs;      /* NULL: no tenant_ssl_zone */
     json_t                         *body;
 
     ngx_str_t                       key_id;
@@ -108,6 +111,8 @@ const char *ngx_http_tenant_api_str(ngx_http_tenant_api_ctx_t *ctx,
 ngx_int_t ngx_http_tenant_api_only(ngx_http_tenant_api_ctx_t *ctx,
     const char **fields);
 void ngx_http_tenant_api_free(ngx_http_tenant_api_ctx_t *ctx);
+const char *ngx_http_tenant_api_str_max(ngx_http_tenant_api_ctx_t *ctx,
+    const char *name, ngx_uint_t required, size_t max, ngx_str_t *value);
 ngx_int_t ngx_http_tenant_api_number(ngx_http_tenant_api_ctx_t *ctx,
     ngx_str_t *v, const char *name, ngx_int_t def, ngx_int_t lo,
     ngx_int_t hi);
@@ -117,6 +122,13 @@ void ngx_http_tenant_api_blueprints(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_jobs(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_audit(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_openapi(ngx_http_tenant_api_ctx_t *ctx);
+
+/* ngx_http_tenant_api_certs.c */
+void ngx_http_tenant_api_cert_put(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_cert_get(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_cert_delete(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_certs_expiring(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_hsts(ngx_http_tenant_api_ctx_t *ctx);
 
 /* ngx_http_tenant_api_jobs.c */
 void ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx);

@@ -133,7 +133,7 @@ ngx_http_tenant_api_reply(ngx_http_tenant_api_ctx_t *ctx, ngx_uint_t status,
 
     if (rc == NGX_OK && status == NGX_HTTP_NOT_ALLOWED) {
         rc = ngx_http_tenant_reply_header(r, "Allow", 32,
-                                          "GET, POST, DELETE");
+                                          "GET, POST, PUT, DELETE");
     }
 
     if (rc != NGX_OK) {
@@ -233,6 +233,16 @@ const char *
 ngx_http_tenant_api_str(ngx_http_tenant_api_ctx_t *ctx, const char *name,
     ngx_uint_t required, ngx_str_t *value)
 {
+    return ngx_http_tenant_api_str_max(ctx, name, required, 4096, value);
+}
+
+
+/* the same, for fields that may be longer (PEM): at most max bytes */
+
+const char *
+ngx_http_tenant_api_str_max(ngx_http_tenant_api_ctx_t *ctx,
+    const char *name, ngx_uint_t required, size_t max, ngx_str_t *value)
+{
     json_t     *v;
     ngx_str_t   s;
 
@@ -251,8 +261,9 @@ ngx_http_tenant_api_str(ngx_http_tenant_api_ctx_t *ctx, const char *name,
     s.data = (u_char *) json_string_value(v);
     s.len = json_string_length(v);
 
-    if (s.len > 4096) {
-        return "is too long: at most 4096 bytes";
+    if (s.len > max) {
+        return max == 4096 ? "is too long: at most 4096 bytes"
+                           : "is too long: at most 65536 bytes";
     }
 
     value->data = ngx_pnalloc(ctx->pool, s.len + 1);

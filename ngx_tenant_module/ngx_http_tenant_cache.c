@@ -23,7 +23,8 @@ struct ngx_http_tenant_node_s {
     uint32_t                        stamp;
     uint32_t                        serial;
     uint32_t                        slot;
-    u_char                          state;       /* status | role << 7 */
+    u_char                          state;       /* status | hsts << 6
+                                                    | role << 7 */
     u_char                          id_off;      /* see ngx_http_tenant_id() */
     u_char                          nendpoints;
     u_char                          id_len;
@@ -207,7 +208,8 @@ ngx_http_tenant_cache_get(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
 
     rec->nendpoints = tn->nendpoints;
 
-    rec->status = tn->state & 0x7f;
+    rec->status = tn->state & 0x3f;
+    rec->hsts = (tn->state >> 6) & 1;
     rec->role = tn->state >> 7;
 
     p = ngx_pnalloc(pool, tn->id_len + tn->blueprint_len);
@@ -361,7 +363,8 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     ttl = (rec->status == NGX_HTTP_TENANT_UNKNOWN) ? cache->negative_ttl
                                                     : cache->ttl;
 
-    tn->state = (u_char) (rec->status | (rec->role << 7));
+    tn->state = (u_char) (rec->status | (rec->hsts ? 0x40 : 0)
+                          | (rec->role << 7));
     tn->id_off = id_off;
     tn->nendpoints = (u_char) n;
     tn->id_len = (u_char) rec->id.len;

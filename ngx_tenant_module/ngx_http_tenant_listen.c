@@ -24,6 +24,7 @@
 #include <ngx_http.h>
 #include "ngx_http_tenant_module.h"
 #include "ngx_http_tenant_cache.h"
+#include "ngx_http_tenant_certs.h"
 #include "ngx_http_tenant_filter.h"
 #include "ngx_http_tenant_listen.h"
 #include "ngx_http_tenant_pg.h"
@@ -57,6 +58,7 @@ struct ngx_http_tenant_listen_s {
     ngx_event_t                     ev;
     ngx_http_tenant_cache_t        *cache;
     ngx_http_tenant_filter_t       *filter;     /* NULL: none configured */
+    ngx_http_tenant_certs_t        *certs;      /* NULL: no tenant_ssl_zone */
     ngx_http_tenant_pg_listener_t  *listener;
     ngx_uint_t                      owner;
     ngx_uint_t                      gap;
@@ -88,7 +90,8 @@ ngx_http_tenant_listen_filter_want(ngx_http_tenant_listen_t *lst)
 
 ngx_http_tenant_listen_t *
 ngx_http_tenant_listen_init_process(ngx_cycle_t *cycle,
-    ngx_http_tenant_cache_t *cache, ngx_http_tenant_filter_t *filter)
+    ngx_http_tenant_cache_t *cache, ngx_http_tenant_filter_t *filter,
+    ngx_http_tenant_certs_t *certs)
 {
     ngx_http_tenant_listen_t  *lst;
 
@@ -99,6 +102,7 @@ ngx_http_tenant_listen_init_process(ngx_cycle_t *cycle,
 
     lst->cache = cache;
     lst->filter = filter;
+    lst->certs = certs;
 
     lst->dumb.fd = (ngx_socket_t) -1;
     lst->ev.handler = ngx_http_tenant_listen_check;
@@ -348,6 +352,11 @@ ngx_http_tenant_listen_ready(void *data)
         ngx_http_tenant_filter_load(filter);
     }
 
+    /* certificates too: every (re)connect may have missed a change */
+    if (lst->certs) {
+        ngx_http_tenant_certs_load(lst->certs);
+    }
+
     /* from now on, a reconnect means a gap */
     lst->gap = 1;
 
@@ -357,7 +366,10 @@ ngx_http_tenant_listen_ready(void *data)
 }
 
 
-/* payload: "*", "<tenant>" or "<tenant> <host>" (see migration 002) */
+/*
+ * payload: "*", "<tenant>" or "<tenant> <host>" (see migration 002), or a
+ * certificate's "cert:<host>" (migration 008)
+ */
 
 static void
 ngx_http_tenant_listen_notify(void *data, PGnotify *n)
@@ -381,6 +393,14 @@ ngx_http_tenant_listen_notify(void *data, PGnotify *n)
 
     if (last - p == 1 && *p == '*') {
         ngx_http_tenant_cache_purge_all(cache);
+        return;
+    }
+
+    /* "cert:<host>" or "cert:*": no tenant name has a colon */
+    if (last - p > 5 && ngx_strncmp(p, "cert:", 5) == 0) {
+        if (lst->certs) {
+            ngx_http_tenant_certs_changed(lst->certs, p + 5, last - p - 5);
+        }
         return;
     }
 

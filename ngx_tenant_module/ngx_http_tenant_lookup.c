@@ -61,7 +61,8 @@ static ngx_uint_t ngx_http_tenant_parse_status(u_char *s, size_t len);
  * pattern's tenant and role come in as $2 and $3.
  */
 static const char  ngx_http_tenant_lookup_sql[] =
-    "SELECT t.id, h.role, t.status, t.blueprint, e.address, e.weight"
+    "SELECT t.id, h.role, t.status, t.blueprint, e.address, e.weight,"
+    "       t.hsts"
     "  FROM (SELECT tenant_id, role"
     "          FROM (SELECT tenant_id, role, 0 AS prio"
     "                  FROM tenant_hosts WHERE host = $1"
@@ -326,7 +327,7 @@ ngx_http_tenant_lookup_parse(ngx_http_tenant_lookup_t *lk, PGresult *res,
 
     rows = PQntuples(res);
 
-    if (rows == 0 || PQnfields(res) != 6) {
+    if (rows == 0 || PQnfields(res) != 7) {
         rec->status = NGX_HTTP_TENANT_UNKNOWN;
         rec->role = lk->role;
         return NGX_OK;
@@ -353,6 +354,8 @@ ngx_http_tenant_lookup_parse(ngx_http_tenant_lookup_t *lk, PGresult *res,
     rec->status = ngx_http_tenant_parse_status(
                                    (u_char *) PQgetvalue(res, 0, 2),
                                    PQgetlength(res, 0, 2));
+
+    rec->hsts = (PQgetvalue(res, 0, 6)[0] == 't');
 
     rec->endpoints = ngx_pcalloc(lk->pool, ngx_min(rows,
                                      NGX_HTTP_TENANT_MAX_ENDPOINTS)

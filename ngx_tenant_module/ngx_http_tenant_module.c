@@ -16,12 +16,17 @@
 #include "ngx_http_tenant_listen.h"
 #include "ngx_http_tenant_lookup.h"
 #include "ngx_http_tenant_pg.h"
+#include "ngx_http_tenant_ssl.h"
 
 
 static ngx_int_t ngx_http_tenant_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tenant_resolve(ngx_http_request_t *r,
     ngx_http_tenant_ctx_t *ctx);
 static ngx_int_t ngx_http_tenant_match(ngx_http_request_t *r,
+    ngx_http_tenant_ctx_t *ctx);
+static ngx_int_t ngx_http_tenant_pattern(ngx_http_request_t *r, ngx_str_t *host,
+    ngx_str_t *tenant, ngx_uint_t *role);
+static ngx_int_t ngx_http_tenant_misdirected(ngx_http_request_t *r,
     ngx_http_tenant_ctx_t *ctx);
 static ngx_int_t ngx_http_tenant_route(ngx_http_request_t *r,
     ngx_http_tenant_ctx_t *ctx, ngx_http_tenant_loc_conf_t *tlcf);
@@ -199,6 +204,7 @@ ngx_module_t  ngx_http_tenant_module = {
 #define NGX_HTTP_TENANT_VAR_STATUS        2
 #define NGX_HTTP_TENANT_VAR_BLUEPRINT     3
 #define NGX_HTTP_TENANT_VAR_CACHE_STATUS  4
+#define NGX_HTTP_TENANT_VAR_HSTS          5
 
 
 static ngx_http_variable_t  ngx_http_tenant_vars[] = {
@@ -217,6 +223,10 @@ static ngx_http_variable_t  ngx_http_tenant_vars[] = {
 
     { ngx_string("tenant_cache_status"), NULL, ngx_http_tenant_variable,
       NGX_HTTP_TENANT_VAR_CACHE_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    /* for add_header Strict-Transport-Security $tenant_hsts always; */
+    { ngx_string("tenant_hsts"), NULL, ngx_http_tenant_variable,
+      NGX_HTTP_TENANT_VAR_HSTS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -241,6 +251,9 @@ static ngx_str_t  ngx_http_tenant_cache_status_names[] = {
     ngx_string("NEGATIVE"),
     ngx_string("ERROR")
 };
+
+
+static ngx_str_t  ngx_http_tenant_hsts = ngx_string("max-age=31536000");
 
 
 static ngx_str_t  ngx_http_tenant_role_names[] = {
@@ -305,7 +318,7 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
     u_char                       *buf;
     time_t                        age;
     ngx_int_t                     rc, n;
-    ngx_str_t                     host;
+    ngx_str_t                     host, location;
     ngx_http_tenant_cache_t      *cache;
     ngx_http_tenant_filter_t     *filter;
     ngx_http_tenant_main_conf_t  *tmcf;
@@ -358,6 +371,24 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
 
     ctx->host.data = buf;
     ctx->host.len = n;
+
+    /* tenant_ssl_redirect: hosts with a certificate are HTTPS-only */
+    rc = ngx_http_tenant_ssl_redirect_to(r, &ctx->host, &location);
+
+    if (rc == NGX_OK) {
+        if (ngx_http_tenant_reply_header(r, "Location", location.len + 1,
+                                         "%V", &location)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_HTTP_MOVED_PERMANENTLY;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     rc = ngx_http_tenant_cache_get(cache, &ctx->host, r->pool, &ctx->record,
                                    &ctx->node, &ctx->serial, &age);
@@ -436,15 +467,27 @@ ngx_http_tenant_resolve(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
 static ngx_int_t
 ngx_http_tenant_match(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
 {
+    ctx->role = NGX_HTTP_TENANT_ROLE_SITE;
+
+    return ngx_http_tenant_pattern(r, &ctx->host, &ctx->tenant, &ctx->role);
+}
+
+
+/* the tenant and role a host pattern gives host (tenant empty: none) */
+
+static ngx_int_t
+ngx_http_tenant_pattern(ngx_http_request_t *r, ngx_str_t *host,
+    ngx_str_t *tenant, ngx_uint_t *role)
+{
     int                          *caps;
-    ngx_int_t                     rc, role;
+    ngx_int_t                     rc, rl;
     ngx_uint_t                    i;
     ngx_http_tenant_pattern_t    *pat;
     ngx_http_tenant_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
 
-    ctx->role = NGX_HTTP_TENANT_ROLE_SITE;
+    ngx_str_null(tenant);
 
     pat = tmcf->patterns.elts;
 
@@ -455,7 +498,7 @@ ngx_http_tenant_match(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
             return NGX_ERROR;
         }
 
-        rc = ngx_regex_exec(pat[i].regex, &ctx->host, caps,
+        rc = ngx_regex_exec(pat[i].regex, host, caps,
                             (pat[i].captures + 1) * 3);
 
         if (rc == NGX_REGEX_NO_MATCHED) {
@@ -465,25 +508,25 @@ ngx_http_tenant_match(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
         if (rc < 0) {
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           ngx_regex_exec_n " failed: %i on \"%V\" using "
-                          "\"%V\"", rc, &ctx->host, &pat[i].source);
+                          "\"%V\"", rc, host, &pat[i].source);
             return NGX_ERROR;
         }
 
         if (pat[i].tenant < rc && caps[2 * pat[i].tenant] >= 0) {
-            ctx->tenant.data = ctx->host.data + caps[2 * pat[i].tenant];
-            ctx->tenant.len = caps[2 * pat[i].tenant + 1]
-                              - caps[2 * pat[i].tenant];
+            tenant->data = host->data + caps[2 * pat[i].tenant];
+            tenant->len = caps[2 * pat[i].tenant + 1]
+                          - caps[2 * pat[i].tenant];
         }
 
         if (pat[i].role > 0 && pat[i].role < rc
             && caps[2 * pat[i].role] >= 0)
         {
-            role = ngx_http_tenant_role_parse(
-                           ctx->host.data + caps[2 * pat[i].role],
+            rl = ngx_http_tenant_role_parse(
+                           host->data + caps[2 * pat[i].role],
                            caps[2 * pat[i].role + 1] - caps[2 * pat[i].role]);
 
-            if (role != NGX_ERROR) {
-                ctx->role = role;
+            if (rl != NGX_ERROR) {
+                *role = rl;
             }
         }
 
@@ -491,6 +534,55 @@ ngx_http_tenant_match(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A request over TLS must be for the tenant of the name its connection was
+ * made for: a client that reuses one connection (or one certificate) for
+ * another tenant's Host gets 421.  The name's tenant comes from a host
+ * pattern, else from the tenant's own certificate for it.
+ */
+
+static ngx_int_t
+ngx_http_tenant_misdirected(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
+{
+    u_char      buf[NGX_HTTP_TENANT_HOST_MAX];
+    ngx_str_t   name, tenant;
+    ngx_uint_t  role;
+
+    name.data = buf;
+    name.len = ngx_http_tenant_ssl_name(r, buf);
+
+    if (name.len == 0
+        || (name.len == ctx->host.len
+            && ngx_strncmp(name.data, ctx->host.data, name.len) == 0))
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_http_tenant_pattern(r, &name, &tenant, &role) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (tenant.len == 0
+        && ngx_http_tenant_ssl_cert_tenant(r, name.data, name.len, &tenant)
+           != NGX_OK)
+    {
+        ngx_str_null(&tenant);
+    }
+
+    if (tenant.len == ctx->record.id.len
+        && ngx_strncmp(tenant.data, ctx->record.id.data, tenant.len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "tenant: Host \"%V\" (tenant \"%V\") on a TLS connection "
+                  "for \"%V\": 421", &ctx->host, &ctx->record.id, &name);
+
+    return NGX_DECLINED;
 }
 
 
@@ -588,6 +680,12 @@ ngx_http_tenant_route(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx,
         tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
         cache = tmcf->shm_zone->data;
         (void) ngx_atomic_fetch_add(&cache->sh->stale, 1);
+    }
+
+    if (ctx->record.id.len
+        && ngx_http_tenant_misdirected(r, ctx) != NGX_OK)
+    {
+        return NGX_HTTP_MISDIRECTED_REQUEST;
     }
 
     switch (ctx->record.status) {
@@ -727,6 +825,13 @@ ngx_http_tenant_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_TENANT_VAR_CACHE_STATUS:
         s = &ngx_http_tenant_cache_status_names[ctx->cache_status];
+        break;
+
+    case NGX_HTTP_TENANT_VAR_HSTS:
+        /* over HTTPS only: a browser ignores it on plain HTTP anyway */
+        if (ctx->record.hsts && r->connection->ssl) {
+            s = &ngx_http_tenant_hsts;
+        }
         break;
     }
 
@@ -1136,7 +1241,8 @@ ngx_http_tenant_init_process(ngx_cycle_t *cycle)
 
         tmcf->lookups = ngx_http_tenant_lookup_init_process(cycle, cache);
         tmcf->listen = ngx_http_tenant_listen_init_process(cycle, cache,
-                                                           filter);
+                                           filter,
+                                           ngx_http_tenant_ssl_certs(cycle));
 
         if (tmcf->lookups == NULL || tmcf->listen == NULL) {
             return NGX_ERROR;

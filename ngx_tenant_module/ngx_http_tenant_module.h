@@ -47,6 +47,7 @@ typedef struct {
 typedef struct {
     ngx_uint_t                      status;
     ngx_uint_t                      role;
+    ngx_uint_t                      hsts;      /* HTTPS only (tenants.hsts) */
     ngx_str_t                       id;
     ngx_str_t                       blueprint;
     ngx_uint_t                      nendpoints;

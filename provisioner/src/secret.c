@@ -2,9 +2,9 @@
 
 #include "secret.h"
 #include "log.h"
+#include "tenant_seal.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,9 +58,7 @@ hex_decode(unsigned char *dst, const char *src, size_t n)
 int
 secret_key_load(const char *path, unsigned char key[SECRET_KEY_BYTES])
 {
-    FILE   *f;
-    char    buf[2 * SECRET_KEY_BYTES + 8];
-    size_t  n;
+    char  err[512];
 
     if (path == NULL || *path == '\0') {
         log_err("secret_key is not set in the config: it is needed to keep "
@@ -68,44 +66,23 @@ secret_key_load(const char *path, unsigned char key[SECRET_KEY_BYTES])
         return -1;
     }
 
-    f = fopen(path, "r");
-    if (f == NULL) {
-        log_err("cannot open secret_key %s: %s", path, strerror(errno));
+    if (tenant_seal_key_load(path, key, err, sizeof(err)) != 0) {
+        log_err("secret_key %s", err);
         return -1;
     }
 
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) {
-        n--;
-    }
-
-    if (n != 2 * SECRET_KEY_BYTES
-        || hex_decode(key, buf, SECRET_KEY_BYTES) != 0)
-    {
-        explicit_bzero(buf, sizeof(buf));
-        explicit_bzero(key, SECRET_KEY_BYTES);
-        log_err("secret_key %s: expected %d hex digits", path,
-                2 * SECRET_KEY_BYTES);
-        return -1;
-    }
-
-    explicit_bzero(buf, sizeof(buf));
     return 0;
 }
 
-/* "ngx_tenant/1" NUL tenant NUL name: no two (tenant, name) pairs alike */
-static int
-secret_aad(EVP_CIPHER_CTX *ctx, int encrypt, const char *tenant,
-           const char *name)
+/* "ngx_tenant/1" NUL tenant NUL name: no two (tenant, name) pairs alike;
+ * tenant NULL: none, the unbound form; the length, or 0 if too long */
+static size_t
+secret_aad(unsigned char *aad, const char *tenant, const char *name)
 {
-    unsigned char  aad[16 + 64 + 1 + 64 + 1];
-    size_t         tl, nl;
-    int            n;
+    size_t  tl, nl;
 
     if (tenant == NULL) {
-        return 1;
+        return 0;
     }
     tl = strlen(tenant);
     nl = strlen(name);
@@ -115,10 +92,7 @@ secret_aad(EVP_CIPHER_CTX *ctx, int encrypt, const char *tenant,
     memcpy(aad, "ngx_tenant/1", 13);
     memcpy(aad + 13, tenant, tl + 1);
     memcpy(aad + 13 + tl + 1, name, nl);
-
-    return encrypt
-           ? EVP_EncryptUpdate(ctx, NULL, &n, aad, (int) (13 + tl + 1 + nl))
-           : EVP_DecryptUpdate(ctx, NULL, &n, aad, (int) (13 + tl + 1 + nl));
+    return 13 + tl + 1 + nl;
 }
 
 int
@@ -126,35 +100,21 @@ secret_encrypt(const unsigned char key[SECRET_KEY_BYTES], const char *tenant,
                const char *name, const char *plain, size_t len,
                unsigned char nonce[SECRET_NONCE_BYTES], unsigned char *out)
 {
-    EVP_CIPHER_CTX *ctx;
-    int             n, fin, rc = -1;
+    unsigned char  aad[16 + 64 + 1 + 64];
+    size_t         alen;
 
-    if (RAND_bytes(nonce, SECRET_NONCE_BYTES) != 1) {
-        log_err("encrypt: RAND_bytes failed");
+    alen = secret_aad(aad, tenant, name);
+    if (tenant != NULL && alen == 0) {
+        log_err("encrypt: tenant or secret name too long");
         return -1;
     }
-
-    ctx = EVP_CIPHER_CTX_new();
-    if (ctx == NULL) {
-        log_err("encrypt: out of memory");
-        return -1;
-    }
-
-    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) == 1
-        && secret_aad(ctx, 1, tenant, name) == 1
-        && EVP_EncryptUpdate(ctx, out, &n, (const unsigned char *) plain,
-                             (int) len) == 1
-        && EVP_EncryptFinal_ex(ctx, out + n, &fin) == 1
-        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SECRET_TAG_BYTES,
-                               out + len) == 1)
+    if (tenant_seal(key, aad, alen, (const unsigned char *) plain, len, nonce,
+                    out) != 0)
     {
-        rc = 0;
-    } else {
         log_err("encrypt: AES-256-GCM failed");
+        return -1;
     }
-
-    EVP_CIPHER_CTX_free(ctx);
-    return rc;
+    return 0;
 }
 
 int
@@ -162,42 +122,26 @@ secret_decrypt(const unsigned char key[SECRET_KEY_BYTES], const char *tenant,
                const char *name, const unsigned char nonce[SECRET_NONCE_BYTES],
                const unsigned char *in, size_t len, char *plain)
 {
-    EVP_CIPHER_CTX *ctx;
-    int             n, fin, rc = -1;
-    size_t          clen;
+    unsigned char  aad[16 + 64 + 1 + 64];
+    size_t         alen;
 
     if (len < SECRET_TAG_BYTES) {
         log_err("decrypt: ciphertext too short");
         return -1;
     }
-    clen = len - SECRET_TAG_BYTES;
-
-    ctx = EVP_CIPHER_CTX_new();
-    if (ctx == NULL) {
-        log_err("decrypt: out of memory");
-        return -1;
-    }
-
-    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) == 1
-        && secret_aad(ctx, 0, tenant, name) == 1
-        && EVP_DecryptUpdate(ctx, (unsigned char *) plain, &n, in,
-                             (int) clen) == 1
-        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SECRET_TAG_BYTES,
-                               (void *) (in + clen)) == 1
-        && EVP_DecryptFinal_ex(ctx, (unsigned char *) plain + n, &fin) == 1)
+    alen = secret_aad(aad, tenant, name);
+    if ((tenant != NULL && alen == 0)
+        || tenant_unseal(key, aad, alen, nonce, in, len,
+                         (unsigned char *) plain) != 0)
     {
-        plain[clen] = '\0';
-        rc = 0;
-    } else {
         /* the key changed, or the row was tampered with or moved */
-        explicit_bzero(plain, clen);
         log_err("decrypt: authentication failed (wrong secret_key, or a "
                 "secret not stored for %s/%s?)", tenant ? tenant : "-",
                 name ? name : "-");
+        return -1;
     }
-
-    EVP_CIPHER_CTX_free(ctx);
-    return rc;
+    plain[len - SECRET_TAG_BYTES] = '\0';
+    return 0;
 }
 
 int

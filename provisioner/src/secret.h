@@ -3,9 +3,11 @@
 
 #include <stddef.h>
 
-#define SECRET_KEY_BYTES   32
-#define SECRET_NONCE_BYTES 12
-#define SECRET_TAG_BYTES   16
+#include "tenant_seal.h"
+
+#define SECRET_KEY_BYTES   TENANT_SEAL_KEY
+#define SECRET_NONCE_BYTES TENANT_SEAL_NONCE
+#define SECRET_TAG_BYTES   TENANT_SEAL_TAG
 
 int secret_key_load(const char *path, unsigned char key[SECRET_KEY_BYTES]);
 

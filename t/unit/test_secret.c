@@ -8,7 +8,7 @@
  * of a secret in the unbound form written before migration 007, for
  * t/60-provisioner.t to plant one.
  *
- * sources: provisioner/src/secret.c provisioner/src/log.c
+ * sources: provisioner/src/secret.c provisioner/src/log.c common/tenant_seal.c
  * libs: -lcrypto
  */
 
