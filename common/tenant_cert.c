@@ -13,6 +13,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
@@ -164,6 +165,12 @@ tenant_cert_check(const char *chain_pem, size_t chain_len,
     rc = 0;
 
 done:
+
+    /*
+     * Reading PEM to its end, and every refusal, leave errors on this
+     * thread's queue: the next TLS handshake would find them there.
+     */
+    ERR_clear_error();
 
     for (i = 0; i < n; i++) {
         X509_free(chain[i]);

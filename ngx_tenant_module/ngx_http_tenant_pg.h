@@ -14,7 +14,7 @@
 #include <libpq-fe.h>
 
 
-#define NGX_HTTP_TENANT_PG_MAX_PARAMS  10
+#define NGX_HTTP_TENANT_PG_MAX_PARAMS  12
 
 
 typedef struct ngx_http_tenant_pg_query_s  ngx_http_tenant_pg_query_t;

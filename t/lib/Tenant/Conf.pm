@@ -16,6 +16,31 @@ sub http {
     # tenant creation limited per API key: accepted creates only
     my $api_limit = $o{ratelimit}
         ? "            tenant_admin_api_create_limit $o{ratelimit};\n" : '';
+    # ssl => {port, cert, key, key_file[, redirect]}: an HTTPS server with
+    # tenant_ssl beside the plain one
+    my ($ssl_zone, $ssl_server, $redirect) = ('', '', '');
+    if (my $s = $o{ssl}) {
+        $ssl_zone = "    tenant_ssl_zone certs:${\($s->{zone} // '1m')} key_file=$s->{key_file}"
+            . ($s->{cache} ? " cache=$s->{cache}" : '') . ";";
+        $redirect = $s->{redirect} ? "        tenant_ssl_redirect $s->{port};" : '';
+        $ssl_server = <<"SSL";
+    server {
+        listen 127.0.0.1:$s->{port} ssl;
+        ssl_certificate $s->{cert};
+        ssl_certificate_key $s->{key};
+        tenant on;
+        tenant_ssl on;
+        add_header X-Tenant-ID \$tenant_id always;
+        add_header Strict-Transport-Security \$tenant_hsts always;
+        location / {
+            proxy_pass http://tenant_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Tenant-ID \$tenant_id;
+        }
+    }
+SSL
+    }
     return <<"CONF";
     tenant_registry "%%DB%%";
     tenant_registry_connections ${\($o{connections} // 2)};
@@ -27,15 +52,18 @@ sub http {
     tenant_cache_max_stale ${\($o{max_stale} // '1h')};
     tenant_host_pattern "^(?:(?<role>admin)\\.)?(?<tenant>[a-z0-9-]+)\\.localhost\$";
 ${\($o{filter} ? "    tenant_host_filter hosts:$o{filter};" : '')}
+$ssl_zone
 
     upstream tenant_backend {
         tenant_upstream max_fails=1 fail_timeout=10s;
         keepalive 16;
     }
 
+$ssl_server
     server {
         listen 127.0.0.1:%%PORT%%;
         tenant on;
+$redirect
         add_header X-Tenant-ID \$tenant_id always;
         add_header X-Tenant-Role \$tenant_role always;
         add_header X-Tenant-Status \$tenant_status always;
