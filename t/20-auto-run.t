@@ -15,6 +15,8 @@ my $http = Tenant::Test::free_port();
 my $pg = Tenant::Test::free_port();
 local $ENV{TENANT_VAR_DIR} = $var;
 local $ENV{TENANT_HTTP_PORT} = $http;
+my $https = Tenant::Test::free_port();
+local $ENV{TENANT_HTTPS_PORT} = $https;
 local $ENV{TENANT_PG_PORT} = $pg;
 my $ports = Tenant::Test::port_block();
 local $ENV{TENANT_SERVICE_PORTS} = "$ports-" . ($ports + 99);
@@ -87,6 +89,16 @@ like($r->{body}, qr/^X-Forwarded-Proto: http\r$/mi, 'X-Forwarded-Proto');
 like($r->{body}, qr/^X-Forwarded-Host: handmade\.localhost\r$/mi, 'X-Forwarded-Host');
 like($r->{body}, qr/^X-Tenant-ID: handmade\r$/mi, 'X-Tenant-ID');
 
+# HTTPS: the platform's *.localhost certificate auto/run made, the tenant
+# behind it, and its stack told the scheme
+is((stat "$var/cert-key")[2] & 07777, 0600, 'the certificate key file is mode 0600');
+my ($rc2, $cn) = Tenant::Test::run_cmd('sh', '-c', "openssl s_client -connect 127.0.0.1:$https"
+    . " -servername handmade.localhost </dev/null 2>/dev/null | openssl x509 -noout -subject");
+like($cn, qr/CN\s*=\s*\*\.localhost/, 'HTTPS: the platform wildcard is served for a tenant host');
+my ($rc3, $body) = Tenant::Test::run_cmd('curl', '-s', '--max-time', '5', '--cacert', "$var/tls/ca.crt",
+    '-k', '--resolve', "handmade.localhost:$https:127.0.0.1", "https://handmade.localhost:$https/who");
+like($body, qr/^X-Forwarded-Proto: https\r$/mi, 'HTTPS reaches the tenant, which is told the scheme');
+
 # a real tenant, then the platform's own paths against a tenant's
 my $prov = "$Tenant::Test::TOP/build/provisioner";
 ($rc, $out) = Tenant::Test::run_cmd($prov, '-c', "$var/provisioner.conf",
@@ -120,7 +132,7 @@ ok(@svc >= 2, 'tenant processes run (' . scalar(@svc) . ')');
 is($rc, 0, 'auto/run stop succeeds') or diag $out;
 ok(Tenant::Test::wait_until(sub { !grep { $_ } values %{ { pids() } } }, 10),
    'no process left behind');
-my $listening = `ss -Hltn '( sport = :$http or sport = :$pg )'`;
+my $listening = `ss -Hltn '( sport = :$http or sport = :$https or sport = :$pg )'`;
 is($listening, '', 'no listening port left behind');
 ok(Tenant::Test::wait_until(sub { !tenant_processes() }, 10), 'no tenant process left behind')
     or diag(join ' ', tenant_processes());

@@ -26,6 +26,8 @@ system('cp', '-a', "$top/build", "$clone/build") == 0 or BAIL_OUT('cannot copy b
 my $http = Tenant::Test::free_port();
 my $pg = Tenant::Test::free_port();
 local $ENV{TENANT_HTTP_PORT} = $http;
+my $https = Tenant::Test::free_port();
+local $ENV{TENANT_HTTPS_PORT} = $https;
 local $ENV{TENANT_PG_PORT} = $pg;
 my $ports = Tenant::Test::port_block();
 local $ENV{TENANT_SERVICE_PORTS} = "$ports-" . ($ports + 99);
