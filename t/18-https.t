@@ -205,6 +205,33 @@ is($t->api(DELETE => 'tenants/shop2/domains/other.example.org')->{status}, 200, 
 ok(Tenant::Test::wait_until(sub { (cn('other.example.org') // '') eq 'platform-default' }, 5, 0.01),
    '... and its certificate with it');
 
+# --- the CLI, as the API -------------------------------------------------------------------
+my $pconf = $t->dir . '/cli.conf';
+Tenant::Test::write_file($pconf, "db = " . $t->conninfo . "\ncertificate_key = $key_file\n");
+sub pcli { Tenant::Test::run_cmd($Tenant::Test::PROVISIONER, '-c', $pconf, 'certs', @_) }
+is($t->api(POST => 'tenants/shop2/domains', { host => 'other.example.org' })->{status}, 201, 'shop2 has its domain again');
+my $c3 = $tls->leaf('other-cli', ['other.example.org']);
+my ($crc, $cout) = pcli('upload', 'shop2', 'other.example.org', '--cert', $c3->{cert}, '--key', $c3->{key});
+is($crc, 0, 'CLI certs upload: exit 0') or diag $cout;
+like($cout, qr/"host" : "other\.example\.org"|"host":"other\.example\.org"/, '... prints the certificate');
+ok(Tenant::Test::wait_until(sub { (cn('other.example.org') // '') eq 'other-cli' }, 5, 0.01),
+   'a certificate uploaded by the CLI is served by the edge');
+($crc, $cout) = pcli('upload', 'shop2', 'other.example.org', '--cert', $c3->{cert}, '--key', $v1->{key});
+is($crc, 2, 'CLI upload with a key of another certificate: exit 2');
+like($cout, qr/--key: key: does not match/, '... naming --key and why');
+($crc, $cout) = pcli('show', 'shop2', 'other.example.org');
+is($crc, 0, 'CLI certs show: exit 0');
+unlike($cout, qr/PRIVATE|BEGIN/, '... without the key');
+($crc, $cout) = pcli('expiring', '--days', '60');
+like($cout, qr/other\.example\.org/, 'CLI certs expiring --days 60 lists it');
+($crc, $cout) = pcli('delete', 'shop2', 'other.example.org');
+is($crc, 0, 'CLI certs delete: exit 0');
+($crc, $cout) = pcli('show', 'shop2', 'other.example.org');
+is($crc, 3, '... then show: exit 3 (not found)');
+($crc, $cout) = pcli('frobnicate');
+is($crc, 2, 'an unknown certs command: exit 2');
+like($cout, qr/frobnicate: must be upload, show, delete or expiring/, '... naming it');
+
 # --- a reload under HTTPS load: every handshake succeeds -----------------------------------
 is(put_cert('shop1', 'shop.example.com', $v2)->{status}, 200, 'shop1 has its certificate again');
 ok(Tenant::Test::wait_until(sub { (cn('shop.example.com') // '') eq 'shop-v2' }, 5, 0.01), '... served');

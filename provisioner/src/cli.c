@@ -9,6 +9,7 @@
 #include "db.h"
 #include "log.h"
 #include "tenant_names.h"
+#include "cli_certs.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -33,13 +34,17 @@ struct opts {
     const char *mode;
     const char *display_name;
     const char *idem;
+    const char *cert;
+    const char *key;
+    int         days;
     int         wait;      /* seconds; 0: do not wait */
     int         lines;
 };
 
 static const char *const verbs[] = { "create", "delete", "suspend", "resume",
                                      "list", "logs", "health", "show",
-                                     "seed-admin", "domains", "jobs", NULL };
+                                     "seed-admin", "domains", "jobs",
+                                     "certs", NULL };
 
 int
 cli_is_verb(const char *verb)
@@ -95,6 +100,9 @@ static const struct {
     { "--status", offsetof(struct opts, status), 0, 0 },
     { "--lines", offsetof(struct opts, lines), 1, 10000 },
     { "--limit", offsetof(struct opts, limit), 1, 100 },
+    { "--cert", offsetof(struct opts, cert), 0, 0 },
+    { "--key", offsetof(struct opts, key), 0, 0 },
+    { "--days", offsetof(struct opts, days), 0, 36500 },
     { NULL, 0, 0, 0 }
 };
 
@@ -107,6 +115,7 @@ parse(const char *verb, int argc, char **argv, struct opts *o)
     memset(o, 0, sizeof(*o));
     o->lines = 100;
     o->limit = 50;
+    o->days = 30;
 
     for (i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -759,6 +768,12 @@ cli_main(struct prov *p, const char *verb, int argc, char **argv)
     }
     if (strcmp(verb, "jobs") == 0) {
         return jobs(p, &o);
+    }
+    if (strcmp(verb, "certs") == 0) {
+        struct cert_args a = { o.name, o.args[0], o.args[1], o.cert, o.key,
+                               o.days };
+
+        return cli_certs(p, &a);
     }
     if (o.args[0] != NULL) {
         return usage_error(verb, "unexpected argument", o.args[0]);

@@ -29,6 +29,7 @@ struct key {
 
 static const struct key keys[] = {
     STR(db), STR(driver), STR(blueprints), STR(state_dir), STR(secret_key),
+    STR(certificate_key),
     STR(id), STR(base_domain), STR(docker_socket), STR(docker_network),
     INT(base_port, 1, 65535), INT(port_min, 1024, 65535),
     INT(port_max, 1024, 65535), INT(poll_interval, 1, 3600),

@@ -1,0 +1,285 @@
+#define _GNU_SOURCE
+
+/*
+ * `provisioner certs`: a tenant's custom-domain certificates, as the admin
+ * API handles them: upload (checked with the same rules, common/tenant_cert.c,
+ * the key sealed with the edges' certificate key), show (never the key),
+ * delete, and what expires within N days.
+ */
+
+#include "cli_certs.h"
+#include "cli.h"
+#include "db.h"
+#include "log.h"
+#include "secret.h"
+#include "tenant_cert.h"
+#include "tenant_names.h"
+#include "tenant_seal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int
+usage(const char *msg, const char *what)
+{
+    fprintf(stderr, "provisioner certs: %s%s%s\n", what ? what : "",
+            what ? ": " : "", msg);
+    return EXIT_USAGE;
+}
+
+/* a whole file of at most max bytes, NUL-terminated; NULL with errno */
+static char *
+read_all(const char *path, size_t max, size_t *len)
+{
+    FILE   *f;
+    char   *buf;
+    size_t  n;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return NULL;
+    }
+    buf = malloc(max + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return NULL;
+    }
+    n = fread(buf, 1, max + 1, f);
+    fclose(f);
+    if (n > max) {
+        free(buf);
+        errno = EFBIG;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* "\x" and hex digits, malloc'd */
+static char *
+bytea(const unsigned char *src, size_t n)
+{
+    char *out = malloc(2 * n + 3);
+
+    if (out != NULL) {
+        out[0] = '\\';
+        out[1] = 'x';
+        hex_encode(out + 2, src, n);
+    }
+    return out;
+}
+
+/* the answer of certificate_put / certificate_remove / a read */
+static int
+print_cert(PGresult *res, const char *tenant, const char *host)
+{
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        fprintf(stderr, "provisioner certs: no tenant named %s\n", tenant);
+        return EXIT_NOT_FOUND;
+    }
+    if (PQgetisnull(res, 0, 1)) {
+        fprintf(stderr, "provisioner certs: HOST: %s is not a custom domain "
+                "of %s with a certificate (add the domain first: "
+                "provisioner domains %s add %s)\n", host, tenant, tenant,
+                host);
+        return EXIT_NOT_FOUND;
+    }
+    printf("%s\n", PQgetvalue(res, 0, 1));
+    return EXIT_OK;
+}
+
+static int
+upload(struct prov *p, const struct cert_args *a)
+{
+    unsigned char   key[TENANT_SEAL_KEY], nonce[TENANT_SEAL_NONCE];
+    unsigned char  *ct = NULL, aad[32 + 256];
+    char            err[1024], nb[32], na[32];
+    char           *pem = NULL, *kpem = NULL, *chain = NULL, *sealed = NULL;
+    char           *nonce_hex = NULL;
+    const char     *params[11];
+    size_t          plen, klen, alen;
+    tenant_cert_t   cert;
+    PGresult       *res;
+    int             rc = EXIT_ERROR;
+
+    if (a->cert_file == NULL) {
+        return usage("is required (the PEM chain, leaf first)", "--cert");
+    }
+    if (a->key_file == NULL) {
+        return usage("is required (the PEM private key)", "--key");
+    }
+    if (p->conf.certificate_key[0] == '\0') {
+        return usage("certificate_key is not set in the config: the edges' "
+                     "certificate key file is needed to seal the key", NULL);
+    }
+    if (tenant_seal_key_load(p->conf.certificate_key, key, err, sizeof(err))
+        != 0)
+    {
+        log_err("certificate_key %s", err);
+        return EXIT_ERROR;
+    }
+
+    pem = read_all(a->cert_file, TENANT_CERT_MAX_PEM, &plen);
+    if (pem == NULL) {
+        fprintf(stderr, "provisioner certs: --cert: cannot read %s: %s\n",
+                a->cert_file, strerror(errno));
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    kpem = read_all(a->key_file, TENANT_CERT_MAX_PEM, &klen);
+    if (kpem == NULL) {
+        fprintf(stderr, "provisioner certs: --key: cannot read %s: %s\n",
+                a->key_file, strerror(errno));
+        rc = EXIT_USAGE;
+        goto done;
+    }
+
+    if (tenant_cert_check(pem, plen, kpem, klen, a->host, time(NULL), &cert,
+                          err, sizeof(err)) != 0)
+    {
+        fprintf(stderr, "provisioner certs: --%s: %s\n",
+                strncmp(err, "key", 3) == 0 ? "key" : "cert", err);
+        rc = EXIT_USAGE;
+        goto done;
+    }
+
+    ct = malloc(cert.key_len + TENANT_SEAL_TAG);
+    alen = strlen(a->host);
+    memcpy(aad, "ngx_tenant/cert/1", 18);
+    memcpy(aad + 18, a->host, alen);
+    alen += 18;
+
+    if (ct == NULL
+        || tenant_seal(key, aad, alen, cert.key, cert.key_len, nonce, ct) != 0
+        || (chain = bytea(cert.chain, cert.chain_len)) == NULL
+        || (sealed = bytea(ct, cert.key_len + TENANT_SEAL_TAG)) == NULL
+        || (nonce_hex = bytea(nonce, TENANT_SEAL_NONCE)) == NULL)
+    {
+        log_err("certs: cannot seal the key");
+        tenant_cert_free(&cert);
+        goto done;
+    }
+
+    snprintf(nb, sizeof(nb), "%lld", (long long) cert.not_before);
+    snprintf(na, sizeof(na), "%lld", (long long) cert.not_after);
+
+    params[0] = a->tenant;
+    params[1] = a->host;
+    params[2] = chain;
+    params[3] = nonce_hex;
+    params[4] = sealed;
+    params[5] = cert.names;
+    params[6] = cert.issuer;
+    params[7] = cert.key_type;
+    params[8] = nb;
+    params[9] = na;
+    params[10] = "cli";
+
+    res = db_query(p->conn, "store the certificate",
+                   "SELECT * FROM certificate_put($1, $2, $3::bytea,"
+                   " $4::bytea, $5::bytea, $6, $7, $8,"
+                   " to_timestamp($9::bigint), to_timestamp($10::bigint), $11)",
+                   11, params);
+    tenant_cert_free(&cert);
+    if (res != NULL) {
+        rc = print_cert(res, a->tenant, a->host);
+        PQclear(res);
+    }
+
+done:
+
+    explicit_bzero(key, sizeof(key));
+    if (kpem != NULL) {
+        explicit_bzero(kpem, klen);
+    }
+    free(pem);
+    free(kpem);
+    free(ct);
+    free(chain);
+    free(sealed);
+    free(nonce_hex);
+    return rc;
+}
+
+int
+cli_certs(struct prov *p, const struct cert_args *a)
+{
+    const char *params[3];
+    char        days[16], host[256];
+    PGresult   *res;
+    size_t      i;
+    int         rc;
+
+    if (a->sub == NULL) {
+        return usage("upload TENANT HOST --cert FILE --key FILE | show "
+                     "TENANT HOST | delete TENANT HOST | expiring "
+                     "[--days N]", "what");
+    }
+
+    if (strcmp(a->sub, "expiring") == 0) {
+        snprintf(days, sizeof(days), "%d", a->days);
+        params[0] = days;
+        res = db_query(p->conn, "list expiring certificates",
+                       "SELECT certificate_expiring($1::int, 1000)", 1,
+                       params);
+        if (res == NULL) {
+            return EXIT_ERROR;
+        }
+        printf("%s\n", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        return EXIT_OK;
+    }
+
+    if (strcmp(a->sub, "upload") != 0 && strcmp(a->sub, "show") != 0
+        && strcmp(a->sub, "delete") != 0)
+    {
+        return usage("must be upload, show, delete or expiring", a->sub);
+    }
+    if (a->tenant == NULL
+        || tenant_name_check((const unsigned char *) a->tenant,
+                             strlen(a->tenant)) != NULL)
+    {
+        return usage("a tenant name is required (3-30 of a-z, 0-9, '-')",
+                     "TENANT");
+    }
+    if (a->host == NULL || strlen(a->host) >= sizeof(host)) {
+        return usage("a custom domain is required", "HOST");
+    }
+    for (i = 0; a->host[i]; i++) {
+        host[i] = (char) ((a->host[i] >= 'A' && a->host[i] <= 'Z')
+                          ? a->host[i] + 32 : a->host[i]);
+    }
+    host[i] = '\0';
+
+    if (strcmp(a->sub, "upload") == 0) {
+        struct cert_args b = *a;
+
+        b.host = host;
+        return upload(p, &b);
+    }
+
+    params[0] = a->tenant;
+    params[1] = host;
+    params[2] = "cli";
+    if (strcmp(a->sub, "show") == 0) {
+        res = db_query(p->conn, "read the certificate",
+                       "SELECT (SELECT status FROM tenants WHERE id = $1),"
+                       "       (SELECT certificate_json(c) FROM certificates c"
+                       "         WHERE host = $2 AND tenant_id = $1)", 2,
+                       params);
+    } else {
+        res = db_query(p->conn, "delete the certificate",
+                       "SELECT * FROM certificate_remove($1, $2, $3)", 3,
+                       params);
+    }
+    if (res == NULL) {
+        return EXIT_ERROR;
+    }
+    rc = print_cert(res, a->tenant, host);
+    PQclear(res);
+    return rc;
+}
