@@ -25,6 +25,7 @@
 #include "ngx_http_tenant_host.h"
 #include "ngx_http_tenant_pg.h"
 #include "ngx_http_tenant_reply.h"
+#include "ngx_http_tenant_ssl.h"
 #include <openssl/crypto.h>
 
 
@@ -190,6 +191,9 @@ ngx_http_tenant_cache_api_stats(ngx_http_request_t *r,
     ngx_http_tenant_pg_stats_t      st;
     ngx_http_tenant_main_conf_t    *tmcf;
     ngx_http_tenant_cache_usage_t   u;
+    ngx_uint_t                      parsed, cached;
+    ngx_http_tenant_certs_t        *certs;
+    ngx_http_tenant_ssl_main_conf_t *smcf;
 
     sh = cache->sh;
 
@@ -236,6 +240,25 @@ ngx_http_tenant_cache_api_stats(ngx_http_request_t *r,
             "bytes", (json_int_t) f->size,
             "answered", (json_int_t) f->sh->skipped,
             "loads", (json_int_t) f->sh->loads));
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_ssl_module);
+
+    if (body && smcf->zone) {
+        certs = smcf->zone->data;
+        ngx_http_tenant_ssl_stats(smcf, &parsed, &cached);
+
+        json_object_set_new(body, "certificates", json_pack(
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+            "count", (json_int_t) certs->sh->count,
+            "bytes", (json_int_t) certs->sh->bytes,
+            "zone", (json_int_t) certs->size,
+            "zone_used", (json_int_t) ngx_http_tenant_certs_used(certs),
+            "loads", (json_int_t) certs->sh->loads,
+            "refused", (json_int_t) certs->sh->refused,
+            "zone_full", (json_int_t) certs->sh->zone_full,
+            "parsed_by_worker", (json_int_t) parsed,
+            "cached_by_worker", (json_int_t) cached));
     }
 
     return ngx_http_tenant_reply_json(r, NGX_HTTP_OK, body);

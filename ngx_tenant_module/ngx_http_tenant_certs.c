@@ -645,3 +645,16 @@ ngx_http_tenant_certs_free_node(ngx_http_tenant_certs_t *certs,
     certs->sh->count--;
     certs->sh->bytes -= size;
 }
+
+
+size_t
+ngx_http_tenant_certs_used(ngx_http_tenant_certs_t *certs)
+{
+    size_t  free;
+
+    ngx_shmtx_lock(&certs->shpool->mutex);
+    free = certs->shpool->pfree * ngx_pagesize;
+    ngx_shmtx_unlock(&certs->shpool->mutex);
+
+    return certs->size > free ? certs->size - free : 0;
+}

@@ -63,6 +63,9 @@ char *ngx_http_tenant_certs_zone(ngx_conf_t *cf, ngx_str_t *name,
 ngx_int_t ngx_http_tenant_certs_find(ngx_http_tenant_certs_t *certs,
     u_char *name, size_t len, ngx_pool_t *pool, ngx_http_tenant_cert_t *out);
 
+/* bytes of the zone's pages in use (slab rounding and its own tables in) */
+size_t ngx_http_tenant_certs_used(ngx_http_tenant_certs_t *certs);
+
 /* every row of the registry, in chunks; then what was not seen goes */
 void ngx_http_tenant_certs_load(ngx_http_tenant_certs_t *certs);
 

@@ -443,16 +443,11 @@ ngx_http_tenant_ssl_obj_free(ngx_http_tenant_ssl_obj_t *obj)
 
 
 void
-ngx_http_tenant_ssl_stats(ngx_cycle_t *cycle, ngx_uint_t *parsed,
-    ngx_uint_t *cached)
+ngx_http_tenant_ssl_stats(ngx_http_tenant_ssl_main_conf_t *smcf,
+    ngx_uint_t *parsed, ngx_uint_t *cached)
 {
-    ngx_http_tenant_ssl_main_conf_t  *smcf;
-
-    smcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                               ngx_http_tenant_ssl_module);
-
-    *parsed = (smcf && smcf->worker) ? smcf->worker->parsed : 0;
-    *cached = (smcf && smcf->worker) ? smcf->worker->n : 0;
+    *parsed = smcf->worker ? smcf->worker->parsed : 0;
+    *cached = smcf->worker ? smcf->worker->n : 0;
 }
 
 

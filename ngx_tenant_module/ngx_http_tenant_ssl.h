@@ -32,8 +32,9 @@ ngx_int_t ngx_http_tenant_ssl_cert_tenant(ngx_http_request_t *r,
     u_char *name, size_t len, ngx_str_t *tenant);
 ngx_int_t ngx_http_tenant_ssl_redirect_to(ngx_http_request_t *r,
     ngx_str_t *host, ngx_str_t *location);
-void ngx_http_tenant_ssl_stats(ngx_cycle_t *cycle, ngx_uint_t *parsed,
-    ngx_uint_t *cached);
+/* this worker's parsed-certificate cache: parses so far, entries now */
+void ngx_http_tenant_ssl_stats(ngx_http_tenant_ssl_main_conf_t *smcf,
+    ngx_uint_t *parsed, ngx_uint_t *cached);
 
 
 extern ngx_module_t  ngx_http_tenant_ssl_module;
