@@ -10,6 +10,11 @@
  *       full handshakes (no session reuse) from PROCS processes, each with
  *       a random SNI among bench1.tls ... benchN.tls (N 0: no SNI);
  *       prints "handshakes H errors E"
+ *   tls_bench warm PORT N
+ *       one handshake for each of bench1.tls ... benchN.tls, in order
+ *   tls_bench watch PORT SNI
+ *       handshakes with SNI until the leaf served changes; prints "ready"
+ *       once it has the first, then the wall-clock time (s) it saw another
  */
 
 
@@ -212,9 +217,97 @@ hs(int port, int secs, int procs, int n)
 }
 
 
+/* one full handshake; the leaf's DER into der (its length), or -1 */
+static int
+leaf(SSL_CTX *ctx, int port, const char *sni, unsigned char *der, int max)
+{
+    int                 fd, len = -1, one = 1;
+    SSL                *ssl;
+    X509               *x;
+    unsigned char      *p;
+    struct sockaddr_in  sin;
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) != 0) {
+        close(fd);
+        return -1;
+    }
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    SSL_set_tlsext_host_name(ssl, sni);
+    if (SSL_connect(ssl) == 1 && (x = SSL_get1_peer_certificate(ssl)) != NULL) {
+        if (i2d_X509(x, NULL) <= max) {
+            p = der;
+            len = i2d_X509(x, &p);
+        }
+        X509_free(x);
+    } else {
+        ERR_clear_error();
+    }
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    close(fd);
+    return len;
+}
+
+static int
+warm(int port, int n)
+{
+    int             i;
+    char            host[64];
+    unsigned char   der[8192];
+    SSL_CTX        *ctx = SSL_CTX_new(TLS_client_method());
+
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    for (i = 1; i <= n; i++) {
+        snprintf(host, sizeof(host), "bench%d.tls", i);
+        (void) leaf(ctx, port, host, der, sizeof(der));
+    }
+    return 0;
+}
+
+static int
+watch(int port, const char *sni)
+{
+    int              len, first;
+    unsigned char    der[8192], cur[8192];
+    struct timespec  ts;
+    SSL_CTX         *ctx = SSL_CTX_new(TLS_client_method());
+
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    first = leaf(ctx, port, sni, cur, sizeof(cur));
+    if (first < 0) {
+        return 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    for ( ;; ) {
+        len = leaf(ctx, port, sni, der, sizeof(der));
+        if (len > 0 && (len != first || memcmp(der, cur, len) != 0)) {
+            clock_gettime(CLOCK_REALTIME, &ts);
+            printf("%ld.%06ld\n", (long) ts.tv_sec, ts.tv_nsec / 1000);
+            return 0;
+        }
+    }
+}
+
 int
 main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "warm") == 0) {
+        return warm(atoi(argv[2]), atoi(argv[3]));
+    }
+
+    if (argc == 4 && strcmp(argv[1], "watch") == 0) {
+        return watch(atoi(argv[2]), argv[3]);
+    }
+
     if (argc == 7 && strcmp(argv[1], "gen") == 0) {
         return gen(atoi(argv[2]), argv[3], argv[4], argv[5], argv[6]);
     }
