@@ -69,7 +69,7 @@ static void ngx_http_tenant_ssl_obj_free(ngx_http_tenant_ssl_obj_t *obj);
 static ngx_command_t  ngx_http_tenant_ssl_commands[] = {
 
     { ngx_string("tenant_ssl_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_tenant_ssl_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
