@@ -230,7 +230,27 @@ is($crc, 0, 'CLI certs delete: exit 0');
 is($crc, 3, '... then show: exit 3 (not found)');
 ($crc, $cout) = pcli('frobnicate');
 is($crc, 2, 'an unknown certs command: exit 2');
-like($cout, qr/frobnicate: must be upload, show, delete or expiring/, '... naming it');
+like($cout, qr/frobnicate: must be upload, platform, show, delete or expiring/, '... naming it');
+
+# a wildcard of the platform's own covers every name one label under it
+my $wild = $tls->leaf('wild-platform', ['*.wild.example.net']);
+($crc, $cout) = pcli('platform', '*.wild.example.net', '--cert', $wild->{cert}, '--key', $wild->{key});
+is($crc, 0, 'CLI certs platform *.wild.example.net: exit 0') or diag $cout;
+like($cout, qr/"source"\s*:\s*"wildcard"/, '... stored as a wildcard');
+ok(Tenant::Test::wait_until(sub { (cn('a.wild.example.net') // '') eq 'wild-platform' }, 5, 0.01),
+   'a.wild.example.net: the wildcard from the registry');
+is(cn('b.a.wild.example.net'), 'platform-default', 'two labels under it: not covered, the default');
+is(cn('wild.example.net'), 'platform-default', 'the parent itself: the default');
+($crc, $cout) = pcli('platform', '*.other.example.net', '--cert', $wild->{cert}, '--key', $wild->{key});
+is($crc, 2, 'a wildcard certificate for another parent: exit 2');
+like($cout, qr/does not cover \*\.other\.example\.net/, '... saying so');
+
+# RSA works too
+my $rsa = $tls->leaf('rsa-shop', ['rsa.example.com'], type => 'rsa', bits => 2048);
+is($t->api(POST => 'tenants/shop1/domains', { host => 'rsa.example.com' })->{status}, 201, 'shop1 adds rsa.example.com');
+$r = put_cert('shop1', 'rsa.example.com', $rsa);
+is($r->{json}{certificate}{key_type}, 'RSA 2048', 'an RSA 2048 certificate is accepted');
+ok(Tenant::Test::wait_until(sub { (cn('rsa.example.com') // '') eq 'rsa-shop' }, 5, 0.01), '... and served');
 
 # --- a reload under HTTPS load: every handshake succeeds -----------------------------------
 is(put_cert('shop1', 'shop.example.com', $v2)->{status}, 200, 'shop1 has its certificate again');

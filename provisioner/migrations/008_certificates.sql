@@ -130,3 +130,34 @@ LANGUAGE sql STABLE AS $$
              WHERE not_after < now() + make_interval(days => p_days)
              ORDER BY not_after LIMIT p_limit) c
 $$;
+
+-- A certificate of the platform's own (tenant_id NULL): a wildcard such as
+-- "*.shop.example.com" for every tenant host under it, or any platform name.
+CREATE FUNCTION certificate_put_platform(p_host text, p_chain bytea,
+    p_nonce bytea, p_sealed bytea, p_names text, p_issuer text,
+    p_key_type text, p_not_before timestamptz, p_not_after timestamptz,
+    p_source text, p_actor text)
+RETURNS json
+LANGUAGE sql AS $$
+    WITH c AS (INSERT INTO certificates (host, tenant_id, chain, key_nonce,
+                                         key_sealed, names, issuer, key_type,
+                                         not_before, not_after, source)
+               VALUES (p_host, NULL, p_chain, p_nonce, p_sealed, p_names,
+                       p_issuer, p_key_type, p_not_before, p_not_after,
+                       p_source)
+               ON CONFLICT (host) DO UPDATE
+                  SET tenant_id = NULL, chain = EXCLUDED.chain,
+                      key_nonce = EXCLUDED.key_nonce,
+                      key_sealed = EXCLUDED.key_sealed,
+                      names = EXCLUDED.names, issuer = EXCLUDED.issuer,
+                      key_type = EXCLUDED.key_type,
+                      not_before = EXCLUDED.not_before,
+                      not_after = EXCLUDED.not_after,
+                      source = EXCLUDED.source, updated_at = now()
+               RETURNING *),
+    a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)
+          SELECT p_actor, 'certificate.put', NULL,
+                 jsonb_build_object('host', c.host, 'not_after', c.not_after,
+                                    'issuer', c.issuer) FROM c)
+    SELECT certificate_json(c) FROM c
+$$;

@@ -4,7 +4,8 @@
  * `provisioner certs`: a tenant's custom-domain certificates, as the admin
  * API handles them: upload (checked with the same rules, common/tenant_cert.c,
  * the key sealed with the edges' certificate key), show (never the key),
- * delete, and what expires within N days.
+ * delete, and what expires within N days; and the platform's own
+ * certificates (a wildcard for the tenants' hosts).
  */
 
 #include "cli_certs.h"
@@ -92,6 +93,7 @@ print_cert(PGresult *res, const char *tenant, const char *host)
     return EXIT_OK;
 }
 
+/* tenant NULL: a platform certificate (certificate_put_platform) */
 static int
 upload(struct prov *p, const struct cert_args *a)
 {
@@ -179,13 +181,36 @@ upload(struct prov *p, const struct cert_args *a)
     params[9] = na;
     params[10] = "cli";
 
-    res = db_query(p->conn, "store the certificate",
-                   "SELECT * FROM certificate_put($1, $2, $3::bytea,"
-                   " $4::bytea, $5::bytea, $6, $7, $8,"
-                   " to_timestamp($9::bigint), to_timestamp($10::bigint), $11)",
-                   11, params);
+    if (a->tenant != NULL) {
+        res = db_query(p->conn, "store the certificate",
+                       "SELECT * FROM certificate_put($1, $2, $3::bytea,"
+                       " $4::bytea, $5::bytea, $6, $7, $8,"
+                       " to_timestamp($9::bigint), to_timestamp($10::bigint),"
+                       " $11)", 11, params);
+    } else {
+        params[0] = a->host;
+        params[1] = chain;
+        params[2] = nonce_hex;
+        params[3] = sealed;
+        params[4] = cert.names;
+        params[5] = cert.issuer;
+        params[6] = cert.key_type;
+        params[7] = nb;
+        params[8] = na;
+        params[9] = a->host[0] == '*' ? "wildcard" : "uploaded";
+        params[10] = "cli";
+        res = db_query(p->conn, "store the platform certificate",
+                       "SELECT NULL, certificate_put_platform($1, $2::bytea,"
+                       " $3::bytea, $4::bytea, $5, $6, $7,"
+                       " to_timestamp($8::bigint), to_timestamp($9::bigint),"
+                       " $10, $11)", 11, params);
+    }
     tenant_cert_free(&cert);
-    if (res != NULL) {
+    if (res != NULL && a->tenant == NULL) {
+        printf("%s\n", PQgetvalue(res, 0, 1));
+        rc = EXIT_OK;
+        PQclear(res);
+    } else if (res != NULL) {
         rc = print_cert(res, a->tenant, a->host);
         PQclear(res);
     }
@@ -215,9 +240,9 @@ cli_certs(struct prov *p, const struct cert_args *a)
     int         rc;
 
     if (a->sub == NULL) {
-        return usage("upload TENANT HOST --cert FILE --key FILE | show "
-                     "TENANT HOST | delete TENANT HOST | expiring "
-                     "[--days N]", "what");
+        return usage("upload TENANT HOST --cert FILE --key FILE | platform "
+                     "HOST --cert FILE --key FILE | show TENANT HOST | delete "
+                     "TENANT HOST | expiring [--days N]", "what");
     }
 
     if (strcmp(a->sub, "expiring") == 0) {
@@ -234,10 +259,29 @@ cli_certs(struct prov *p, const struct cert_args *a)
         return EXIT_OK;
     }
 
+    if (strcmp(a->sub, "platform") == 0) {
+        struct cert_args b = *a;
+
+        /* "*.parent" or a name: lower case, the DNS characters only */
+        if (a->tenant == NULL || strlen(a->tenant) >= sizeof(host)
+            || strspn(a->tenant, "*.-abcdefghijklmnopqrstuvwxyz0123456789")
+               != strlen(a->tenant)
+            || strchr(a->tenant + 1, '*') != NULL
+            || (a->tenant[0] == '*' && a->tenant[1] != '.'))
+        {
+            return usage("a host name or a wildcard like *.shop.example.com, "
+                         "in lower case", "HOST");
+        }
+        b.tenant = NULL;
+        b.host = a->tenant;
+        return upload(p, &b);
+    }
+
     if (strcmp(a->sub, "upload") != 0 && strcmp(a->sub, "show") != 0
         && strcmp(a->sub, "delete") != 0)
     {
-        return usage("must be upload, show, delete or expiring", a->sub);
+        return usage("must be upload, platform, show, delete or expiring",
+                     a->sub);
     }
     if (a->tenant == NULL
         || tenant_name_check((const unsigned char *) a->tenant,

@@ -38,6 +38,7 @@ usage(FILE *out)
         "  seed-admin NAME --email E --password P [--wait [SECS]]\n"
         "  domains NAME [add HOST [--role site|admin] | remove HOST]\n"
         "  certs upload NAME HOST --cert FILE --key FILE\n"
+        "  certs platform HOST --cert FILE --key FILE   (HOST may be *.parent)\n"
         "  certs show NAME HOST            certs delete NAME HOST\n"
         "  certs expiring [--days N]       (certificate_key seals uploads)\n"
         "\n"
