@@ -51,6 +51,7 @@ static void ngx_http_tenant_api_json_cleanup(void *data);
 
 
 typedef struct {
+    ngx_flag_t                      verify_domains;
     ngx_uint_t                      create_limit;   /* 0: none */
     time_t                          create_window;
     json_t                         *openapi;
@@ -71,6 +72,13 @@ static ngx_command_t  ngx_http_tenant_api_commands[] = {
       ngx_http_tenant_api_create_limit,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("tenant_admin_api_domain_verification"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tenant_api_loc_conf_t, verify_domains),
       NULL },
 
     { ngx_string("tenant_admin_api_openapi"),
@@ -152,6 +160,7 @@ ngx_http_tenant_api_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->wait = -1;
     ctx->create_limit = alcf->create_limit;
+    ctx->verify_domains = alcf->verify_domains;
     ctx->create_window = alcf->create_window;
     ctx->openapi = alcf->openapi;
 
@@ -755,6 +764,7 @@ ngx_http_tenant_api_create_loc_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    conf->verify_domains = NGX_CONF_UNSET;
     conf->create_limit = NGX_CONF_UNSET_UINT;
     conf->create_window = NGX_CONF_UNSET;
     conf->openapi = NGX_CONF_UNSET_PTR;
@@ -769,6 +779,9 @@ ngx_http_tenant_api_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_tenant_api_loc_conf_t  *prev = parent;
     ngx_http_tenant_api_loc_conf_t  *conf = child;
 
+    /* on: a tenant proves a custom domain (a DNS TXT record) before it
+     * routes; off only where every tenant is trusted */
+    ngx_conf_merge_value(conf->verify_domains, prev->verify_domains, 1);
     ngx_conf_merge_uint_value(conf->create_limit, prev->create_limit, 0);
     ngx_conf_merge_value(conf->create_window, prev->create_window, 60);
     ngx_conf_merge_ptr_value(conf->openapi, prev->openapi, NULL);

@@ -74,6 +74,7 @@ struct ngx_http_tenant_api_ctx_s {
 
     ngx_int_t                       wait;       /* seconds, -1: no */
     ngx_uint_t                      create_limit;
+    ngx_flag_t                      verify_domains;
     time_t                          create_window;
     time_t                          retry_after;    /* 0: no header */
     json_t                         *openapi;        /* the location's */

@@ -38,6 +38,7 @@ static void ngx_http_tenant_api_logs_made(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
 static void ngx_http_tenant_api_domain_add(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_domain_del(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_domain_verify(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_create_store(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_delete_store(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_stores_status(ngx_http_tenant_api_ctx_t *ctx);
@@ -66,6 +67,8 @@ ngx_http_tenant_api_route_t  ngx_http_tenant_api_routes[] = {
       ngx_http_tenant_api_domain_add },
     { NGX_HTTP_DELETE, "tenants/*/domains/*", 1, 0,
       ngx_http_tenant_api_domain_del },
+    { NGX_HTTP_POST,   "tenants/*/domains/*/verify", 1, 0,
+      ngx_http_tenant_api_domain_verify },
     { NGX_HTTP_PUT,    "tenants/*/domains/*/certificate", 1, 1,
       ngx_http_tenant_api_cert_put },
     { NGX_HTTP_GET,    "tenants/*/domains/*/certificate", 1, 0,
@@ -1069,11 +1072,112 @@ ngx_http_tenant_api_domain_added(ngx_http_tenant_api_ctx_t *ctx,
                                     "the tenant is being deleted")
         == NGX_OK)
     {
-        ngx_http_tenant_api_reply(ctx, NGX_HTTP_CREATED,
+        /* a claim waits for its TXT record: 202, with what to publish */
+        ngx_http_tenant_api_reply(ctx,
+                                  ctx->verify_domains ? NGX_HTTP_ACCEPTED
+                                                      : NGX_HTTP_CREATED,
                                   json_pack("{s:o}", "domain",
                                             ngx_http_tenant_api_json(res,
                                                                      1)));
     }
+}
+
+
+/*
+ * POST tenants/{name}/domains/{host}/verify: an operator vouches for a
+ * pending claim (audited with the key that did it).
+ */
+
+static void
+ngx_http_tenant_api_domain_verified(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res)
+{
+    u_char  *msg;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
+                                  "no tenant has this name", NULL);
+        return;
+    }
+
+    if (PQgetisnull(res, 0, 1)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_claim",
+                                  "the tenant has no claim on this host: "
+                                  "POST tenants/{name}/domains first",
+                                  "host");
+        return;
+    }
+
+    if (ngx_strcmp(PQgetvalue(res, 0, 1), "pending") != 0) {
+        msg = ngx_pnalloc(ctx->pool, 64);
+        if (msg == NULL) {
+            return;
+        }
+
+        *ngx_snprintf(msg, 63, "the claim is %s, not pending",
+                      PQgetvalue(res, 0, 1)) = '\0';
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "wrong_status",
+                                  (const char *) msg, NULL);
+        return;
+    }
+
+    if (PQgetisnull(res, 0, 2)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_CONFLICT, "domain_taken",
+                                  "another tenant verified this domain first",
+                                  "host");
+        return;
+    }
+
+    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
+                              json_pack("{s:o}", "domain",
+                                        ngx_http_tenant_api_json(res, 2)));
+}
+
+
+static void
+ngx_http_tenant_api_domain_verify(ngx_http_tenant_api_ctx_t *ctx)
+{
+    u_char      *buf, *how;
+    size_t       n;
+    ngx_str_t    name, host;
+    const char  *why;
+
+    if (ngx_http_tenant_api_name_arg(ctx, &name) != NGX_OK
+        || ngx_http_tenant_api_arg(ctx, 1, &host) != NGX_OK)
+    {
+        return;
+    }
+
+    buf = ngx_pnalloc(ctx->pool, NGX_HTTP_TENANT_HOST_MAX + 1);
+    how = ngx_pnalloc(ctx->pool, ctx->actor.len + 32);
+    if (buf == NULL || how == NULL) {
+        return;
+    }
+
+    why = ngx_http_tenant_api_check_domain(buf, host.data, host.len, &n);
+
+    if (why) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_host", why, "host");
+        return;
+    }
+
+    buf[n] = '\0';
+    *ngx_sprintf(how, "verified by hand by %V", &ctx->actor) = '\0';
+
+    (void) ngx_http_tenant_api_query(ctx,
+        "WITH c AS (SELECT status FROM domain_claims"
+        "            WHERE host = $2 AND tenant_id = $1)"
+        " SELECT (SELECT status FROM tenants WHERE id = $1),"
+        "        (SELECT status FROM c),"
+        "        CASE WHEN (SELECT status FROM c) = 'pending'"
+        "             THEN domain_claim_verified($2, $1, $3, $4) END",
+        ngx_http_tenant_api_domain_verified, 4, name.data, buf, how,
+        ctx->actor.data);
 }
 
 
@@ -1144,7 +1248,9 @@ ngx_http_tenant_api_domain_add(ngx_http_tenant_api_ctx_t *ctx)
     }
 
     (void) ngx_http_tenant_api_query(ctx,
-        "SELECT * FROM tenant_domain_add($1, $2, $3, $4)",
+        ctx->verify_domains
+        ? "SELECT * FROM tenant_domain_claim($1, $2, $3, $4)"
+        : "SELECT * FROM tenant_domain_add($1, $2, $3, $4)",
         ngx_http_tenant_api_domain_added, 4, name.data, buf,
         role.len ? (char *) role.data : "site", ctx->actor.data);
 }

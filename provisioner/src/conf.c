@@ -29,7 +29,8 @@ struct key {
 
 static const struct key keys[] = {
     STR(db), STR(driver), STR(blueprints), STR(state_dir), STR(secret_key),
-    STR(certificate_key),
+    STR(certificate_key), STR(dns_resolver),
+    INT(domain_claim_ttl, 60, 31536000),
     STR(id), STR(base_domain), STR(docker_socket), STR(docker_network),
     INT(base_port, 1, 65535), INT(port_min, 1024, 65535),
     INT(port_max, 1024, 65535), INT(poll_interval, 1, 3600),
@@ -46,6 +47,7 @@ conf_defaults(struct conf *c)
     char host[64];
 
     memset(c, 0, sizeof(*c));
+    c->domain_claim_ttl = 7 * 86400;
     snprintf(c->db, sizeof(c->db), "dbname=tenant");
     snprintf(c->driver, sizeof(c->driver), "process");
     snprintf(c->blueprints, sizeof(c->blueprints), "blueprints");

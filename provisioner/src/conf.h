@@ -10,6 +10,8 @@ struct conf {
     char  state_dir[CONF_STR];     /* per-tenant files, logs, pid files */
     char  secret_key[CONF_STR];    /* file holding the AES-256 key, hex */
     char  certificate_key[CONF_STR]; /* the edges' certificate key file */
+    char  dns_resolver[64];        /* ip[:port] for TXT checks; "": system */
+    int   domain_claim_ttl;        /* seconds a domain claim may wait */
     char  id[128];                 /* name in jobs.claimed_by */
     char  base_domain[256];        /* tenants live at {tenant}.base_domain */
     char  docker_socket[CONF_STR]; /* the docker driver's engine */

@@ -7,6 +7,7 @@
 #include "reconcile.h"
 #include "tasks.h"
 #include "tenant.h"
+#include "domains.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -373,6 +374,9 @@ serve(struct prov *p)
         if (p->worker == 0 && !stop_requested && now_s() >= next_reconcile) {
             if (reconcile(p) != 0) {
                 log_warn("reconcile pass failed");
+            }
+            if (domains_verify(p) < 0) {
+                log_warn("domain verification pass failed");
             }
             next_reconcile = now_s() + p->conf.reconcile_interval;
         }

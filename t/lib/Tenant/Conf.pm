@@ -89,6 +89,8 @@ $redirect
             tenant off;
             tenant_admin_api;
             tenant_admin_api_openapi $Tenant::Test::TOP/docs/openapi.json;
+            # custom domains: claims proven by DNS (t/19), or trusted
+            tenant_admin_api_domain_verification ${\($o{verify_domains} ? 'on' : 'off')};
             client_max_body_size 1m;   # the API itself refuses over 64 KiB, in JSON
 $api_limit        }
 
