@@ -312,10 +312,14 @@ ngx_http_tenant_api_bytea(ngx_pool_t *pool, u_char *src, size_t len)
 }
 
 
-/* columns: the tenant's status (NULL: no tenant), the certificate */
+/*
+ * Columns: the tenant's status (NULL: no tenant), the certificate (NULL:
+ * none, and code and message say what that means here).
+ */
 
 static void
-ngx_http_tenant_api_cert_done(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+ngx_http_tenant_api_cert_answer(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res, const char *code, const char *message)
 {
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         ngx_http_tenant_api_db_error(ctx, res);
@@ -329,10 +333,8 @@ ngx_http_tenant_api_cert_done(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
     }
 
     if (PQgetisnull(res, 0, 1)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_domain",
-                                  "this host is not a custom domain of the "
-                                  "tenant: add it first (POST "
-                                  "tenants/{name}/domains)", "host");
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, code, message,
+                                  "host");
         return;
     }
 
@@ -343,30 +345,21 @@ ngx_http_tenant_api_cert_done(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
 
 
 static void
+ngx_http_tenant_api_cert_done(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    ngx_http_tenant_api_cert_answer(ctx, res, "no_such_domain",
+                                    "this host is not a verified custom "
+                                    "domain of the tenant: add it first "
+                                    "(POST tenants/{name}/domains)");
+}
+
+
+static void
 ngx_http_tenant_api_cert_read(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
 {
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
-    }
-
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", NULL);
-        return;
-    }
-
-    if (PQgetisnull(res, 0, 1)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND,
-                                  "no_such_certificate",
-                                  "this tenant has no certificate for this "
-                                  "host", "host");
-        return;
-    }
-
-    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
-                              json_pack("{s:o}", "certificate",
-                                        ngx_http_tenant_api_json(res, 1)));
+    ngx_http_tenant_api_cert_answer(ctx, res, "no_such_certificate",
+                                    "this tenant has no certificate for "
+                                    "this host");
 }
 
 

@@ -11,6 +11,7 @@
 #include "cli_certs.h"
 #include "cli.h"
 #include "db.h"
+#include "fsutil.h"
 #include "log.h"
 #include "secret.h"
 #include "tenant_cert.h"
@@ -29,35 +30,6 @@ usage(const char *msg, const char *what)
     fprintf(stderr, "provisioner certs: %s%s%s\n", what ? what : "",
             what ? ": " : "", msg);
     return EXIT_USAGE;
-}
-
-/* a whole file of at most max bytes, NUL-terminated; NULL with errno */
-static char *
-read_all(const char *path, size_t max, size_t *len)
-{
-    FILE   *f;
-    char   *buf;
-    size_t  n;
-
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return NULL;
-    }
-    buf = malloc(max + 1);
-    if (buf == NULL) {
-        fclose(f);
-        return NULL;
-    }
-    n = fread(buf, 1, max + 1, f);
-    fclose(f);
-    if (n > max) {
-        free(buf);
-        errno = EFBIG;
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
 }
 
 /* "\x" and hex digits, malloc'd */
@@ -125,14 +97,14 @@ upload(struct prov *p, const struct cert_args *a)
         return EXIT_ERROR;
     }
 
-    pem = read_all(a->cert_file, TENANT_CERT_MAX_PEM, &plen);
+    pem = read_file(a->cert_file, TENANT_CERT_MAX_PEM, &plen);
     if (pem == NULL) {
         fprintf(stderr, "provisioner certs: --cert: cannot read %s: %s\n",
                 a->cert_file, strerror(errno));
         rc = EXIT_USAGE;
         goto done;
     }
-    kpem = read_all(a->key_file, TENANT_CERT_MAX_PEM, &klen);
+    kpem = read_file(a->key_file, TENANT_CERT_MAX_PEM, &klen);
     if (kpem == NULL) {
         fprintf(stderr, "provisioner certs: --key: cannot read %s: %s\n",
                 a->key_file, strerror(errno));
