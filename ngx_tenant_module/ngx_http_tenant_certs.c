@@ -160,6 +160,8 @@ ngx_http_tenant_certs_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_rbtree_init(&certs->sh->rbtree, &certs->sh->sentinel,
                     ngx_str_rbtree_insert_value);
+    ngx_rbtree_init(&certs->sh->acme, &certs->sh->acme_sentinel,
+                    ngx_str_rbtree_insert_value);
 
     certs->shpool->log_nomem = 0;
 

@@ -26,6 +26,12 @@ typedef struct {
     ngx_atomic_t                    loads;      /* completed full loads */
     ngx_atomic_t                    refused;    /* rows that did not load */
     ngx_atomic_t                    zone_full;
+
+    /* ACME HTTP-01 answers, by "host token" (ngx_http_tenant_acme.c) */
+    ngx_rbtree_t                    acme;
+    ngx_rbtree_node_t               acme_sentinel;
+    ngx_atomic_t                    acme_count;
+    ngx_atomic_t                    acme_generation;
 } ngx_http_tenant_certs_sh_t;
 
 

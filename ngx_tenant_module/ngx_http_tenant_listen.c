@@ -25,6 +25,7 @@
 #include "ngx_http_tenant_module.h"
 #include "ngx_http_tenant_cache.h"
 #include "ngx_http_tenant_certs.h"
+#include "ngx_http_tenant_acme.h"
 #include "ngx_http_tenant_filter.h"
 #include "ngx_http_tenant_listen.h"
 #include "ngx_http_tenant_pg.h"
@@ -355,6 +356,7 @@ ngx_http_tenant_listen_ready(void *data)
     /* certificates too: every (re)connect may have missed a change */
     if (lst->certs) {
         ngx_http_tenant_certs_load(lst->certs);
+        ngx_http_tenant_acme_load(lst->certs);
     }
 
     /* from now on, a reconnect means a gap */
@@ -393,6 +395,14 @@ ngx_http_tenant_listen_notify(void *data, PGnotify *n)
 
     if (last - p == 1 && *p == '*') {
         ngx_http_tenant_cache_purge_all(cache);
+        return;
+    }
+
+    /* "acme:<host> <token>" or "acme:*" */
+    if (last - p > 5 && ngx_strncmp(p, "acme:", 5) == 0) {
+        if (lst->certs) {
+            ngx_http_tenant_acme_changed(lst->certs, p + 5, last - p - 5);
+        }
         return;
     }
 

@@ -17,6 +17,7 @@
 #include "ngx_http_tenant_lookup.h"
 #include "ngx_http_tenant_pg.h"
 #include "ngx_http_tenant_ssl.h"
+#include "ngx_http_tenant_acme.h"
 
 
 static ngx_int_t ngx_http_tenant_handler(ngx_http_request_t *r);
@@ -31,6 +32,8 @@ static ngx_int_t ngx_http_tenant_misdirected(ngx_http_request_t *r,
 static ngx_int_t ngx_http_tenant_route(ngx_http_request_t *r,
     ngx_http_tenant_ctx_t *ctx, ngx_http_tenant_loc_conf_t *tlcf);
 static void ngx_http_tenant_lookup_done(ngx_http_tenant_ctx_t *ctx);
+static ngx_int_t ngx_http_tenant_acme(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tenant_acme_content(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tenant_unavailable(ngx_http_request_t *r,
     ngx_uint_t status, time_t retry_after);
 static void ngx_http_tenant_cleanup(void *data);
@@ -277,6 +280,11 @@ ngx_http_tenant_handler(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_tenant_get_ctx(r);
+
+    /* an ACME HTTP-01 answer comes before tenant routing */
+    if (ctx == NULL && ngx_http_tenant_acme(r) == NGX_OK) {
+        return NGX_DECLINED;
+    }
 
     if (ctx == NULL) {
         cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_tenant_ctx_t));
@@ -730,6 +738,84 @@ ngx_http_tenant_unavailable(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     return status;
+}
+
+
+/*
+ * GET /.well-known/acme-challenge/{token} with an answer in the store for
+ * the host: the request's content is that answer, whatever the location's
+ * content handler.  The answer waits for the content phase in the TLS
+ * module's context slot, which requests do not otherwise use.
+ */
+
+static ngx_int_t
+ngx_http_tenant_acme(ngx_http_request_t *r)
+{
+    u_char                   *buf;
+    ngx_int_t                 n;
+    ngx_str_t                 host, token, *answer;
+    ngx_http_tenant_certs_t  *certs;
+
+    if (r->uri.len <= sizeof(NGX_HTTP_TENANT_ACME_PREFIX) - 1
+        || ngx_strncmp(r->uri.data, NGX_HTTP_TENANT_ACME_PREFIX,
+                       sizeof(NGX_HTTP_TENANT_ACME_PREFIX) - 1)
+           != 0
+        || (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD))
+    {
+        return NGX_DECLINED;
+    }
+
+    certs = ngx_http_tenant_ssl_store(r);
+
+    if (certs == NULL || r->headers_in.host == NULL) {
+        return NGX_DECLINED;
+    }
+
+    buf = ngx_pnalloc(r->pool, NGX_HTTP_TENANT_HOST_MAX);
+    answer = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (buf == NULL || answer == NULL) {
+        return NGX_ERROR;
+    }
+
+    host = r->headers_in.host->value;
+    n = ngx_http_tenant_host_normalize(buf, host.data, host.len);
+
+    if (n <= 0) {
+        return NGX_DECLINED;
+    }
+
+    host.data = buf;
+    host.len = n;
+    token.data = r->uri.data + sizeof(NGX_HTTP_TENANT_ACME_PREFIX) - 1;
+    token.len = r->uri.len - (sizeof(NGX_HTTP_TENANT_ACME_PREFIX) - 1);
+
+    if (ngx_http_tenant_acme_answer(certs, &host, &token, r->pool, answer)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_set_ctx(r, answer, ngx_http_tenant_ssl_module);
+    r->content_handler = ngx_http_tenant_acme_content;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_acme_content(ngx_http_request_t *r)
+{
+    ngx_int_t   rc;
+    ngx_str_t  *answer;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    answer = ngx_http_get_module_ctx(r, ngx_http_tenant_ssl_module);
+
+    return ngx_http_tenant_reply_text(r, NGX_HTTP_OK, answer);
 }
 
 

@@ -17,6 +17,8 @@
 
 ngx_int_t ngx_http_tenant_reply_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *body);
+ngx_int_t ngx_http_tenant_reply_text(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *body);
 json_t *ngx_http_tenant_reply_error(const char *code, const char *message,
     const char *field);
 ngx_int_t ngx_http_tenant_reply_header(ngx_http_request_t *r,

@@ -138,6 +138,19 @@ ngx_http_tenant_ssl_certs(ngx_cycle_t *cycle)
 }
 
 
+/* the store of the request's configuration, or NULL */
+
+ngx_http_tenant_certs_t *
+ngx_http_tenant_ssl_store(ngx_http_request_t *r)
+{
+    ngx_http_tenant_ssl_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_ssl_module);
+
+    return smcf->zone ? smcf->zone->data : NULL;
+}
+
+
 /*
  * The request's TLS name, normalised into buf: its length, or 0 when the
  * request did not come over TLS with SNI (or the name is no host name).

@@ -27,6 +27,7 @@ typedef struct {
 
 
 ngx_http_tenant_certs_t *ngx_http_tenant_ssl_certs(ngx_cycle_t *cycle);
+ngx_http_tenant_certs_t *ngx_http_tenant_ssl_store(ngx_http_request_t *r);
 size_t ngx_http_tenant_ssl_name(ngx_http_request_t *r, u_char *buf);
 ngx_int_t ngx_http_tenant_ssl_cert_tenant(ngx_http_request_t *r,
     u_char *name, size_t len, ngx_str_t *tenant);

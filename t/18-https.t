@@ -252,6 +252,32 @@ $r = put_cert('shop1', 'rsa.example.com', $rsa);
 is($r->{json}{certificate}{key_type}, 'RSA 2048', 'an RSA 2048 certificate is accepted');
 ok(Tenant::Test::wait_until(sub { (cn('rsa.example.com') // '') eq 'rsa-shop' }, 5, 0.01), '... and served');
 
+# --- ACME HTTP-01 answers, from the registry, before tenant routing --------------------------
+my $tok = 'Tok3n_abc-DEF';
+$t->psql("INSERT INTO acme_challenges (host, token, key_authorization)"
+       . " VALUES ('shop.example.com', '$tok', '$tok.thumbprint_123')");
+my $a0 = time;
+ok(Tenant::Test::wait_until(sub {
+    my $x = $t->request(host => 'shop.example.com', path => "/.well-known/acme-challenge/$tok");
+    $x->{status} == 200 && $x->{body} eq "$tok.thumbprint_123" }, 5, 0.005),
+   'the edge answers the challenge from the registry (on plain HTTP, before the redirect)');
+diag(sprintf 'challenge row committed -> answered: %.1f ms', (time - $a0) * 1000);
+$r = $t->request(host => 'shop.example.com', path => "/.well-known/acme-challenge/$tok");
+is($r->{headers}{'content-type'}, 'text/plain', '... as text/plain');
+$t->psql("INSERT INTO acme_challenges (host, token, key_authorization)"
+       . " VALUES ('nobody.example.net', 't1', 't1.x')");
+ok(Tenant::Test::wait_until(sub {
+    $t->request(host => 'nobody.example.net', path => '/.well-known/acme-challenge/t1')->{body} eq 't1.x' }, 5, 0.005),
+   'for a host no tenant has yet too (a domain being set up)');
+like($t->request(host => 'shop.example.com', path => '/.well-known/acme-challenge/other')->{body}, qr/^b1 /,
+     'another token is not the edge\'s: it goes to the tenant');
+is($t->request(host => 'other.example.org', path => "/.well-known/acme-challenge/$tok")->{body} =~ /thumbprint/ ? 1 : 0, 0,
+   'nor the same token for another host');
+$t->psql("DELETE FROM acme_challenges WHERE host = 'shop.example.com'");
+ok(Tenant::Test::wait_until(sub {
+    $t->request(host => 'shop.example.com', path => "/.well-known/acme-challenge/$tok")->{body} !~ /thumbprint/ }, 5, 0.005),
+   'a challenge deleted is no longer answered');
+
 # --- a reload under HTTPS load: every handshake succeeds -----------------------------------
 is(put_cert('shop1', 'shop.example.com', $v2)->{status}, 200, 'shop1 has its certificate again');
 ok(Tenant::Test::wait_until(sub { (cn('shop.example.com') // '') eq 'shop-v2' }, 5, 0.01), '... served');
