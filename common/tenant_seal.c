@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 
 int
@@ -112,14 +113,24 @@ int
 tenant_seal_key_load(const char *path, unsigned char key[TENANT_SEAL_KEY],
     char *err, size_t errlen)
 {
-    int     hi, lo, i;
-    char    buf[2 * TENANT_SEAL_KEY + 8];
-    FILE   *f;
-    size_t  n;
+    int           hi, lo, i;
+    char          buf[2 * TENANT_SEAL_KEY + 8];
+    FILE         *f;
+    size_t        n;
+    struct stat   st;
 
     f = fopen(path, "r");
     if (f == NULL) {
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    /* a key others can read is no longer the platform's alone */
+    if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
+        fclose(f);
+        snprintf(err, errlen, "%s may be read by others (mode %03o): it "
+                 "must be 0600 (chmod 600 %s)", path,
+                 (unsigned int) (st.st_mode & 0777), path);
         return -1;
     }
 

@@ -77,6 +77,12 @@ sub conf_check {
     return Tenant::Test::run_cmd('/usr/sbin/nginx', '-t', '-p', $dir, '-c', "$dir/tls.conf");
 }
 Tenant::Test::write_file("$dir/short-key", "abcd\n");
+chmod 0600, "$dir/short-key";
+Tenant::Test::write_file("$dir/open-key", ('0f' x 32) . "\n");
+chmod 0644, "$dir/open-key";
+($rc, $out) = conf_check("tenant_ssl_zone certs:1m key_file=$dir/open-key;");
+isnt($rc, 0, 'a key file others may read is refused');
+like($out, qr/may be read by others \(mode 644\): it must be 0600/, '... saying so');
 ($rc, $out) = conf_check('tenant_ssl_zone certs:1m;');
 isnt($rc, 0, 'tenant_ssl_zone without key_file is refused');
 like($out, qr/needs key_file=path/, '... naming key_file');
@@ -89,6 +95,7 @@ like($out, qr/cannot open .*nope/, 'a missing key file is named');
 isnt($rc, 0, 'tenant_ssl without tenant_ssl_zone is refused');
 like($out, qr/needs "tenant_ssl_zone"/, '... naming it');
 Tenant::Test::write_file("$dir/good-key", ('0f' x 32) . "\n");
+chmod 0600, "$dir/good-key";
 ($rc, $out) = conf_check("tenant_ssl_zone certs:1m key_file=$dir/good-key;"
     . ' server { listen 127.0.0.1:1; tenant_ssl on; }');
 isnt($rc, 0, 'tenant_ssl in a server without TLS is refused');
@@ -107,6 +114,7 @@ $example =~ s{/etc/nginx/tenant-cache-api\.token}{$dir/cache.token};
 Tenant::Test::run_cmd('openssl', qw(req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1),
     '-subj', '/CN=*.shop.example.com', '-keyout', "$dir/wild.key", '-out', "$dir/wild.pem");
 Tenant::Test::write_file("$dir/cert-key", ('ab' x 32) . "\n");
+chmod 0600, "$dir/cert-key";
 $example =~ s{/etc/nginx/tls/wildcard\.shop\.example\.com\.pem}{$dir/wild.pem};
 $example =~ s{/etc/nginx/tls/wildcard\.shop\.example\.com\.key}{$dir/wild.key};
 $example =~ s{/etc/ngx-tenant/cert-key}{$dir/cert-key};
