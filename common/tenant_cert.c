@@ -150,7 +150,6 @@ tenant_cert_check(const char *chain_pem, size_t chain_len,
     }
 
     out->chain = malloc(len);
-    out->key_len = 0;
 
     len = i2d_PrivateKey(key, NULL);
     out->key = len > 0 ? malloc(len) : NULL;

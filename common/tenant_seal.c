@@ -110,10 +110,31 @@ tenant_hex(char c)
 
 
 int
+tenant_hex_decode(unsigned char *dst, const char *src, size_t n)
+{
+    int     hi, lo;
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        hi = tenant_hex(src[2 * i]);
+        lo = hi < 0 ? -1 : tenant_hex(src[2 * i + 1]);
+
+        if (lo < 0) {
+            return -1;
+        }
+
+        dst[i] = (unsigned char) (hi * 16 + lo);
+    }
+
+    return 0;
+}
+
+
+int
 tenant_seal_key_load(const char *path, unsigned char key[TENANT_SEAL_KEY],
     char *err, size_t errlen)
 {
-    int           hi, lo, i;
+    int           rc;
     char          buf[2 * TENANT_SEAL_KEY + 8];
     FILE         *f;
     size_t        n;
@@ -141,20 +162,12 @@ tenant_seal_key_load(const char *path, unsigned char key[TENANT_SEAL_KEY],
         n--;
     }
 
-    for (i = 0; n == 2 * TENANT_SEAL_KEY && i < TENANT_SEAL_KEY; i++) {
-        hi = tenant_hex(buf[2 * i]);
-        lo = tenant_hex(buf[2 * i + 1]);
-
-        if (hi < 0 || lo < 0) {
-            break;
-        }
-
-        key[i] = (unsigned char) (hi * 16 + lo);
-    }
+    rc = (n == 2 * TENANT_SEAL_KEY)
+         ? tenant_hex_decode(key, buf, TENANT_SEAL_KEY) : -1;
 
     explicit_bzero(buf, sizeof(buf));
 
-    if (n != 2 * TENANT_SEAL_KEY || i != TENANT_SEAL_KEY) {
+    if (rc != 0) {
         explicit_bzero(key, TENANT_SEAL_KEY);
         snprintf(err, errlen, "%s: expected %d hex digits", path,
                  2 * TENANT_SEAL_KEY);

@@ -30,6 +30,9 @@ int tenant_unseal(const unsigned char key[TENANT_SEAL_KEY],
     const unsigned char nonce[TENANT_SEAL_NONCE], const unsigned char *in,
     size_t len, unsigned char *plain);
 
+/* n bytes from 2n hex digits (either case): 0, or -1 at a non-digit */
+int tenant_hex_decode(unsigned char *dst, const char *src, size_t n);
+
 /* 64 hex digits (and a trailing newline or space) from path; 0 or -1 with
  * why in err */
 int tenant_seal_key_load(const char *path, unsigned char key[TENANT_SEAL_KEY],

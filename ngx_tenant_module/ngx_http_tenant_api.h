@@ -104,6 +104,8 @@ void ngx_http_tenant_api_error(ngx_http_tenant_api_ctx_t *ctx,
     const char *field);
 void ngx_http_tenant_api_db_error(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
+ngx_int_t ngx_http_tenant_api_tenant_row(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
 json_t *ngx_http_tenant_api_json(PGresult *res, int col);
 ngx_int_t ngx_http_tenant_api_arg(ngx_http_tenant_api_ctx_t *ctx,
     ngx_uint_t n, ngx_str_t *value);

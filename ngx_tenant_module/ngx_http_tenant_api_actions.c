@@ -457,14 +457,7 @@ ngx_http_tenant_api_stores_status(ngx_http_tenant_api_ctx_t *ctx)
 static void
 ngx_http_tenant_api_get_done(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
 {
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
-    }
-
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", NULL);
+    if (ngx_http_tenant_api_tenant_row(ctx, res) != NGX_OK) {
         return;
     }
 
@@ -1094,14 +1087,7 @@ ngx_http_tenant_api_domain_verified(ngx_http_tenant_api_ctx_t *ctx,
 {
     u_char  *msg;
 
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
-    }
-
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", NULL);
+    if (ngx_http_tenant_api_tenant_row(ctx, res) != NGX_OK) {
         return;
     }
 
@@ -1260,14 +1246,7 @@ static void
 ngx_http_tenant_api_domain_deleted(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
-    }
-
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", NULL);
+    if (ngx_http_tenant_api_tenant_row(ctx, res) != NGX_OK) {
         return;
     }
 

@@ -38,7 +38,7 @@ static void ngx_http_tenant_api_hsts_done(ngx_http_tenant_api_ctx_t *ctx,
 void
 ngx_http_tenant_api_cert_put(ngx_http_tenant_api_ctx_t *ctx)
 {
-    u_char         *host, *chain, *sealed, *nonce_hex, *p;
+    u_char         *host, *chain, *sealed, *nonce_hex;
     u_char          nonce[TENANT_SEAL_NONCE], aad[32 + 256];
     u_char          nb[NGX_TIME_T_LEN + 1], na[NGX_TIME_T_LEN + 1];
     u_char         *ct;
@@ -129,14 +129,12 @@ ngx_http_tenant_api_cert_put(ngx_http_tenant_api_ctx_t *ctx)
         return;
     }
 
-    p = (u_char *) cert.names;
-
     (void) ngx_http_tenant_api_query(ctx,
         "SELECT * FROM certificate_put($1, $2, $3::bytea, $4::bytea,"
         " $5::bytea, $6, $7, $8, to_timestamp($9::bigint),"
         " to_timestamp($10::bigint), $11)",
         ngx_http_tenant_api_cert_done, 11, name.data, host, chain, nonce_hex,
-        sealed, (char *) p, cert.issuer, cert.key_type, nb, na,
+        sealed, cert.names, cert.issuer, cert.key_type, nb, na,
         ctx->actor.data);
 }
 
@@ -321,14 +319,7 @@ static void
 ngx_http_tenant_api_cert_answer(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res, const char *code, const char *message)
 {
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
-    }
-
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", NULL);
+    if (ngx_http_tenant_api_tenant_row(ctx, res) != NGX_OK) {
         return;
     }
 

@@ -186,6 +186,30 @@ ngx_http_tenant_api_db_error(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
 }
 
 
+/*
+ * A result whose one row names, in column 0, a tenant that exists (its
+ * status; NULL: none).  NGX_OK, or the answer has been sent: the registry's
+ * error, or 404 no_such_tenant.
+ */
+
+ngx_int_t
+ngx_http_tenant_api_tenant_row(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_tenant_api_db_error(ctx, res);
+        return NGX_ERROR;
+    }
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
+                                  "no tenant has this name", NULL);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* a json/jsonb column as a jansson value; SQL NULL is JSON null */
 
 json_t *

@@ -18,7 +18,7 @@
 #include "ngx_http_tenant_pg.h"
 
 
-#define NGX_HTTP_TENANT_CERTS_CHUNK  "500"
+#define NGX_HTTP_TENANT_CERTS_CHUNK  500
 
 
 typedef struct {
@@ -68,7 +68,7 @@ static const char  ngx_http_tenant_certs_chunk_sql[] =
     "       encode(key_nonce, 'hex'),"
     "       replace(encode(key_sealed, 'base64'), E'\\n', '')"
     "  FROM certificates WHERE host > $1 ORDER BY host"
-    " LIMIT " NGX_HTTP_TENANT_CERTS_CHUNK;
+    " LIMIT " ngx_value(NGX_HTTP_TENANT_CERTS_CHUNK);
 
 static const char  ngx_http_tenant_certs_one_sql[] =
     "SELECT host, coalesce(tenant_id, ''),"
@@ -360,9 +360,7 @@ ngx_http_tenant_certs_rows(ngx_http_tenant_pg_query_t *q, PGresult *res)
 
     ld->rows += n;
 
-    if (n == (int) ngx_atoi((u_char *) NGX_HTTP_TENANT_CERTS_CHUNK,
-                            sizeof(NGX_HTTP_TENANT_CERTS_CHUNK) - 1))
-    {
+    if (n == NGX_HTTP_TENANT_CERTS_CHUNK) {
         len = PQgetlength(res, n - 1, 0);
 
         if (len < sizeof(ld->last)) {
@@ -433,19 +431,12 @@ ngx_http_tenant_certs_row(ngx_http_tenant_certs_load_t *ld, PGresult *res,
     text.data = (u_char *) PQgetvalue(res, i, 3);
     text.len = PQgetlength(res, i, 3);
 
-    if (text.len != 2 * TENANT_SEAL_NONCE) {
+    if (text.len != 2 * TENANT_SEAL_NONCE
+        || tenant_hex_decode(nonce, (char *) text.data, TENANT_SEAL_NONCE)
+           != 0)
+    {
         goto failed;
     }
-
-    for (alen = 0; alen < TENANT_SEAL_NONCE; alen++) {
-        rc = ngx_hextoi(text.data + 2 * alen, 2);
-        if (rc == NGX_ERROR) {
-            goto failed;
-        }
-        nonce[alen] = (u_char) rc;
-    }
-
-    rc = NGX_ERROR;
 
     b64.data = (u_char *) PQgetvalue(res, i, 4);
     b64.len = PQgetlength(res, i, 4);

@@ -39,9 +39,7 @@ bytea(const unsigned char *src, size_t n)
     char *out = malloc(2 * n + 3);
 
     if (out != NULL) {
-        out[0] = '\\';
-        out[1] = 'x';
-        hex_encode(out + 2, src, n);
+        bytea_hex(out, src, n);
     }
     return out;
 }

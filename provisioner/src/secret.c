@@ -22,37 +22,13 @@ hex_encode(char *dst, const unsigned char *src, size_t n)
     dst[2 * n] = '\0';
 }
 
-static int
-hexval(char c)
+/* "\x" and 2n hex digits, a bytea parameter: dst holds 2n + 3 */
+void
+bytea_hex(char *dst, const unsigned char *src, size_t n)
 {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* decodes n bytes from 2n hex digits */
-int
-hex_decode(unsigned char *dst, const char *src, size_t n)
-{
-    size_t i;
-    int    hi, lo;
-
-    for (i = 0; i < n; i++) {
-        hi = hexval(src[2 * i]);
-        lo = hi < 0 ? -1 : hexval(src[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return -1;
-        }
-        dst[i] = (unsigned char) (hi * 16 + lo);
-    }
-    return 0;
+    dst[0] = '\\';
+    dst[1] = 'x';
+    hex_encode(dst + 2, src, n);
 }
 
 int

@@ -33,6 +33,6 @@ int secret_decrypt(const unsigned char key[SECRET_KEY_BYTES],
 int secret_password(char *buf, size_t len);
 
 void hex_encode(char *dst, const unsigned char *src, size_t n);
-int  hex_decode(unsigned char *dst, const char *src, size_t n);
+void bytea_hex(char *dst, const unsigned char *src, size_t n);
 
 #endif

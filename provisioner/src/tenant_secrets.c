@@ -30,22 +30,13 @@ decrypt_row(struct prov *p, PGresult *res, int i, int col,
 
     clen = (size_t) PQgetlength(res, i, col + 1) / 2;
     if (clen > sizeof(ct) || clen < SECRET_TAG_BYTES
-        || hex_decode(nonce, PQgetvalue(res, i, col), SECRET_NONCE_BYTES)
-        || hex_decode(ct, PQgetvalue(res, i, col + 1), clen)
+        || tenant_hex_decode(nonce, PQgetvalue(res, i, col), SECRET_NONCE_BYTES)
+        || tenant_hex_decode(ct, PQgetvalue(res, i, col + 1), clen)
         || secret_decrypt(p->key, tenant, name, nonce, ct, clen, plain) != 0)
     {
         return -1;
     }
     return (long) (clen - SECRET_TAG_BYTES);
-}
-
-/* "\\x" and hex digits: a bytea parameter */
-static void
-bytea_hex(char *dst, const unsigned char *src, size_t n)
-{
-    dst[0] = '\\';
-    dst[1] = 'x';
-    hex_encode(dst + 2, src, n);
 }
 
 int

@@ -8,7 +8,6 @@ package Bench::Tls;
 use strict;
 use warnings;
 use IO::Socket::SSL;
-use Net::SSLeay;
 use Time::HiRes qw(time sleep);
 use Tenant::Test;
 
@@ -93,16 +92,6 @@ sub rss_kb {
     return $kb;
 }
 
-sub fingerprint {
-    my ($port, $sni) = @_;
-    my $s = IO::Socket::SSL->new(PeerAddr => '127.0.0.1', PeerPort => $port, SSL_hostname => $sni,
-                                 SSL_verify_mode => SSL_VERIFY_NONE, SSL_session_cache_size => 0,
-                                 Timeout => 5) or return '';
-    my $fp = Net::SSLeay::X509_get_fingerprint($s->peer_certificate, 'sha256');
-    close $s;
-    return $fp // '';
-}
-
 # everything: returns the figures
 sub bench {
     my (%o) = @_;
@@ -121,16 +110,16 @@ sub bench {
     my $t0 = time;
     $p->start_nginx(workers => 1, log_level => 'error',
                     http => nginx_conf($dir, $port, '64m', $o{cache} // $n));
-    Tenant::Test::wait_until(sub { (stats_via($p)->{count} // 0) >= $n }, 120, 0.05)
+    Tenant::Test::wait_until(sub { (stats($p)->{count} // 0) >= $n }, 120, 0.05)
         or die "the certificates did not load\n";
     $r{load_s} = time - $t0;
-    my $st = stats_via($p);
+    my $st = stats($p);
     $r{bytes_per_cert} = $st->{zone_used} / $n;
     $r{entry_bytes_per_cert} = $st->{bytes} / $n;
 
     # steady state: every name parsed once by the worker
     run($BIN, 'warm', $port, $n);
-    $r{warm_parsed} = stats_via($p)->{parsed_by_worker};
+    $r{warm_parsed} = stats($p)->{parsed_by_worker};
 
     # B: stock nginx, the one static certificate (the module is loaded,
     # unused: no tenant_ssl, no certificate callback). A and B run in
@@ -162,7 +151,7 @@ sub bench {
     $r{queries} = $p->psql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
                          . " WHERE query LIKE '%certificates%' AND query NOT LIKE '%pg_stat%'");
     $r{worker_rss_kb} = rss_kb($p);
-    $r{parsed} = stats_via($p)->{parsed_by_worker};
+    $r{parsed} = stats($p)->{parsed_by_worker};
 
     # commit -> served, on one host, through the registry's notification
     run($BIN, 'gen', 1, "$dir/ca.crt", "$dir/ca.key", "$dir/cert-key", "$dir/alt");
@@ -204,10 +193,10 @@ sub bench {
                         http => nginx_conf($qd, $qport, '512m', 1000));
         Tenant::Test::wait_until(sub { handshakes_once($qport) }, 30, 0.01);
         $r{many_serving_s} = time - $t2;
-        Tenant::Test::wait_until(sub { (stats_via($q)->{count} // 0) >= $big }, 300, 0.1)
+        Tenant::Test::wait_until(sub { (stats($q)->{count} // 0) >= $big }, 300, 0.1)
             or die "$big certificates did not load\n";
         $r{many_loaded_s} = time - $t2;
-        my $qs = stats_via($q);
+        my $qs = stats($q);
         $r{many} = $big;
         $r{many_bytes_per_cert} = $qs->{zone_used} / $big;
         $r{many_rss_kb} = rss_kb($q);
@@ -224,6 +213,5 @@ sub handshakes_once {
     return $s ? 1 : 0;
 }
 
-sub stats_via { stats($_[0]) }
 
 1;

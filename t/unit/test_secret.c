@@ -39,7 +39,7 @@ unbound(const char *keyhex, const char *plain)
     size_t         len = strlen(plain);
 
     if (strlen(keyhex) != 2 * SECRET_KEY_BYTES || len > 256
-        || hex_decode(key, keyhex, SECRET_KEY_BYTES) != 0
+        || tenant_hex_decode(key, keyhex, SECRET_KEY_BYTES) != 0
         || secret_encrypt(key, NULL, NULL, plain, len, nonce, ct) != 0)
     {
         fprintf(stderr, "usage: test_secret unbound KEYHEX PLAINTEXT\n");

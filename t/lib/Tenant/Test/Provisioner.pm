@@ -79,6 +79,8 @@ sub stop_provisioner {
         sleep 0.05;
     }
     if (kill 0, $p->{pid}) { kill 'KILL', $p->{pid}; waitpid $p->{pid}, 0 }
+    # its workers share its process group (setpgrp above): none outlives it
+    kill 'KILL', -$p->{pid};
     $p->{pid} = 0;
 }
 
