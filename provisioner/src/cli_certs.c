@@ -9,6 +9,7 @@
  */
 
 #include "cli_certs.h"
+#include "cert_seal.h"
 #include "cli.h"
 #include "db.h"
 #include "fsutil.h"
@@ -30,18 +31,6 @@ usage(const char *msg, const char *what)
     fprintf(stderr, "provisioner certs: %s%s%s\n", what ? what : "",
             what ? ": " : "", msg);
     return EXIT_USAGE;
-}
-
-/* "\x" and hex digits, malloc'd */
-static char *
-bytea(const unsigned char *src, size_t n)
-{
-    char *out = malloc(2 * n + 3);
-
-    if (out != NULL) {
-        bytea_hex(out, src, n);
-    }
-    return out;
 }
 
 /* the answer of certificate_put / certificate_remove / a read */
@@ -67,16 +56,14 @@ print_cert(PGresult *res, const char *tenant, const char *host)
 static int
 upload(struct prov *p, const struct cert_args *a)
 {
-    unsigned char   key[TENANT_SEAL_KEY], nonce[TENANT_SEAL_NONCE];
-    unsigned char  *ct = NULL, aad[32 + 256];
-    char            err[1024], nb[32], na[32];
-    char           *pem = NULL, *kpem = NULL, *chain = NULL, *sealed = NULL;
-    char           *nonce_hex = NULL;
-    const char     *params[11];
-    size_t          plen, klen, alen;
-    tenant_cert_t   cert;
-    PGresult       *res;
-    int             rc = EXIT_ERROR;
+    char                err[1024];
+    char               *pem = NULL, *kpem = NULL;
+    const char         *params[11];
+    size_t              plen, klen = 0;
+    tenant_cert_t       cert;
+    struct cert_sealed  sealed;
+    PGresult           *res;
+    int                 rc = EXIT_ERROR;
 
     if (a->cert_file == NULL) {
         return usage("is required (the PEM chain, leaf first)", "--cert");
@@ -87,12 +74,6 @@ upload(struct prov *p, const struct cert_args *a)
     if (p->conf.certificate_key[0] == '\0') {
         return usage("certificate_key is not set in the config: the edges' "
                      "certificate key file is needed to seal the key", NULL);
-    }
-    if (tenant_seal_key_load(p->conf.certificate_key, key, err, sizeof(err))
-        != 0)
-    {
-        log_err("certificate_key %s", err);
-        return EXIT_ERROR;
     }
 
     pem = read_file(a->cert_file, TENANT_CERT_MAX_PEM, &plen);
@@ -119,36 +100,24 @@ upload(struct prov *p, const struct cert_args *a)
         goto done;
     }
 
-    ct = malloc(cert.key_len + TENANT_SEAL_TAG);
-    alen = strlen(a->host);
-    memcpy(aad, "ngx_tenant/cert/1", 18);
-    memcpy(aad + 18, a->host, alen);
-    alen += 18;
-
-    if (ct == NULL
-        || tenant_seal(key, aad, alen, cert.key, cert.key_len, nonce, ct) != 0
-        || (chain = bytea(cert.chain, cert.chain_len)) == NULL
-        || (sealed = bytea(ct, cert.key_len + TENANT_SEAL_TAG)) == NULL
-        || (nonce_hex = bytea(nonce, TENANT_SEAL_NONCE)) == NULL)
+    if (cert_seal(p->conf.certificate_key, a->host, &cert, &sealed, err,
+                  sizeof(err)) != 0)
     {
-        log_err("certs: cannot seal the key");
+        log_err("certs: %s", err);
         tenant_cert_free(&cert);
         goto done;
     }
 
-    snprintf(nb, sizeof(nb), "%lld", (long long) cert.not_before);
-    snprintf(na, sizeof(na), "%lld", (long long) cert.not_after);
-
     params[0] = a->tenant;
     params[1] = a->host;
-    params[2] = chain;
-    params[3] = nonce_hex;
-    params[4] = sealed;
+    params[2] = sealed.chain;
+    params[3] = sealed.nonce;
+    params[4] = sealed.key;
     params[5] = cert.names;
     params[6] = cert.issuer;
     params[7] = cert.key_type;
-    params[8] = nb;
-    params[9] = na;
+    params[8] = sealed.not_before;
+    params[9] = sealed.not_after;
     params[10] = "cli";
 
     if (a->tenant != NULL) {
@@ -159,14 +128,14 @@ upload(struct prov *p, const struct cert_args *a)
                        " $11)", 11, params);
     } else {
         params[0] = a->host;
-        params[1] = chain;
-        params[2] = nonce_hex;
-        params[3] = sealed;
+        params[1] = sealed.chain;
+        params[2] = sealed.nonce;
+        params[3] = sealed.key;
         params[4] = cert.names;
         params[5] = cert.issuer;
         params[6] = cert.key_type;
-        params[7] = nb;
-        params[8] = na;
+        params[7] = sealed.not_before;
+        params[8] = sealed.not_after;
         params[9] = a->host[0] == '*' ? "wildcard" : "uploaded";
         params[10] = "cli";
         res = db_query(p->conn, "store the platform certificate",
@@ -176,6 +145,7 @@ upload(struct prov *p, const struct cert_args *a)
                        " $10, $11)", 11, params);
     }
     tenant_cert_free(&cert);
+    cert_sealed_free(&sealed);
     if (res != NULL && a->tenant == NULL) {
         printf("%s\n", PQgetvalue(res, 0, 1));
         rc = EXIT_OK;
@@ -187,16 +157,11 @@ upload(struct prov *p, const struct cert_args *a)
 
 done:
 
-    explicit_bzero(key, sizeof(key));
     if (kpem != NULL) {
         explicit_bzero(kpem, klen);
     }
     free(pem);
     free(kpem);
-    free(ct);
-    free(chain);
-    free(sealed);
-    free(nonce_hex);
     return rc;
 }
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum key_type { KEY_STR, KEY_INT, KEY_LONG };
+enum key_type { KEY_STR, KEY_INT, KEY_LONG, KEY_BOOL };
 
 struct key {
     const char     *name;
@@ -26,11 +26,15 @@ struct key {
                              sizeof(((struct conf *) 0)->f), 0, 0 }
 #define INT(f, lo, hi)     { #f, KEY_INT, offsetof(struct conf, f), 0, lo, hi }
 #define LONG(f, lo, hi)    { #f, KEY_LONG, offsetof(struct conf, f), 0, lo, hi }
+#define BOOL(f)            { #f, KEY_BOOL, offsetof(struct conf, f), 0, 0, 1 }
 
 static const struct key keys[] = {
     STR(db), STR(driver), STR(blueprints), STR(state_dir), STR(secret_key),
     STR(certificate_key), STR(dns_resolver),
-    INT(domain_claim_ttl, 60, 31536000),
+    INT(domain_claim_ttl, 60, 31536000), BOOL(domain_verification),
+    STR(acme_directory), STR(acme_ca_file), STR(acme_email),
+    STR(acme_dns_hook), INT(acme_orders_per_hour, 1, 100000),
+    INT(acme_timeout, 5, 3600), INT(acme_dns_wait, 0, 3600),
     STR(id), STR(base_domain), STR(docker_socket), STR(docker_network),
     INT(base_port, 1, 65535), INT(port_min, 1024, 65535),
     INT(port_max, 1024, 65535), INT(poll_interval, 1, 3600),
@@ -48,6 +52,11 @@ conf_defaults(struct conf *c)
 
     memset(c, 0, sizeof(*c));
     c->domain_claim_ttl = 7 * 86400;
+    c->domain_verification = 1;
+    /* Let's Encrypt allows 300 new orders per account in 3 hours */
+    c->acme_orders_per_hour = 50;
+    c->acme_timeout = 90;
+    c->acme_dns_wait = 120;
     snprintf(c->db, sizeof(c->db), "dbname=tenant");
     snprintf(c->driver, sizeof(c->driver), "process");
     snprintf(c->blueprints, sizeof(c->blueprints), "blueprints");
@@ -105,6 +114,15 @@ set_key(struct conf *c, const struct key *k, const char *val,
             return -1;
         }
         memcpy((char *) c + k->offset, val, strlen(val) + 1);
+        return 0;
+    }
+
+    if (k->type == KEY_BOOL) {
+        if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0) {
+            log_err("%s:%d: \"%s\" must be on or off", path, line, k->name);
+            return -1;
+        }
+        *(int *) ((char *) c + k->offset) = strcmp(val, "on") == 0;
         return 0;
     }
 
@@ -179,6 +197,23 @@ conf_load(struct conf *c, const char *path)
 
     if (rc == 0 && c->port_min > c->port_max) {
         log_err("%s: port_min is above port_max", path);
+        rc = -1;
+    }
+
+    if (rc == 0 && c->acme_directory[0] != '\0'
+        && strncmp(c->acme_directory, "https://", 8) != 0)
+    {
+        log_err("%s: acme_directory must be an https:// URL", path);
+        rc = -1;
+    }
+
+    /* a CA issues no wildcard of a single-label name such as *.localhost */
+    if (rc == 0 && c->acme_dns_hook[0] != '\0'
+        && strchr(c->base_domain, '.') == NULL)
+    {
+        log_err("%s: acme_dns_hook orders *.%s, which no CA issues: set a "
+                "base_domain of two labels or more, or unset acme_dns_hook",
+                path, c->base_domain);
         rc = -1;
     }
 

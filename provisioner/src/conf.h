@@ -12,6 +12,16 @@ struct conf {
     char  certificate_key[CONF_STR]; /* the edges' certificate key file */
     char  dns_resolver[64];        /* ip[:port] for TXT checks; "": system */
     int   domain_claim_ttl;        /* seconds a domain claim may wait */
+    int   domain_verification;     /* 0: custom domains are trusted as added
+                                      (the API's verification is off too) */
+    char  acme_directory[CONF_STR]; /* an RFC 8555 directory; "": no ACME */
+    char  acme_ca_file[CONF_STR];  /* CAs to trust for it; "": the system's */
+    char  acme_email[256];         /* the account's contact; "": none */
+    char  acme_dns_hook[CONF_STR]; /* sets/clears TXT records: with it, the
+                                      platform wildcard is ordered too */
+    int   acme_orders_per_hour;    /* new orders, across all provisioners */
+    int   acme_timeout;            /* seconds a challenge or finalize waits */
+    int   acme_dns_wait;           /* seconds a TXT record may take to show */
     char  id[128];                 /* name in jobs.claimed_by */
     char  base_domain[256];        /* tenants live at {tenant}.base_domain */
     char  docker_socket[CONF_STR]; /* the docker driver's engine */

@@ -13,6 +13,13 @@
 /* the advisory lock class of claimed jobs (the key's first half) */
 #define JOB_LOCK_CLASS  "1785688435"
 
+/* for the log: a job of no tenant (the platform's certificate) */
+static const char *
+whose(const struct job *j)
+{
+    return j->tenant[0] != '\0' ? j->tenant : "the platform";
+}
+
 int
 job_claim(struct prov *p, struct job *j)
 {
@@ -74,7 +81,7 @@ job_claim(struct prov *p, struct job *j)
     }
 
     log_info("job %lld: claimed %s of %s (attempt %d of %d)", j->id, j->kind,
-             j->tenant, j->attempts, j->max_attempts);
+             whose(j), j->attempts, j->max_attempts);
     return 0;
 }
 
@@ -181,7 +188,7 @@ job_commit(struct prov *p, struct job *j, json_t *result)
     if (db_commit(p->conn) != 0) {
         return -1;
     }
-    log_info("job %lld: %s of %s done", j->id, j->kind, j->tenant);
+    log_info("job %lld: %s of %s done", j->id, j->kind, whose(j));
     return 0;
 }
 
@@ -238,34 +245,57 @@ job_fail(struct prov *p, struct job *j, const char *error, int permanent)
 
     if (failed) {
         log_err("job %lld: %s of %s failed for good: %s", j->id, j->kind,
-                j->tenant, error);
+                whose(j), error);
     } else {
         log_warn("job %lld: %s of %s failed (attempt %d of %d), will retry: %s",
-                 j->id, j->kind, j->tenant, j->attempts, j->max_attempts,
+                 j->id, j->kind, whose(j), j->attempts, j->max_attempts,
                  error);
     }
     return 0;
 }
 
-/* on SIGTERM between steps: back to the queue, the attempt not counted */
-int
-job_release(struct prov *p, struct job *j)
+/* back to the queue from seconds on, the attempt not counted */
+static int
+requeue(struct prov *p, struct job *j, int seconds)
 {
-    const char *params[2] = { j->idstr, p->conf.id };
+    char        secs[16];
+    const char *params[3] = { j->idstr, p->conf.id, secs };
     PGresult   *res;
 
-    res = db_query(p->conn, "release the job",
+    snprintf(secs, sizeof(secs), "%d", seconds);
+    res = db_query(p->conn, "requeue the job",
                    "UPDATE jobs SET status = 'queued', claimed_by = NULL,"
-                   "       lease_until = NULL, run_after = now(),"
+                   "       lease_until = NULL,"
+                   "       run_after = now() + make_interval(secs => $3::int),"
                    "       attempts = greatest(attempts - 1, 0),"
                    "       updated_at = now()"
                    " WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
-                   2, params);
+                   3, params);
     if (res == NULL) {
         return -1;
     }
     PQclear(res);
+    return 0;
+}
+
+/* on SIGTERM between steps */
+int
+job_release(struct prov *p, struct job *j)
+{
+    if (requeue(p, j, 0) != 0) {
+        return -1;
+    }
     log_info("job %lld: released on shutdown", j->id);
+    return 0;
+}
+
+int
+job_defer(struct prov *p, struct job *j, int seconds)
+{
+    if (requeue(p, j, seconds) != 0) {
+        return -1;
+    }
+    log_info("job %lld: deferred for %d s", j->id, seconds);
     return 0;
 }
 

@@ -33,6 +33,8 @@ int  job_commit(struct prov *p, struct job *j, json_t *result);
 int  job_fail(struct prov *p, struct job *j, const char *error,
               int permanent);
 int  job_release(struct prov *p, struct job *j);
+/* back to the queue until seconds from now, the attempt not counted */
+int  job_defer(struct prov *p, struct job *j, int seconds);
 
 /* PROVISIONER_FAILPOINT=kind:step kills the provisioner there (tests) */
 void failpoint(const char *kind, const char *step);

@@ -7,6 +7,7 @@
 #include "reconcile.h"
 #include "tasks.h"
 #include "tenant.h"
+#include "acme.h"
 #include "domains.h"
 
 #include <errno.h>
@@ -377,6 +378,9 @@ serve(struct prov *p)
             }
             if (domains_verify(p) < 0) {
                 log_warn("domain verification pass failed");
+            }
+            if (acme_schedule(p) < 0) {
+                log_warn("certificate scheduling pass failed");
             }
             next_reconcile = now_s() + p->conf.reconcile_interval;
         }

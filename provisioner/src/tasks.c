@@ -8,6 +8,7 @@
  */
 
 #include "tasks.h"
+#include "acme.h"
 #include "db.h"
 #include "log.h"
 #include "secret.h"
@@ -18,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST };
+enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST, DEFERRED };
 
 #define ERRLEN 512
 
@@ -364,6 +365,28 @@ do_logs(struct prov *p, struct job *j, struct tenant *t, char *err)
     return finish(p, j, json_pack("{s:o}", "lines", lines), err);
 }
 
+/* --- certificate ---------------------------------------------------------- */
+
+static enum outcome
+do_certificate(struct prov *p, struct job *j, char *err)
+{
+    json_t  *result;
+    int      wait_s = 0;
+
+    switch (acme_certificate(p, j, &result, &wait_s, err, ERRLEN)) {
+    case 0:
+        return finish(p, j, result, err);
+    case ACME_DEFER:
+        log_info("job %lld: %s", j->id, err);
+        job_defer(p, j, wait_s);
+        return DEFERRED;
+    case ACME_STOP:
+        return RELEASE;
+    default:
+        return FAILED;
+    }
+}
+
 /* --- dispatch --------------------------------------------------------------- */
 
 static enum outcome
@@ -375,6 +398,9 @@ dispatch(struct prov *p, struct job *j, char *err)
 
     if (strcmp(j->kind, "delete") == 0) {
         return do_delete(p, j, err);
+    }
+    if (strcmp(j->kind, "certificate") == 0) {
+        return do_certificate(p, j, err);
     }
 
     rc = tenant_load(p, j->tenant, &t, err, ERRLEN);
@@ -432,6 +458,7 @@ task_run(struct prov *p, struct job *j)
     switch (o) {
     case DONE:
     case LOST:
+    case DEFERRED:
         break;
     case RELEASE:
         job_release(p, j);

@@ -213,6 +213,7 @@ require Tenant::Test::Nginx;
 require Tenant::Test::Http;
 require Tenant::Test::Load;
 require Tenant::Test::Provisioner;
+require Tenant::Test::Acme;
 
 1;
 
