@@ -18,30 +18,10 @@ use Tenant::Conf;
 my $t = Tenant::Test->new->start_pg;
 $t->migrate;
 
-# the mock DNS, on loopback ports of the test's own
-my ($dns, $mgmt) = (Tenant::Test::free_port(), Tenant::Test::free_port());
-my $pid = fork // die;
-if (!$pid) {
-    open STDOUT, '>', $t->dir . '/challtestsrv.log';
-    open STDERR, '>&', \*STDOUT;
-    exec 'pebble-challtestsrv', '-dns01', "127.0.0.1:$dns", '-management', "127.0.0.1:$mgmt",
-         '-http01', '', '-https01', '', '-tlsalpn01', '' or die "exec: $!";
-}
-$t->on_cleanup(sub { kill 'TERM', $pid; waitpid $pid, 0 });
-$t->wait_port($mgmt, 10);
-
-sub set_txt {
-    my ($host, $value) = @_;
-    my $body = encode_json({ host => "_ngx-tenant.$host.", value => $value });
-    my $r = $t->request(port => $mgmt, method => 'POST', path => '/set-txt', host => 'localhost',
-                        body => $body);
-    die "set-txt: $r->{status}" unless $r->{status} == 200;
-}
-sub clear_txt {
-    my ($host) = @_;
-    $t->request(port => $mgmt, method => 'POST', path => '/clear-txt', host => 'localhost',
-                body => encode_json({ host => "_ngx-tenant.$host." }));
-}
+# the mock DNS (pebble-challtestsrv), on loopback ports of the test's own
+my $dns = $t->start_mock_dns->{dns};
+sub set_txt { $t->set_txt("_ngx-tenant.$_[0]", $_[1]) }
+sub clear_txt { $t->clear_txt("_ngx-tenant.$_[0]") }
 
 $t->start_nginx(backends => ['b1', 'b2'], http => Tenant::Conf::http(verify_domains => 1));
 $t->add_tenant('shop1', site => ["127.0.0.1:$t->{backend}{b1}"]);

@@ -42,6 +42,7 @@ my $hook_log = $t->dir . '/hook.log';
 my @acme = ("dns_resolver = 127.0.0.1:$dns->{dns}", "certificate_key = $key_file",
             "acme_directory = $pb->{directory}", "acme_ca_file = $pb->{ca_file}",
             'acme_email = ops@example.com', 'acme_timeout = 20', 'base_domain = shops.test',
+            "acme_edges = 127.0.0.1:$t->{port} 127.0.0.1:$t2->{port}",
             "acme_dns_hook = $Tenant::Test::TOP/t/bin/acme-dns-hook");
 my %env = (ACME_TEST_DNS_MGMT => $dns->{mgmt}, ACME_TEST_HOOK_LOG => $hook_log);
 $t->{api_key} = $t->create_api_key('acme');
@@ -205,6 +206,13 @@ my $why = $t->psql("SELECT last_error || ' | ' || (next_try_at > now() + interva
                    . " FROM acme_names WHERE host = 'unreachable.example.com'");
 like($why, qr/unreachable\.example\.com.*127\.0\.0\.2.* \| true$/, '... the name says why, and waits minutes before the next try');
 is(cert_row('unreachable.example.com'), '', '... no certificate');
+$r = $t->api(GET => 'certificates?within_days=30');
+my ($listed) = grep { $_->{host} eq 'unreachable.example.com' } @{ $r->{json}{certificates} || [] };
+ok($listed && !defined $listed->{not_after} && $listed->{renewal}{failures} >= 1
+   && $listed->{renewal}{last_error} =~ /127\.0\.0\.2/,
+   'GET certificates?within_days lists the name whose order fails, and why');
+my ($crc, $cout) = $t->cli('certs', 'expiring', '--days', '30');
+like($cout, qr/"host": ?"unreachable\.example\.com".*127\.0\.0\.2/s, '... as does the CLI');
 
 # --- the configuration says what it needs ------------------------------------------------------
 my $bad = $t->dir . '/bad.conf';

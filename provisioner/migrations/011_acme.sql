@@ -214,23 +214,36 @@ LANGUAGE sql AS $$
      WHERE host = p_host
 $$;
 
--- what expires within p_days days, with how its renewal goes (names the
--- provisioner orders for: failures, the last error, the next try)
+-- What expires within p_days days, with how its renewal goes (for names
+-- the provisioner orders: failures in a row, the last error, the next
+-- try), and first: names whose first order keeps failing (no certificate
+-- yet, not_after null).
+CREATE FUNCTION acme_renewal_json(a acme_names) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('renew_after', a.renew_after,
+        'failures', a.failures, 'last_error', a.last_error,
+        'last_error_at', a.last_error_at, 'next_try_at', a.next_try_at)
+$$;
+
 CREATE OR REPLACE FUNCTION certificate_expiring(p_days integer, p_limit integer)
 RETURNS json
 LANGUAGE sql STABLE AS $$
-    SELECT coalesce(json_agg(
-               (certificate_json(c)::jsonb
-                || CASE WHEN a.host IS NULL THEN '{}'::jsonb
-                   ELSE jsonb_build_object('renewal', jsonb_build_object(
-                            'renew_after', a.renew_after,
-                            'failures', a.failures,
-                            'last_error', a.last_error,
-                            'last_error_at', a.last_error_at,
-                            'next_try_at', a.next_try_at)) END)
-               ORDER BY c.not_after), '[]')
-      FROM (SELECT * FROM certificates
-             WHERE not_after < now() + make_interval(days => p_days)
-             ORDER BY not_after LIMIT p_limit) c
-      LEFT JOIN acme_names a ON a.host = c.host
+    SELECT coalesce(json_agg(e.entry ORDER BY e.not_after NULLS FIRST), '[]')
+      FROM (SELECT certificate_json(c)::jsonb
+                   || CASE WHEN a.host IS NULL THEN '{}'::jsonb
+                      ELSE jsonb_build_object('renewal', acme_renewal_json(a))
+                      END AS entry,
+                   c.not_after
+              FROM (SELECT * FROM certificates
+                     WHERE not_after < now() + make_interval(days => p_days)
+                     ORDER BY not_after LIMIT p_limit) c
+              LEFT JOIN acme_names a ON a.host = c.host
+            UNION ALL
+            SELECT jsonb_build_object('host', a.host, 'tenant', a.tenant_id,
+                       'source', 'automatic', 'not_after', NULL,
+                       'renewal', acme_renewal_json(a)), NULL
+              FROM acme_names a
+             WHERE a.failures > 0
+               AND NOT EXISTS (SELECT 1 FROM certificates c
+                                WHERE c.host = a.host)) e
 $$;

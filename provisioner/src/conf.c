@@ -33,7 +33,7 @@ static const struct key keys[] = {
     STR(certificate_key), STR(dns_resolver),
     INT(domain_claim_ttl, 60, 31536000), BOOL(domain_verification),
     STR(acme_directory), STR(acme_ca_file), STR(acme_email),
-    STR(acme_dns_hook), INT(acme_orders_per_hour, 1, 100000),
+    STR(acme_dns_hook), STR(acme_edges), INT(acme_orders_per_hour, 1, 100000),
     INT(acme_timeout, 5, 3600), INT(acme_dns_wait, 0, 3600),
     STR(id), STR(base_domain), STR(docker_socket), STR(docker_network),
     INT(base_port, 1, 65535), INT(port_min, 1024, 65535),

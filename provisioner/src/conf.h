@@ -19,6 +19,9 @@ struct conf {
     char  acme_email[256];         /* the account's contact; "": none */
     char  acme_dns_hook[CONF_STR]; /* sets/clears TXT records: with it, the
                                       platform wildcard is ordered too */
+    char  acme_edges[CONF_STR];    /* the edges' HTTP addresses (ip:port ...):
+                                      each must answer a challenge before
+                                      the CA is told to look */
     int   acme_orders_per_hour;    /* new orders, across all provisioners */
     int   acme_timeout;            /* seconds a challenge or finalize waits */
     int   acme_dns_wait;           /* seconds a TXT record may take to show */

@@ -65,6 +65,9 @@ sub start_pebble {
         # no random VA delays; the orders list in pages a resumed job reads
         $ENV{PEBBLE_VA_NOSLEEP} = 1;
         $ENV{PEBBLE_WFE_ORDERS_PER_PAGE} = 50;
+        # every order proves its names again (Pebble would reuse half of
+        # the valid authorisations, and a failing renewal would pass)
+        $ENV{PEBBLE_AUTHZREUSE} = 0;
         exec 'pebble', '-config', $conf, '-dnsserver', "127.0.0.1:$dns->{dns}" or die "exec: $!";
     }
     $self->on_cleanup(sub { kill 'TERM', $pid; waitpid $pid, 0 });
