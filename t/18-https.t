@@ -21,9 +21,7 @@ my $tls = Tenant::Tls->new($t->dir);
 # OpenSSL (curl) takes no wildcard of a single-label parent like *.localhost:
 # the tenants' own names are in it too
 my $default = $tls->leaf('platform-default', ['*.localhost', 'localhost', 'shop1.localhost', 'shop2.localhost'], by_root => 1);
-my $key_file = $t->dir . '/cert-key';
-Tenant::Test::write_file($key_file, join('', map { sprintf '%02x', int rand 256 } 1 .. 32) . "\n");
-chmod 0600, $key_file;
+my $key_file = $tls->seal_key_file;
 my $sport = Tenant::Test::free_port();
 
 $t->start_nginx(backends => ['b1', 'b2'], http => Tenant::Conf::http(ssl => {

@@ -21,9 +21,7 @@ my $t = Tenant::Test->new->start_pg;
 $t->migrate;
 my $tls = Tenant::Tls->new($t->dir);
 my $default = $tls->leaf('platform-default', ['localhost'], by_root => 1);
-my $key_file = $t->dir . '/cert-key';
-Tenant::Test::write_file($key_file, join('', map { sprintf '%02x', int rand 256 } 1 .. 32) . "\n");
-chmod 0600, $key_file;
+my $key_file = $tls->seal_key_file;
 
 # two edges on one registry, each with HTTP and HTTPS
 my @sport = (Tenant::Test::free_port(), Tenant::Test::free_port());

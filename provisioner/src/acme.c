@@ -16,6 +16,7 @@
 #include "acme_crypto.h"
 #include "acme_dns.h"
 #include "cert_seal.h"
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "tenant_cert.h"
@@ -53,23 +54,6 @@ str(json_t *obj, const char *key)
     const char *s = json_string_value(json_object_get(obj, key));
 
     return s != NULL ? s : "";
-}
-
-static double
-now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-pause_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
 }
 
 static void
@@ -552,7 +536,7 @@ edges_answer(struct order *o, const char *ident, const char *token,
     CURL                *curl;
     char                 edges[CONF_STR], *edge, *save, url[600], hdr[300];
     char                 body[512];
-    double               deadline = now() + p->conf.acme_timeout;
+    double               deadline = clock_now() + p->conf.acme_timeout;
     int                  rc = 0;
 
     snprintf(edges, sizeof(edges), "%s", p->conf.acme_edges);
@@ -588,14 +572,14 @@ edges_answer(struct order *o, const char *ident, const char *token,
                 rc = ACME_STOP;
                 break;
             }
-            if (now() > deadline) {
+            if (clock_now() > deadline) {
                 snprintf(o->err, o->len, "edge %s does not answer the "
                          "challenge for %s within %d s", edge, ident,
                          p->conf.acme_timeout);
                 rc = -1;
                 break;
             }
-            pause_ms(20);
+            clock_pause_ms(20);
         }
     }
 
@@ -723,7 +707,7 @@ authorize(struct order *o, const char *url)
     }
     acme_reply_free(&r);
 
-    deadline = now() + p->conf.acme_timeout;
+    deadline = clock_now() + p->conf.acme_timeout;
     for ( ;; ) {
         if (acme_post(&o->a, url, NULL, &r, o->err, o->len) != 0) {
             goto done;
@@ -736,12 +720,12 @@ authorize(struct order *o, const char *url)
             rc = ACME_STOP;
             goto done;
         }
-        if (now() > deadline) {
+        if (clock_now() > deadline) {
             snprintf(o->err, o->len, "%s: the CA did not decide in %d s",
                      ident, p->conf.acme_timeout);
             goto done;
         }
-        pause_ms(wait);
+        clock_pause_ms(wait);
         wait = wait * 2 > 1000 ? 1000 : wait * 2;
     }
 
@@ -802,7 +786,7 @@ follow(struct order *o, size_t *len, int *rc)
     json_t             *authzs, *a;
     const char         *status;
     char                cert_url[ACME_URL], *pem;
-    double              deadline = now() + p->conf.acme_timeout;
+    double              deadline = clock_now() + p->conf.acme_timeout;
     size_t              i;
     long                wait = 100;
     int                 steps;
@@ -844,13 +828,13 @@ follow(struct order *o, size_t *len, int *rc)
 
         } else if (strcmp(status, "processing") == 0) {
             order_set(o, "processing", NULL);
-            if (now() > deadline) {
+            if (clock_now() > deadline) {
                 snprintf(o->err, o->len, "the CA did not issue in %d s",
                          p->conf.acme_timeout);
                 acme_reply_free(&r);
                 return NULL;
             }
-            pause_ms(wait);
+            clock_pause_ms(wait);
             wait = wait * 2 > 1000 ? 1000 : wait * 2;
 
         } else if (strcmp(status, "valid") == 0) {
@@ -942,14 +926,7 @@ store(struct order *o, const char *pem, size_t len, json_t **result)
 
     params[0] = o->host;
     params[1] = o->tenant;
-    params[2] = sealed.chain;
-    params[3] = sealed.nonce;
-    params[4] = sealed.key;
-    params[5] = cert.names;
-    params[6] = cert.issuer;
-    params[7] = cert.key_type;
-    params[8] = sealed.not_before;
-    params[9] = sealed.not_after;
+    cert_sealed_params(&sealed, &cert, params + 2);
     params[10] = o->id;
     params[11] = o->wildcard;
     params[12] = p->conf.domain_verification ? "t" : "f";

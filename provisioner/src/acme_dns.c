@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 
 #include "acme_dns.h"
+#include "clock.h"
 #include "dns.h"
 #include "log.h"
 
@@ -15,23 +16,6 @@
 
 extern char **environ;
 
-static double
-now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void
-pause_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
 static int
 run_hook(struct prov *p, const char *verb, const char *name,
          const char *value, char *err, size_t len)
@@ -39,7 +23,7 @@ run_hook(struct prov *p, const char *verb, const char *name,
     char   *argv[5];
     pid_t   pid;
     int     status, rc;
-    double  deadline = now() + p->conf.acme_timeout;
+    double  deadline = clock_now() + p->conf.acme_timeout;
 
     argv[0] = p->conf.acme_dns_hook;
     argv[1] = (char *) verb;
@@ -63,14 +47,14 @@ run_hook(struct prov *p, const char *verb, const char *name,
             snprintf(err, len, "acme_dns_hook: waitpid: %s", strerror(errno));
             return -1;
         }
-        if (now() > deadline) {
+        if (clock_now() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             snprintf(err, len, "acme_dns_hook %s %s %s: no answer in %d s "
                      "(killed)", argv[0], verb, name, p->conf.acme_timeout);
             return -1;
         }
-        pause_ms(20);
+        clock_pause_ms(20);
     }
 
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -98,7 +82,7 @@ acme_dns_set(struct prov *p, const char *name, const char *value, char *err,
     }
 
     /* the CA would look before the record shows: wait for it here */
-    deadline = now() + p->conf.acme_dns_wait;
+    deadline = clock_now() + p->conf.acme_dns_wait;
     for ( ;; ) {
         n = dns_txt(p->conf.dns_resolver, name, values, why, sizeof(why));
         for (i = 0; i < n; i++) {
@@ -106,13 +90,13 @@ acme_dns_set(struct prov *p, const char *name, const char *value, char *err,
                 return 0;
             }
         }
-        if (now() > deadline || *p->stop) {
+        if (clock_now() > deadline || *p->stop) {
             snprintf(err, len, "TXT %s did not show %s at %s within %d s%s%s",
                      name, value, p->conf.dns_resolver, p->conf.acme_dns_wait,
                      why[0] ? ": " : "", why);
             return -1;
         }
-        pause_ms(500);
+        clock_pause_ms(500);
     }
 }
 

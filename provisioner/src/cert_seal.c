@@ -79,3 +79,17 @@ cert_sealed_free(struct cert_sealed *s)
     free(s->key);
     s->chain = s->nonce = s->key = NULL;
 }
+
+void
+cert_sealed_params(const struct cert_sealed *s, const tenant_cert_t *c,
+                   const char **params)
+{
+    params[0] = s->chain;
+    params[1] = s->nonce;
+    params[2] = s->key;
+    params[3] = c->names;
+    params[4] = c->issuer;
+    params[5] = c->key_type;
+    params[6] = s->not_before;
+    params[7] = s->not_after;
+}

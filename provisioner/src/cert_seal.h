@@ -25,4 +25,10 @@ int  cert_seal(const char *key_file, const char *host,
                size_t len);
 void cert_sealed_free(struct cert_sealed *s);
 
+/* the eight parameters the registry's certificate functions take in a row:
+ * chain, key nonce, sealed key, names, issuer, key type, not before, not
+ * after */
+void cert_sealed_params(const struct cert_sealed *s, const tenant_cert_t *c,
+                        const char **params);
+
 #endif

@@ -110,14 +110,7 @@ upload(struct prov *p, const struct cert_args *a)
 
     params[0] = a->tenant;
     params[1] = a->host;
-    params[2] = sealed.chain;
-    params[3] = sealed.nonce;
-    params[4] = sealed.key;
-    params[5] = cert.names;
-    params[6] = cert.issuer;
-    params[7] = cert.key_type;
-    params[8] = sealed.not_before;
-    params[9] = sealed.not_after;
+    cert_sealed_params(&sealed, &cert, params + 2);
     params[10] = "cli";
 
     if (a->tenant != NULL) {
@@ -128,14 +121,7 @@ upload(struct prov *p, const struct cert_args *a)
                        " $11)", 11, params);
     } else {
         params[0] = a->host;
-        params[1] = sealed.chain;
-        params[2] = sealed.nonce;
-        params[3] = sealed.key;
-        params[4] = cert.names;
-        params[5] = cert.issuer;
-        params[6] = cert.key_type;
-        params[7] = sealed.not_before;
-        params[8] = sealed.not_after;
+        cert_sealed_params(&sealed, &cert, params + 1);
         params[9] = a->host[0] == '*' ? "wildcard" : "uploaded";
         params[10] = "cli";
         res = db_query(p->conn, "store the platform certificate",

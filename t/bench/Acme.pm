@@ -40,9 +40,7 @@ sub bench {
     $t->migrate;
     my $tls = Tenant::Tls->new($t->dir);
     my $default = $tls->leaf('platform-default', ['localhost'], by_root => 1);
-    my $key_file = $t->dir . '/cert-key';
-    Tenant::Test::write_file($key_file, join('', map { sprintf '%02x', int rand 256 } 1 .. 32) . "\n");
-    chmod 0600, $key_file;
+    my $key_file = $tls->seal_key_file;
     my $sport = Tenant::Test::free_port();
     $t->start_nginx(backends => ['b1'], log_level => 'notice', http => Tenant::Conf::http(verify_domains => 1,
         ssl => { port => $sport, cert => $default->{cert}, key => $default->{key}, key_file => $key_file }));

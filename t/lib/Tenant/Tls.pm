@@ -31,6 +31,16 @@ sub _run {
 
 sub ca { "$_[0]{dir}/ca.crt" }
 
+# the certificate key the edges and the provisioner seal with: 32 random
+# bytes in hex, 0600 (a key others may read is refused)
+sub seal_key_file {
+    my ($self) = @_;
+    my $f = "$self->{dir}/cert-key";
+    Tenant::Test::write_file($f, join('', map { sprintf '%02x', int rand 256 } 1 .. 32) . "\n");
+    chmod 0600, $f;
+    return $f;
+}
+
 # a leaf (or an intermediate, ca => 1) for the DNS names; returns
 # {cert, key, chain (cert + intermediate, when signed by it), pem, key_pem}
 sub leaf {
