@@ -28,6 +28,9 @@ sub start_provisioner {
     }
     $self->{port_base} //= port_block();
     my $name = $o{name} // 'p1';
+    # one process per name: a restart replaces the old one (a test whose
+    # failpoint did not fire must not leave it running)
+    $self->stop_provisioner($name) if $self->{prov}{$name} && $self->{prov}{$name}{pid};
     my $conf = "$dir/$name.conf";
     write_file($conf, join "\n",
         "db = " . $self->conninfo,
