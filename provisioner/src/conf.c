@@ -41,7 +41,8 @@ static const struct key keys[] = {
     INT(lease, 2, 3600), INT(reconcile_interval, 1, 3600),
     INT(health_timeout, 1, 3600), INT(workers, 1, 64),
     INT(uid_min, 1000, 2000000000), INT(uid_max, 1000, 2000000000),
-    LONG(log_cap, 4096, 1L << 40),
+    LONG(log_cap, 4096, 1L << 40), STR(cgroup_root), STR(cgroup_parent),
+    BOOL(resource_limits),
     { NULL, KEY_STR, 0, 0, 0, 0 }
 };
 
@@ -83,6 +84,9 @@ conf_defaults(struct conf *c)
     c->uid_min = 100000;
     c->uid_max = 199999;
     c->log_cap = 1024 * 1024;
+    snprintf(c->cgroup_root, sizeof(c->cgroup_root), "/sys/fs/cgroup");
+    snprintf(c->cgroup_parent, sizeof(c->cgroup_parent), "ngx-tenant");
+    c->resource_limits = 1;
 }
 
 static char *
@@ -204,6 +208,17 @@ conf_load(struct conf *c, const char *path)
         && strncmp(c->acme_directory, "https://", 8) != 0)
     {
         log_err("%s: acme_directory must be an https:// URL", path);
+        rc = -1;
+    }
+
+    if (rc == 0
+        && (c->cgroup_parent[0] == '\0' || c->cgroup_parent[0] == '.'
+            || strspn(c->cgroup_parent, "abcdefghijklmnopqrstuvwxyz"
+                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+               != strlen(c->cgroup_parent)))
+    {
+        log_err("%s: cgroup_parent must be one name of letters, digits, "
+                "'.', '_' and '-'", path);
         rc = -1;
     }
 

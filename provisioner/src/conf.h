@@ -40,6 +40,9 @@ struct conf {
     int   uid_min;                 /* tenant users come from here */
     int   uid_max;
     long  log_cap;                 /* bytes kept per service log */
+    char  cgroup_root[CONF_STR];   /* where control groups are mounted */
+    char  cgroup_parent[64];       /* the group the services' groups go in */
+    int   resource_limits;         /* off: services run without limits */
 };
 
 void conf_defaults(struct conf *c);

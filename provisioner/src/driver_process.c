@@ -9,6 +9,7 @@
  */
 
 #include "driver.h"
+#include "cgroup.h"
 #include "fsutil.h"
 #include "logline.h"
 #include "stamp.h"
@@ -119,10 +120,18 @@ proc_status(struct driver *d, const char *tenant, const char *service)
     return running(d->conf, tenant, service) ? 1 : 0;
 }
 
+/* what the driver keeps: the stamper's path, and how it limits services */
+struct proc_data {
+    char              *stamper;
+    enum cgroup_mode   cgroups;
+};
+
+
 static int
 proc_start(struct driver *d, const struct service_spec *s, char *err,
            size_t len)
 {
+    struct proc_data   *pd = d->data;
     char                logf[1024], pidf[1024], dir[1024], tmp[1100], go;
     pid_t               pid, stamper;
     int                 fd, nul, i, gate[2], out[2];
@@ -247,9 +256,8 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
                 _exit(126);
             }
             /* a small program of its own, not a copy of the daemon */
-            if (d->data != NULL) {
-                execl((char *) d->data, "provisioner-logstamp",
-                      (char *) NULL);
+            if (pd->stamper != NULL) {
+                execl(pd->stamper, "provisioner-logstamp", (char *) NULL);
             }
             /* not reachable as the tenant's user (a clone in /root) */
             stamp_lines(0, 1);
@@ -275,6 +283,16 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
     close(fd);
     close(nul);
     close(gate[0]);
+
+    /* limited before it runs a line of its own: it waits at the gate */
+    if (pd->cgroups != CGROUP_NONE && (s->memory_mb > 0 || s->cpus > 0)
+        && cgroup_enter(d->conf, pd->cgroups, s->tenant, s->service,
+                        s->memory_mb, s->cpus, pid, err, len) != 0)
+    {
+        close(gate[1]);
+        kill(pid, SIGKILL);
+        return -1;
+    }
 
     /* the start time is readable once the child exists */
     for (i = 0, t = 0; i < 100 && (t = start_time(pid)) == 0; i++) {
@@ -356,6 +374,8 @@ proc_stop(struct driver *d, const char *tenant, const char *service,
         snprintf(err, len, "cannot remove %s: %s", pidf, strerror(errno));
         return -1;
     }
+    cgroup_remove(d->conf, ((struct proc_data *) d->data)->cgroups, tenant,
+                  service);
     return 0;
 }
 
@@ -494,7 +514,13 @@ proc_address(struct driver *d, const struct service_spec *s, char *out,
 static void
 proc_cleanup(struct driver *d)
 {
-    free(d->data);
+    struct proc_data  *pd = d->data;
+
+    if (pd != NULL) {
+        free(pd->stamper);
+        free(pd);
+    }
+    d->data = NULL;
 }
 
 /* provisioner-logstamp beside our own binary, if it is there */
@@ -521,11 +547,35 @@ stamper_path(void)
     return out;
 }
 
-/* the stamper is optional: without it, output is logged unstamped */
+/*
+ * The stamper is optional: without it, output is logged unstamped. So are
+ * control groups: where none can be written (a container without them),
+ * services run unlimited and the log says so once.
+ */
 static int
 proc_init(struct driver *d)
 {
-    d->data = stamper_path();
+    struct proc_data  *pd = calloc(1, sizeof(*pd));
+    char               why[700];
+
+    if (pd == NULL) {
+        log_err("process driver: out of memory");
+        return -1;
+    }
+    pd->stamper = stamper_path();
+    pd->cgroups = CGROUP_NONE;
+    if (d->conf->resource_limits) {
+        pd->cgroups = cgroup_detect(d->conf, why, sizeof(why));
+        if (pd->cgroups == CGROUP_NONE) {
+            log_warn("services' memory and CPU limits are not enforced: %s",
+                     why);
+        } else {
+            log_info("services' memory and CPU limits: cgroup %s under %s",
+                     pd->cgroups == CGROUP_V2 ? "v2" : "v1",
+                     d->conf->cgroup_root);
+        }
+    }
+    d->data = pd;
     return 0;
 }
 

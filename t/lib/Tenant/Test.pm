@@ -154,6 +154,7 @@ sub cleanup {
     kill 'KILL', map { -$_ } $self->tenant_pids if $self->{state_dir};
     kill 'KILL', $self->stray_processes;
     kill 'KILL', map { (split ' ')[0] } $self->podman_processes;
+    $self->remove_cgroups;
     $self->{dbh}->disconnect if $self->{dbh};
     $self->stop_pg('immediate');
     $_->() for @{ $self->{on_cleanup} || [] };

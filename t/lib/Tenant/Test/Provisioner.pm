@@ -47,10 +47,14 @@ sub start_provisioner {
         "poll_interval = 1",
         "reconcile_interval = " . ($o{reconcile} // 1),
         "health_timeout = 10",
+        # the test's own control groups, removed by cleanup
+        "cgroup_parent = " . ($self->{cgroup_parent} //= "ngx-tenant-test-$$-" . int(rand(1e6))),
         ($self->{podman_sock} ? ("docker_socket = $self->{podman_sock}") : ()),
         ($o{extra} ? @{ $o{extra} } : ()), '');
     chmod 0600, $conf;    # it names the registry, as auto/run's does (0600)
     my $log = "$dir/$name.log";
+    # the log is appended to: a restart is ready when its own lines say so
+    my $from = -s $log // 0;
     my $pid = fork // die "fork: $!";
     if (!$pid) {
         open STDOUT, '>>', $log or die;
@@ -63,9 +67,25 @@ sub start_provisioner {
     $self->{prov}{$name} = { pid => $pid, log => $log, conf => $conf };
     $self->{state_dir} = "$dir/tenants";
     # ready once it has published the blueprints
-    wait_until(sub { slurp($log) =~ /blueprint\(s\) loaded/ }, 10 * $SLOW)
+    wait_until(sub { substr(slurp($log) // '', $from) =~ /blueprint\(s\) loaded/ }, 10 * $SLOW)
         or die "provisioner $name did not start:\n" . slurp($log);
     return $pid;
+}
+
+# the control groups the test's provisioners made, each and its parent
+sub cgroup_dirs {
+    my ($self) = @_;
+    return () unless $self->{cgroup_parent};
+    return map { (glob("$_/*.*/"), $_) } grep { -d }
+        map { "/sys/fs/cgroup/$_$self->{cgroup_parent}" } ('', 'memory/', 'cpu/');
+}
+
+sub remove_cgroups {
+    my ($self) = @_;
+    for my $d ($self->cgroup_dirs) {
+        $d =~ s{/$}{};
+        for (1 .. 50) { last if rmdir($d) || !-d $d; sleep 0.02 }
+    }
 }
 
 sub provisioner_log { slurp($_[0]{prov}{$_[1] // 'p1'}{log}) }
