@@ -2,7 +2,7 @@
 # from the committed lock file by auto/runtimes into the shared cache,
 # never again while the lock is unchanged; a template database migrated
 # once and each store's database made from it (CREATE DATABASE ...
-# TEMPLATE); two stores from the one install (runtimes/medusa/project/),
+# TEMPLATE); two stores from the one install (blueprints/ecommerce/),
 # each with its own database, secrets and admin (admin-login.js, from the
 # environment): a product made in one is on its store API and its themed
 # front page, escaped, and not on the other's; one store's admin token is
@@ -39,7 +39,7 @@ my $db = "postgres://postgres\@127.0.0.1:$t->{pgport}";
 sub project {
     my ($name) = @_;
     my $dir = $t->dir . "/$name";
-    my ($rc, $out) = Tenant::Test::run_cmd('cp', '-r', "$top/runtimes/medusa/project", $dir);
+    my ($rc, $out) = Tenant::Test::run_cmd('cp', '-r', "$top/blueprints/ecommerce", $dir);
     die "cp: $out" if $rc;
     symlink "$rt/node_modules", "$dir/node_modules" or die "symlink: $!";
     return $dir;

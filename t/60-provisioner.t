@@ -20,7 +20,7 @@ $t->start_provisioner(blueprints => $bps);
 $t->{api_key} = $t->create_api_key('prov');
 
 is($t->psql('SELECT string_agg(name, \',\' ORDER BY name) FROM blueprints'),
-   'dbapp,ecommerce,sharedapp,static,static-shared', 'blueprints published to the registry');
+   'blog,dbapp,sharedapp,static,static-shared', 'blueprints published to the registry');
 
 # --- through the API -------------------------------------------------------
 my $r = $t->api(POST => 'tenants?wait=30', { name => 'acme', blueprint => 'static', theme => 'electronics', display_name => 'Acme Gadgets' });
@@ -161,13 +161,13 @@ is($rc, 2, 'unknown option: exit 2');
 like($out, qr/--frobnicate: unknown option/, '... naming it');
 
 # a blueprint the driver cannot run: refused at create, naming the drivers
-($rc, $out) = $t->cli('create', 'bigshop', '--blueprint', 'ecommerce', '--wait', '20');
-is($rc, 2, 'ecommerce on the process driver: refused at create, exit 2');
-like($out, qr/--blueprint: blueprint ecommerce needs the docker driver; this platform's provisioners run process/,
+($rc, $out) = $t->cli('create', 'bigshop', '--blueprint', 'blog', '--wait', '20');
+is($rc, 2, 'blog (docker only) on the process driver: refused at create, exit 2');
+like($out, qr/--blueprint: blueprint blog needs the docker driver; this platform's provisioners run process/,
      '... the error names the field and the drivers');
 is($t->psql("SELECT count(*) FROM tenants WHERE id = 'bigshop'"), 0, 'no tenant was made');
 # a job queued behind the API's back still fails for good, with the cause
-$t->psql("INSERT INTO tenants (id, blueprint, status) VALUES ('bigshop', 'ecommerce', 'provisioning');"
+$t->psql("INSERT INTO tenants (id, blueprint, status) VALUES ('bigshop', 'blog', 'provisioning');"
     . " INSERT INTO jobs (tenant_id, kind) VALUES ('bigshop', 'create')");
 ok(Tenant::Test::wait_until(sub { $t->psql("SELECT status FROM jobs WHERE tenant_id = 'bigshop'") eq 'failed' }, 20),
    'a create queued by hand for it fails');

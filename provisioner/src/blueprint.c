@@ -150,7 +150,7 @@ check_service(const char *name, json_t *svc, int process, int docker,
               char *err, size_t len)
 {
     static const char *const keys[] = { "command", "image", "env", "health",
-                                        "resources", "files", NULL };
+                                        "resources", "files", "links", NULL };
     static const char *const hkeys[] = { "path", "timeout", NULL };
     static const char *const rkeys[] = { "memory_mb", "cpus", NULL };
     char                     where[128];
@@ -273,6 +273,56 @@ check_service(const char *name, json_t *svc, int process, int docker,
         }
     }
 
+    /* links: {"name in the tenant dir": "what the platform shares"} */
+    v = json_object_get(svc, "links");
+    if (v) {
+        if (!json_is_object(v)) {
+            return fail(err, len, "%s.links: must be an object of paths",
+                        where);
+        }
+        json_object_foreach(v, k, e) {
+            if (!is_safe_path(k) || strchr(k, '/') != NULL
+                || !json_is_string(e) || json_string_value(e)[0] == '\0')
+            {
+                return fail(err, len, "%s.links.%s: a name in the tenant's "
+                            "directory, to a path", where, k);
+            }
+        }
+    }
+
+    return 0;
+}
+
+/* a command: an array of one or more strings */
+static int
+is_command(json_t *v)
+{
+    json_t  *e;
+    size_t   i;
+
+    if (!json_is_array(v) || json_array_size(v) == 0) {
+        return 0;
+    }
+    json_array_foreach(v, i, e) {
+        if (!json_is_string(e)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* does the blueprint's array list hold the string value? */
+static int
+blueprint_json_has(json_t *root, const char *list, const char *value)
+{
+    json_t *a = json_object_get(root, list), *v;
+    size_t  i;
+
+    json_array_foreach(a, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), value) == 0) {
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -281,13 +331,17 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
 {
     static const char *const keys[] = { "name", "description", "drivers",
         "modes", "themes", "database", "roles", "shared", "admin_login",
-        "services", "internal", NULL };
+        "services", "internal", "setup", NULL };
     static const char *const drivers[] = { "process", "docker", NULL };
     static const char *const modes[] = { "dedicated", "shared", NULL };
     static const char *const roles[] = { "site", "admin", NULL };
     static const char *const runtime[] = { "runtime", "files", NULL };
     static const char *const login[] = { "file", "line", "service", NULL };
+    static const char *const login_cmd[] = { "command", "service", NULL };
+    static const char *const setup[] = { "service", "commands", "timeout",
+                                         NULL };
     json_t                  *v, *svcs, *e, *f;
+    size_t                   i;
     const char              *k;
     int                      process, docker, dedicated, shared;
 
@@ -438,8 +492,70 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
         }
     }
 
-    v = json_object_get(root, "admin_login");
+    /* one-off commands run as a service runs: the process driver's */
+    v = json_object_get(root, "setup");
     if (v) {
+        if (!json_is_object(v) || only_keys(v, setup, "setup", err, len)) {
+            if (!json_is_object(v)) {
+                fail(err, len, "setup: must be {\"service\", \"commands\"}");
+            }
+            return err;
+        }
+        e = json_object_get(v, "service");
+        if (!json_is_string(e)
+            || json_object_get(svcs, json_string_value(e)) == NULL)
+        {
+            fail(err, len, "setup.service: no such service");
+            return err;
+        }
+        e = json_object_get(v, "commands");
+        if (!json_is_array(e) || json_array_size(e) == 0) {
+            fail(err, len, "setup.commands: must be an array of commands");
+            return err;
+        }
+        for (i = 0; i < json_array_size(e); i++) {
+            if (!is_command(json_array_get(e, i))) {
+                fail(err, len, "setup.commands[%zu]: must be an array of "
+                     "strings", i);
+                return err;
+            }
+        }
+        e = json_object_get(v, "timeout");
+        if (e && (!json_is_integer(e) || json_integer_value(e) < 1
+                  || json_integer_value(e) > 3600))
+        {
+            fail(err, len, "setup.timeout: seconds, 1-3600");
+            return err;
+        }
+        if (blueprint_json_has(root, "drivers", "docker")) {
+            fail(err, len, "setup: runs on the process driver only; "
+                 "\"drivers\" must not list docker");
+            return err;
+        }
+    }
+
+    v = json_object_get(root, "admin_login");
+    if (v && json_is_object(v) && json_object_get(v, "command") != NULL) {
+        if (only_keys(v, login_cmd, "admin_login", err, len)) {
+            return err;
+        }
+        if (!is_command(json_object_get(v, "command"))) {
+            fail(err, len, "admin_login.command: must be an array of strings");
+            return err;
+        }
+        e = json_object_get(v, "service");
+        if (!json_is_string(e)
+            || json_object_get(svcs, json_string_value(e)) == NULL)
+        {
+            fail(err, len, "admin_login.service: no such service");
+            return err;
+        }
+        if (blueprint_json_has(root, "drivers", "docker")) {
+            fail(err, len, "admin_login.command: runs on the process driver "
+                 "only; \"drivers\" must not list docker");
+            return err;
+        }
+    } else if (v) {
         if (!json_is_object(v) || only_keys(v, login, "admin_login", err, len))
         {
             if (!json_is_object(v)) {
@@ -473,15 +589,7 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
 int
 blueprint_has(const struct blueprint *bp, const char *list, const char *value)
 {
-    json_t *a = json_object_get(bp->json, list), *v;
-    size_t  i;
-
-    json_array_foreach(a, i, v) {
-        if (json_is_string(v) && strcmp(json_string_value(v), value) == 0) {
-            return 1;
-        }
-    }
-    return 0;
+    return blueprint_json_has(bp->json, list, value);
 }
 
 json_t *
@@ -509,6 +617,30 @@ by_name(const void *a, const void *b)
 {
     return strcmp(((const struct blueprint *) a)->name,
                   ((const struct blueprint *) b)->name);
+}
+
+/* does any string of the blueprint name an npm runtime? */
+static int
+names_runtime(json_t *v)
+{
+    const char  *k;
+    json_t      *e;
+    size_t       i;
+
+    if (json_is_string(v)) {
+        return strstr(json_string_value(v), "{{runtime:") != NULL;
+    }
+    json_object_foreach(v, k, e) {
+        if (names_runtime(e)) {
+            return 1;
+        }
+    }
+    json_array_foreach(v, i, e) {
+        if (names_runtime(e)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 int
@@ -572,6 +704,7 @@ blueprints_load(const char *dir, struct blueprint_set *set, int *broken)
 
         snprintf(bp->name, sizeof(bp->name), "%s", name);
         bp->json = root;
+        bp->runtimes = names_runtime(root);
         set->n++;
     }
 

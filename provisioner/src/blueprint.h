@@ -10,6 +10,7 @@ struct blueprint {
     char     path[1024];
     char     dir[1024];     /* where its files are */
     json_t  *json;
+    int      runtimes;      /* it names an npm runtime ({{runtime:NAME}}) */
 };
 
 struct blueprint_set {

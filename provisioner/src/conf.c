@@ -29,7 +29,8 @@ struct key {
 #define BOOL(f)            { #f, KEY_BOOL, offsetof(struct conf, f), 0, 0, 1 }
 
 static const struct key keys[] = {
-    STR(db), STR(driver), STR(blueprints), STR(state_dir), STR(secret_key),
+    STR(db), STR(driver), STR(blueprints), STR(runtimes), STR(runtime_dir),
+    STR(state_dir), STR(secret_key),
     STR(certificate_key), STR(dns_resolver),
     INT(domain_claim_ttl, 60, 31536000), BOOL(domain_verification),
     STR(acme_directory), STR(acme_ca_file), STR(acme_email),
@@ -61,6 +62,9 @@ conf_defaults(struct conf *c)
     snprintf(c->db, sizeof(c->db), "dbname=tenant");
     snprintf(c->driver, sizeof(c->driver), "process");
     snprintf(c->blueprints, sizeof(c->blueprints), "blueprints");
+    snprintf(c->runtimes, sizeof(c->runtimes), "runtimes");
+    snprintf(c->runtime_dir, sizeof(c->runtime_dir),
+             "/var/cache/ngx-tenant/runtimes");
     snprintf(c->state_dir, sizeof(c->state_dir), "var/tenants");
     snprintf(c->base_domain, sizeof(c->base_domain), "localhost");
     snprintf(c->docker_socket, sizeof(c->docker_socket),

@@ -7,6 +7,8 @@ struct conf {
     char  db[CONF_STR];            /* libpq conninfo of the registry */
     char  driver[32];              /* process | docker */
     char  blueprints[CONF_STR];    /* directory of blueprint JSON files */
+    char  runtimes[CONF_STR];      /* the checkout's runtimes/ (lock files) */
+    char  runtime_dir[CONF_STR];   /* where auto/runtimes installs them */
     char  state_dir[CONF_STR];     /* per-tenant files, logs, pid files */
     char  secret_key[CONF_STR];    /* file holding the AES-256 key, hex */
     char  certificate_key[CONF_STR]; /* the edges' certificate key file */

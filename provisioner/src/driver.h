@@ -39,6 +39,12 @@ struct driver_ops {
                   char *err, size_t len);
     int   (*remove)(struct driver *d, const char *tenant, char *err,
                     size_t len);
+    /* a one-off command as the service runs it (its user, directory and
+     * environment, plus env), waited for at most timeout_s seconds, its
+     * output appended to the service's log: 0, or -1 with why in err */
+    int   (*run)(struct driver *d, const struct service_spec *s,
+                 char *const *argv, char *const *env, int timeout_s,
+                 char *err, size_t len);
     /* 1 running, 0 not, -1 error */
     int   (*status)(struct driver *d, const char *tenant,
                     const char *service);

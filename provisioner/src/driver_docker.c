@@ -658,11 +658,26 @@ dk_init(struct driver *d)
     return 0;
 }
 
+/* blueprints with setup commands run on the process driver only (their
+ * validation says so): nothing here runs one */
+static int
+dk_run(struct driver *d, const struct service_spec *s, char *const *argv,
+       char *const *env, int timeout_s, char *err, size_t len)
+{
+    (void) d;
+    (void) env;
+    (void) timeout_s;
+    snprintf(err, len, "%s/%s: the docker driver runs no one-off command "
+             "(%s)", s->tenant, s->service, argv[0]);
+    return -1;
+}
+
 const struct driver_ops  driver_docker_ops = {
     .name = "docker",
     .init = dk_init,
     .start = dk_start,
     .stop = dk_stop,
+    .run = dk_run,
     .remove = dk_remove,
     .status = dk_status,
     .logs = dk_logs,

@@ -120,6 +120,26 @@ proc_status(struct driver *d, const char *tenant, const char *service)
     return running(d->conf, tenant, service) ? 1 : 0;
 }
 
+/*
+ * In a service's child: its own user, no groups of root's, and no way back
+ * up through a setuid program (from here on nothing runs with the
+ * platform's rights), in the tenant's directory. 0, or -1.
+ */
+static int
+become(const struct service_spec *s)
+{
+    if (geteuid() == 0
+        && (setgroups(0, NULL) != 0 || setgid((gid_t) s->uid) != 0
+            || setuid((uid_t) s->uid) != 0))
+    {
+        return -1;
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || chdir(s->dir) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* what the driver keeps: the stamper's path, and how it limits services */
 struct proc_data {
     char              *stamper;
@@ -207,22 +227,7 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
         }
         setsid();
 
-        /*
-         * Its own user, no groups of root's, and no way back up through a
-         * setuid program: from here on nothing runs with the platform's
-         * rights, the stamper included.
-         */
-        if (geteuid() == 0
-            && (setgroups(0, NULL) != 0 || setgid((gid_t) s->uid) != 0
-                || setuid((uid_t) s->uid) != 0))
-        {
-            _exit(126);
-        }
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-            _exit(126);
-        }
-
-        if (chdir(s->dir) != 0 || pipe(out) != 0) {
+        if (become(s) != 0 || pipe(out) != 0) {
             _exit(126);
         }
 
@@ -323,6 +328,135 @@ proc_start(struct driver *d, const struct service_spec *s, char *err,
 
     log_info("%s/%s: started pid %ld", s->tenant, s->service, (long) pid);
     return 0;
+}
+
+/* the service's environment and env after it, malloc'd (not the strings) */
+static char **
+join_env(char *const *a, char *const *b)
+{
+    size_t   n = 0, m = 0, i;
+    char   **all;
+
+    while (a && a[n]) {
+        n++;
+    }
+    while (b && b[m]) {
+        m++;
+    }
+    all = calloc(n + m + 1, sizeof(char *));
+    for (i = 0; all != NULL && i < n + m; i++) {
+        all[i] = i < n ? a[i] : b[i - n];
+    }
+    return all;
+}
+
+static int
+proc_run(struct driver *d, const struct service_spec *s, char *const *argv,
+         char *const *env, int timeout_s, char *err, size_t len)
+{
+    struct proc_data  *pd = d->data;
+    char               dir[1024], logf[1024];
+    char             **envp;
+    pid_t              pid;
+    int                fd, nul, i, status = 0;
+    struct timespec    ts = { 0, 50 * 1000000 };
+
+    if (geteuid() == 0 && s->uid == 0) {
+        snprintf(err, len, "%s/%s has no user of its own: not run as root",
+                 s->tenant, s->service);
+        return -1;
+    }
+    if (path(dir, sizeof(dir), d->conf, s->tenant, NULL, NULL, NULL) != 0
+        || path(logf, sizeof(logf), d->conf, s->tenant, "logs", s->service,
+                ".log") != 0)
+    {
+        snprintf(err, len, "state_dir path too long for %s", s->tenant);
+        return -1;
+    }
+    if (mkdirs(dir, "logs", 0700) != 0) {
+        snprintf(err, len, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+
+    envp = join_env(s->envp, env);
+    fd = open(logf, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (envp == NULL || fd < 0 || nul < 0) {
+        snprintf(err, len, "cannot open %s: %s", logf, strerror(errno));
+        goto failed;
+    }
+
+    pid = fork();
+    if (pid < 0) {
+        snprintf(err, len, "fork: %s", strerror(errno));
+        goto failed;
+    }
+    if (pid == 0) {
+        setsid();
+        if (become(s) != 0 || dup2(nul, 0) < 0 || dup2(fd, 1) < 0
+            || dup2(fd, 2) < 0)
+        {
+            _exit(126);
+        }
+        for (i = 3; i < 1024; i++) {
+            close(i);
+        }
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL);
+        execvpe(argv[0], argv, envp);
+        dprintf(2, "provisioner: cannot run %s: %s\n", argv[0],
+                strerror(errno));
+        _exit(127);
+    }
+
+    /* the service's own limits hold for its one-off commands too */
+    if (pd->cgroups != CGROUP_NONE && (s->memory_mb > 0 || s->cpus > 0)
+        && cgroup_enter(d->conf, pd->cgroups, s->tenant, s->service,
+                        s->memory_mb, s->cpus, pid, err, len) != 0)
+    {
+        kill(-pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        goto failed;
+    }
+
+    for (i = 0; ; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            break;
+        }
+        if (i >= timeout_s * 20) {
+            kill(-pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            snprintf(err, len, "%s/%s: %s did not finish in %d s (killed; "
+                     "see the service's log)", s->tenant, s->service,
+                     argv[0], timeout_s);
+            goto failed;
+        }
+        nanosleep(&ts, NULL);
+    }
+
+    close(fd);
+    close(nul);
+    free(envp);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        snprintf(err, len, "%s/%s: %s %s %d (see the service's log)",
+                 s->tenant, s->service, argv[0],
+                 WIFEXITED(status) ? "exited with" : "was killed by signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        return -1;
+    }
+    return 0;
+
+failed:
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (nul >= 0) {
+        close(nul);
+    }
+    free(envp);
+    return -1;
 }
 
 static void
@@ -584,6 +718,7 @@ const struct driver_ops  driver_process_ops = {
     .init = proc_init,
     .start = proc_start,
     .stop = proc_stop,
+    .run = proc_run,
     .remove = proc_remove,
     .status = proc_status,
     .logs = proc_logs,

@@ -109,6 +109,29 @@ job_free(struct job *j)
 }
 
 int
+job_extend(struct prov *p, struct job *j, int seconds)
+{
+    char        secs[16];
+    const char *params[3] = { j->idstr, p->conf.id, secs };
+    PGresult   *res;
+    int         n;
+
+    snprintf(secs, sizeof(secs), "%d",
+             seconds > p->conf.lease ? seconds : p->conf.lease);
+    res = db_query(p->conn, "extend the job's lease",
+                   "UPDATE jobs SET lease_until = now()"
+                   "       + make_interval(secs => $3::int), updated_at = now()"
+                   " WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
+                   3, params);
+    if (res == NULL) {
+        return -1;
+    }
+    n = atoi(PQcmdTuples(res));
+    PQclear(res);
+    return n == 1 ? 0 : PROV_NONE;
+}
+
+int
 job_step(struct prov *p, struct job *j, const char *step)
 {
     char        lease[16];

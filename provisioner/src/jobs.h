@@ -26,6 +26,10 @@ void job_unlock(struct prov *p, struct job *j);
  * PROV_NONE the claim is lost, -1 error */
 int  job_step(struct prov *p, struct job *j, const char *step);
 
+/* the lease held for at least seconds more, before a step that may take
+ * that long (an application's migrations): 0, PROV_NONE lost, -1 error */
+int  job_extend(struct prov *p, struct job *j, int seconds);
+
 /* the final transaction: job_begin, the caller's writes, job_commit */
 int  job_begin(struct prov *p);
 int  job_commit(struct prov *p, struct job *j, json_t *result);

@@ -130,6 +130,15 @@ finish(struct prov *p, struct job *j, json_t *result, char *err)
     return DONE;
 }
 
+/* the blueprint's admin login is a command to run, not a file to write */
+static int
+login_by_command(const struct tenant *t)
+{
+    json_t *login = json_object_get(t->bp->json, "admin_login");
+
+    return login != NULL && json_object_get(login, "command") != NULL;
+}
+
 /* --- create --------------------------------------------------------------- */
 
 static enum outcome
@@ -190,6 +199,15 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
         STEP("files", tenant_write_files(p, t, err, ERRLEN)
                       || tenant_write_login(p, t, email, password, err,
                                             ERRLEN));
+        /* migrations outlast a lease renewed step by step */
+        if (job_extend(p, j, tenant_setup_time(t)) != 0) {
+            snprintf(err, ERRLEN, "registry: cannot extend the job's lease");
+            return LOST;
+        }
+        STEP("setup", tenant_run_setup(p, t, err, ERRLEN)
+                      || (login_by_command(t)
+                          && tenant_run_admin_login(p, t, email, password,
+                                                    err, ERRLEN)));
         STEP("services", tenant_start_all(p, t, err, ERRLEN));
         STEP("health", tenant_wait_healthy(p, t, err, ERRLEN));
     }
@@ -305,11 +323,18 @@ do_seed_admin(struct prov *p, struct job *j, struct tenant *t, char *err)
     }
 
     STEP("prepare", tenant_prepare(p, t, err, ERRLEN));
-    STEP("login", tenant_write_login(p, t, email, password, err, ERRLEN));
+    if (login_by_command(t) && job_extend(p, j, tenant_setup_time(t)) != 0) {
+        snprintf(err, ERRLEN, "registry: cannot extend the job's lease");
+        return LOST;
+    }
+    STEP("login", login_by_command(t)
+                  ? tenant_run_admin_login(p, t, email, password, err, ERRLEN)
+                  : tenant_write_login(p, t, email, password, err, ERRLEN));
 
-    /* the admin service reads its login at start */
+    /* a file login is read by the admin service at start; a command's
+     * login is the application's own, live at once */
     svc = json_string_value(json_object_get(login, "service"));
-    if (strcmp(t->status, "active") == 0) {
+    if (!login_by_command(t) && strcmp(t->status, "active") == 0) {
         if (p->driver->ops->stop(p->driver, t->id, svc, err, ERRLEN) != 0
             || tenant_spec(p, t, svc, &s, err, ERRLEN) != 0)
         {

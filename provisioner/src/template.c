@@ -93,6 +93,9 @@ lookup(const char *name, const struct tctx *c, char *num, size_t numlen)
     if (strncmp(name, "secret:", 7) == 0) {
         return json_string_value(json_object_get(c->secrets, name + 7));
     }
+    if (strncmp(name, "runtime:", 8) == 0) {
+        return json_string_value(json_object_get(c->runtimes, name + 8));
+    }
     if (strcmp(name, "admin_email") == 0) {
         return c->admin_email;
     }
@@ -204,6 +207,11 @@ template_render_as(const char *tpl, const struct tctx *c,
         name[n] = '\0';
 
         val = lookup(name, c, num, sizeof(num));
+        if (val == NULL && strncmp(name, "runtime:", 8) == 0) {
+            snprintf(err, errlen, "runtime %s is not installed on this "
+                     "machine: auto/runtimes install %s", name + 8, name + 8);
+            goto failed;
+        }
         if (val == NULL) {
             snprintf(err, errlen, "{{%s}} has no value here", name);
             goto failed;

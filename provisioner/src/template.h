@@ -23,6 +23,7 @@ struct tctx {
     json_t      *secrets;        /* name -> value */
     const char  *admin_email;
     const char  *admin_password_crypt;
+    json_t      *runtimes;       /* installed npm runtimes: name -> dir */
 };
 
 /* how values are written into what the template makes */

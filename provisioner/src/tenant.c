@@ -9,6 +9,7 @@
  */
 
 #include "tenant.h"
+#include "runtime.h"
 #include "db.h"
 
 #include <stdio.h>
@@ -60,7 +61,10 @@ tenant_load(struct prov *p, const char *id, struct tenant *t, char *err,
 
     t->ports = json_object();
     t->secrets = json_object();
-    if (t->ports == NULL || t->secrets == NULL) {
+    /* the installed npm runtimes, for blueprints that name one */
+    t->runtimes = t->bp->runtimes ? runtime_installed(&p->conf)
+                                  : json_object();
+    if (t->ports == NULL || t->secrets == NULL || t->runtimes == NULL) {
         snprintf(err, len, "out of memory");
         return -1;
     }
@@ -83,8 +87,10 @@ tenant_free(struct tenant *t)
 
     json_decref(t->ports);
     json_decref(t->secrets);
+    json_decref(t->runtimes);
     t->ports = NULL;
     t->secrets = NULL;
+    t->runtimes = NULL;
 }
 
 int

@@ -28,6 +28,7 @@ struct tenant {
     char                     admin_email[256];
     char                     admin_crypt[128];
     const char              *bind;       /* {{bind}}: where services listen */
+    json_t                  *runtimes;   /* {{runtime:NAME}}: installed ones */
 };
 
 /* 0 found, PROV_NONE no such tenant, -1 error (err says why) */
@@ -58,6 +59,18 @@ int  tenant_write_files(struct prov *p, struct tenant *t, char *err,
                         size_t len);
 int  tenant_write_login(struct prov *p, struct tenant *t, const char *email,
                         const char *password, char *err, size_t len);
+
+/* the blueprint's one-off commands at create ("setup"), as their service
+ * runs: its user, directory, environment and limits */
+int  tenant_run_setup(struct prov *p, struct tenant *t, char *err,
+                      size_t len);
+/* the longest the setup and the admin login may take, in seconds */
+int  tenant_setup_time(const struct tenant *t);
+/* the admin login by command ("admin_login": {"command", "service"}):
+ * ADMIN_EMAIL and ADMIN_PASSWORD in its environment, never in argv */
+int  tenant_run_admin_login(struct prov *p, struct tenant *t,
+                            const char *email, const char *password,
+                            char *err, size_t len);
 
 /* the rendered spec of one service; spec_free releases it */
 int  tenant_spec(struct prov *p, struct tenant *t, const char *service,

@@ -10,6 +10,7 @@
 
 #include <crypt.h>
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,45 @@ tenant_context(struct tenant *t, int port, struct tctx *c)
                                                        "db_password"));
     c->admin_email = t->admin_email[0] ? t->admin_email : NULL;
     c->admin_password_crypt = t->admin_crypt[0] ? t->admin_crypt : NULL;
+    c->runtimes = t->runtimes;
+}
+
+/*
+ * A symbolic link in the tenant's directory to what the platform shares
+ * read-only (an npm runtime's node_modules): one install, many tenants.
+ * Made as the tenant, replacing whatever the tenant left there.
+ */
+static int
+make_link(struct tenant *t, const char *dest, const char *target,
+          struct tctx *c, char *err, size_t len)
+{
+    char  *d, *to, file[2048];
+    int    rc = -1;
+
+    d = template_render(dest, c, err, len);
+    to = d ? template_render(target, c, err, len) : NULL;
+    if (d == NULL || to == NULL) {
+        free(d);
+        return -1;
+    }
+    snprintf(file, sizeof(file), "%s/%s", t->dir, d);
+
+    if (tenant_become(t) != 0) {
+        snprintf(err, len, "cannot link %s as its tenant", file);
+    } else {
+        if ((unlink(file) != 0 && errno != ENOENT)
+            || symlink(to, file) != 0)
+        {
+            snprintf(err, len, "cannot link %s to %s: %s", file, to,
+                     strerror(errno));
+        } else {
+            rc = 0;
+        }
+        tenant_unbecome(t);
+    }
+    free(d);
+    free(to);
+    return rc;
 }
 
 /* a file of the blueprint's, rendered into the tenant's directory */
@@ -99,7 +139,7 @@ done:
 int
 tenant_write_files(struct prov *p, struct tenant *t, char *err, size_t len)
 {
-    json_t      *svcs, *svc, *files, *src;
+    json_t      *svcs, *svc, *files, *links, *src;
     const char  *name, *dest;
     struct tctx  c;
 
@@ -115,6 +155,13 @@ tenant_write_files(struct prov *p, struct tenant *t, char *err, size_t len)
         json_object_foreach(files, dest, src) {
             if (render_file(p, t, dest, json_string_value(src), &c, err, len)
                 != 0)
+            {
+                return -1;
+            }
+        }
+        links = json_object_get(svc, "links");
+        json_object_foreach(links, dest, src) {
+            if (make_link(t, dest, json_string_value(src), &c, err, len) != 0)
             {
                 return -1;
             }
@@ -136,7 +183,8 @@ tenant_write_login(struct prov *p, struct tenant *t, const char *email,
 
     (void) p;
     login = json_object_get(t->bp->json, "admin_login");
-    if (login == NULL) {
+    /* a login made by a command runs once the application is set up */
+    if (login == NULL || json_object_get(login, "command") != NULL) {
         return 0;
     }
 

@@ -19,7 +19,7 @@ sub make {
     symlink "$Tenant::Test::TOP/blueprints/static", "$dir/static";
     symlink "$Tenant::Test::TOP/blueprints/static-shared.json", "$dir/static-shared.json";
     symlink "$Tenant::Test::TOP/blueprints/static-shared", "$dir/static-shared";
-    symlink "$Tenant::Test::TOP/blueprints/ecommerce.json", "$dir/ecommerce.json";
+    symlink "$Tenant::Test::TOP/blueprints/blog.json", "$dir/blog.json";
     my $json = JSON::PP->new->canonical->pretty;
     Tenant::Test::write_file("$dir/dbapp/index.html", "<h1>{{display_name}} runs on a database</h1>\n");
     Tenant::Test::write_file("$dir/dbapp.json", $json->encode({

@@ -36,6 +36,7 @@ sub start_provisioner {
         "db = " . $self->conninfo,
         "driver = " . ($o{driver} // 'process'),
         "blueprints = " . ($o{blueprints} // "$TOP/blueprints"),
+        "runtimes = $TOP/runtimes",
         "state_dir = $dir/tenants",
         "secret_key = $dir/secret-key",
         "id = $name",

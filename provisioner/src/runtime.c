@@ -1,0 +1,80 @@
+#define _GNU_SOURCE
+
+#include "runtime.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* the first 16 hex digits of the file's SHA-256, or -1 */
+static int
+lock_digest(const char *path, char out[17])
+{
+    static const char  hex[] = "0123456789abcdef";
+    unsigned char      buf[65536], md[EVP_MAX_MD_SIZE];
+    unsigned int       mdlen = 0;
+    EVP_MD_CTX        *ctx;
+    FILE              *f;
+    size_t             n;
+    int                i, rc = -1;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return -1;
+    }
+    ctx = EVP_MD_CTX_new();
+    if (ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) {
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+            EVP_DigestUpdate(ctx, buf, n);
+        }
+        if (!ferror(f) && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1) {
+            for (i = 0; i < 8; i++) {
+                out[2 * i] = hex[md[i] >> 4];
+                out[2 * i + 1] = hex[md[i] & 15];
+            }
+            out[16] = '\0';
+            rc = 0;
+        }
+    }
+    EVP_MD_CTX_free(ctx);
+    fclose(f);
+    return rc;
+}
+
+json_t *
+runtime_installed(const struct conf *c)
+{
+    DIR            *dir;
+    struct dirent  *e;
+    json_t         *out = json_object();
+    char            lock[1200], inst[1200], digest[17];
+
+    if (out == NULL) {
+        return NULL;
+    }
+    dir = opendir(c->runtimes);
+    if (dir == NULL) {
+        return out;    /* a checkout without runtimes has none */
+    }
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(lock, sizeof(lock), "%s/%s/package-lock.json", c->runtimes,
+                 e->d_name);
+        if (access(lock, R_OK) != 0 || lock_digest(lock, digest) != 0) {
+            continue;
+        }
+        snprintf(inst, sizeof(inst), "%s/%s-%s/.installed", c->runtime_dir,
+                 e->d_name, digest);
+        if (access(inst, R_OK) == 0) {
+            inst[strlen(inst) - strlen("/.installed")] = '\0';
+            json_object_set_new(out, e->d_name, json_string(inst));
+        }
+    }
+    closedir(dir);
+    return out;
+}

@@ -1,0 +1,106 @@
+# The ecommerce blueprint runs Medusa 2 through the platform, on the
+# process driver, from the npm runtime auto/runtimes installed: a create
+# migrates the store's own database and makes its admin (the password is
+# shown once); through the edge, the admin signs in at admin.{tenant},
+# creates a product, and it is on that store's front page and store API
+# at {tenant}, not on another store's; one store's token is refused by the
+# other; suspend gives 503 and resume brings the data back; seed-admin
+# changes the password for real; delete leaves no database, role, files or
+# processes.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(time sleep);
+use Tenant::Test;
+use Tenant::Conf;
+
+my ($rc, $out) = Tenant::Test::run_cmd("$Tenant::Test::TOP/auto/runtimes", 'install', 'medusa');
+is($rc, 0, 'the medusa runtime is installed (once per machine)') or diag($out);
+
+my $t = Tenant::Test->new->start_pg;
+$t->migrate;
+$t->start_nginx(http => Tenant::Conf::http());
+$t->start_provisioner(extra => ['workers = 2']);
+$t->{api_key} = $t->create_api_key('shop');
+
+sub edge {
+    my ($host, $method, $path, %o) = @_;
+    my $r = $t->request(method => $method, path => $path, host => $host, timeout => 30,
+                        ($o{body} ? (body => encode_json($o{body})) : ()),
+                        headers => { ($o{token} ? (Authorization => "Bearer $o{token}") : ()),
+                                     ($o{key} ? ('x-publishable-api-key' => $o{key}) : ()) });
+    $r->{json} = eval { decode_json($r->{body}) } if ($r->{body} // '') =~ /^\s*[{\[]/;
+    return $r;
+}
+
+my %shop;
+for my $s (['shop-a', 'electronics'], ['shop-b', 'fashion']) {
+    my ($name, $theme) = @$s;
+    my $t0 = time;
+    my $r = $t->api(POST => 'tenants?wait=60', { name => $name, blueprint => 'ecommerce', theme => $theme });
+    if ($r->{status} == 202) {    # ?wait ends at 60 s
+        $t->wait_job($r->{json}{job}{id}, 240);
+        $r = $t->api(GET => "jobs/$r->{json}{job}{id}");
+    }
+    is($r->{json}{job}{status}, 'done', "$name: created") or diag($r->{body} . "\n" . $t->provisioner_log);
+    my $admin = $r->{json}{job}{result}{admin} || {};
+    ok($admin->{email} && $admin->{password}, '... its admin credentials shown once');
+    my $ok = Tenant::Test::wait_until(sub { edge("$name.localhost", GET => '/')->{status} == 200 }, 60, 0.2);
+    ok($ok, "... its front page answers at $name.localhost");
+    diag(sprintf "$name: create -> front page 200 in %.1f s", time - $t0);
+    $r = edge("admin.$name.localhost", POST => '/auth/user/emailpass',
+              body => { email => $admin->{email}, password => $admin->{password} });
+    ok($r->{json} && $r->{json}{token}, "... its admin signs in at admin.$name.localhost") or diag($r->{body});
+    $shop{$name} = { admin => $admin, token => $r->{json}{token} };
+}
+
+my $a = $shop{'shop-a'};
+my $r = edge('admin.shop-a.localhost', GET => '/admin/sales-channels', token => $a->{token});
+my $sc = $r->{json}{sales_channels}[0]{id};
+$r = edge('admin.shop-a.localhost', POST => '/admin/products', token => $a->{token}, body => {
+    title => 'Shop A Lamp', status => 'published', options => [{ title => 'Size', values => ['One'] }],
+    sales_channels => [{ id => $sc }] });
+is($r->{status}, 200, 'shop-a creates a product through its admin API at the edge');
+$r = edge('shop-a.localhost', GET => '/');
+like($r->{body}, qr{<li class="product">Shop A Lamp</li>}, "it is on shop-a's front page");
+like($r->{body}, qr{theme-electronics}, '... in its theme');
+$r = edge('admin.shop-a.localhost', GET => '/admin/api-keys', token => $a->{token});
+my ($pk) = grep { $_->{type} eq 'publishable' } @{ $r->{json}{api_keys} || [] };
+$r = edge('shop-a.localhost', GET => '/store/products?fields=title', key => $pk->{token});
+is_deeply([map { $_->{title} } @{ $r->{json}{products} || [] }], ['Shop A Lamp'], "... and on its store API");
+$r = edge('shop-b.localhost', GET => '/');
+unlike($r->{body}, qr/Shop A Lamp/, "... not on shop-b's front page");
+like($r->{body}, qr{theme-fashion}, "shop-b has its own theme");
+is(edge('admin.shop-b.localhost', GET => '/admin/products', token => $a->{token})->{status}, 401,
+   "shop-a's admin token is refused by shop-b");
+
+# suspend, resume: the data stays
+is($t->api(POST => 'tenants/shop-a/suspend?wait=60')->{status}, 200, 'shop-a is suspended');
+is(edge('shop-a.localhost', GET => '/')->{status}, 503, '... and answers 503');
+is($t->api(POST => 'tenants/shop-a/resume?wait=60')->{status}, 200, 'shop-a is resumed');
+ok(Tenant::Test::wait_until(sub { edge('shop-a.localhost', GET => '/')->{body} =~ /Shop A Lamp/ }, 60, 0.2),
+   '... and its product is still there');
+
+# seed-admin: the new password signs in, the old one does not
+$r = $t->api(POST => 'tenants/shop-a/seed-admin?wait=60', { email => $a->{admin}{email}, password => 'A-new-pass-123' });
+is($r->{status}, 200, 'seed-admin resets the admin password') or diag($r->{body});
+is(edge('admin.shop-a.localhost', POST => '/auth/user/emailpass',
+        body => { email => $a->{admin}{email}, password => 'A-new-pass-123' })->{status}, 200, '... the new one signs in');
+is(edge('admin.shop-a.localhost', POST => '/auth/user/emailpass',
+        body => { email => $a->{admin}{email}, password => $a->{admin}{password} })->{status}, 401, '... the old one does not');
+
+# delete: nothing left
+my @pids = $t->tenant_pids('shop-a');
+ok(@pids, 'shop-a has processes');
+is($t->api(DELETE => 'tenants/shop-a?wait=60')->{status}, 200, 'shop-a is deleted');
+is($t->psql("SELECT count(*) FROM pg_database WHERE datname = 'tenant_shop_a'"), 0, '... its database is gone');
+is($t->psql("SELECT count(*) FROM pg_roles WHERE rolname = 'tenant_shop_a'"), 0, '... its role');
+ok(!-e "$t->{state_dir}/shop-a", '... its files');
+ok(Tenant::Test::wait_until(sub { !grep { kill 0, $_ } @pids }, 10), '... and its processes');
+is(edge('shop-b.localhost', GET => '/')->{status}, 200, 'shop-b still answers');
+
+$t->stop_provisioner;
+Tenant::Test::finish();
