@@ -30,6 +30,18 @@ my %broken = (
     'health'    => [$good =~ s/"name":"good"/"name":"health"/r =~ s/"command":\["true"\]/"command":["true"],"health":{"path":"nope"}/r, qr/health\.json: services\.web\.health\.path: must start with \//],
     'shared'    => [$good =~ s/"name":"good"/"name":"shared"/r =~ s/\["dedicated"\]/["shared"]/r, qr/shared\.json: shared: shared mode needs/],
     'dupkey'    => ['{"name":"dupkey","name":"dupkey"}', qr/dupkey\.json: line \d+: duplicate object key/],
+    'setupdock' => [$good =~ s/"name":"good"/"name":"setupdock"/r =~ s/\["process"\]/["process","docker"]/r
+                        =~ s/"command":\["true"\]/"command":["true"],"image":"x"/r
+                        =~ s/"services"/"setup":{"service":"web","commands":[["true"]]},"services"/r,
+                    qr/setupdock\.json: setup: runs on the process driver only/],
+    'setupcmd'  => [$good =~ s/"name":"good"/"name":"setupcmd"/r =~ s/"services"/"setup":{"service":"web","commands":["true"]},"services"/r,
+                    qr/setupcmd\.json: setup\.commands\[0\]: must be an array of strings/],
+    'setupsvc'  => [$good =~ s/"name":"good"/"name":"setupsvc"/r =~ s/"services"/"setup":{"service":"db","commands":[["true"]]},"services"/r,
+                    qr/setupsvc\.json: setup\.service: no such service/],
+    'linkslash' => [$good =~ s/"name":"good"/"name":"linkslash"/r =~ s/"command":\["true"\]/"command":["true"],"links":{"a\/b":"\/x"}/r,
+                    qr/linkslash\.json: services\.web\.links\.a\/b: a name in the tenant's directory/],
+    'logincmd'  => [$good =~ s/"name":"good"/"name":"logincmd"/r =~ s/"services"/"admin_login":{"command":"true","service":"web"},"services"/r,
+                    qr/logincmd\.json: admin_login\.command: must be an array of strings/],
 );
 Tenant::Test::write_file("$dir/good.json", $good);
 Tenant::Test::write_file("$dir/$_.json", $broken{$_}[0]) for keys %broken;

@@ -326,6 +326,16 @@ blueprint_json_has(json_t *root, const char *list, const char *value)
     return 0;
 }
 
+/* does obj's "service" name one of the blueprint's services? */
+static int
+names_service(json_t *obj, json_t *svcs)
+{
+    json_t *e = json_object_get(obj, "service");
+
+    return json_is_string(e)
+           && json_object_get(svcs, json_string_value(e)) != NULL;
+}
+
 const char *
 blueprint_validate(json_t *root, const char *name, char *err, size_t len)
 {
@@ -501,10 +511,7 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
             }
             return err;
         }
-        e = json_object_get(v, "service");
-        if (!json_is_string(e)
-            || json_object_get(svcs, json_string_value(e)) == NULL)
-        {
+        if (!names_service(v, svcs)) {
             fail(err, len, "setup.service: no such service");
             return err;
         }
@@ -543,10 +550,7 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
             fail(err, len, "admin_login.command: must be an array of strings");
             return err;
         }
-        e = json_object_get(v, "service");
-        if (!json_is_string(e)
-            || json_object_get(svcs, json_string_value(e)) == NULL)
-        {
+        if (!names_service(v, svcs)) {
             fail(err, len, "admin_login.service: no such service");
             return err;
         }
@@ -574,10 +578,7 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
             fail(err, len, "admin_login.line: must be a string");
             return err;
         }
-        e = json_object_get(v, "service");
-        if (!json_is_string(e)
-            || json_object_get(svcs, json_string_value(e)) == NULL)
-        {
+        if (!names_service(v, svcs)) {
             fail(err, len, "admin_login.service: no such service");
             return err;
         }
