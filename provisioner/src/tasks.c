@@ -130,6 +130,18 @@ finish(struct prov *p, struct job *j, json_t *result, char *err)
     return DONE;
 }
 
+/* the lease held through a step that may outlast it (migrations, a slow
+ * application's health check) */
+static int
+extend(struct prov *p, struct job *j, int seconds, char *err)
+{
+    if (job_extend(p, j, seconds) != 0) {
+        snprintf(err, ERRLEN, "registry: cannot extend the job's lease");
+        return -1;
+    }
+    return 0;
+}
+
 /* the blueprint's admin login is a command to run, not a file to write */
 static int
 login_by_command(const struct tenant *t)
@@ -199,9 +211,7 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
         STEP("files", tenant_write_files(p, t, err, ERRLEN)
                       || tenant_write_login(p, t, email, password, err,
                                             ERRLEN));
-        /* migrations outlast a lease renewed step by step */
-        if (job_extend(p, j, tenant_setup_time(t)) != 0) {
-            snprintf(err, ERRLEN, "registry: cannot extend the job's lease");
+        if (extend(p, j, tenant_setup_time(t), err) != 0) {
             return LOST;
         }
         STEP("setup", tenant_run_setup(p, t, err, ERRLEN)
@@ -209,6 +219,9 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
                           && tenant_run_admin_login(p, t, email, password,
                                                     err, ERRLEN)));
         STEP("services", tenant_start_all(p, t, err, ERRLEN));
+        if (extend(p, j, tenant_health_time(p, t), err) != 0) {
+            return LOST;
+        }
         STEP("health", tenant_wait_healthy(p, t, err, ERRLEN));
     }
 
@@ -288,6 +301,9 @@ do_resume(struct prov *p, struct job *j, struct tenant *t, char *err)
     }
     STEP("prepare", tenant_prepare(p, t, err, ERRLEN));
     STEP("services", tenant_start_all(p, t, err, ERRLEN));
+    if (extend(p, j, tenant_health_time(p, t), err) != 0) {
+        return LOST;
+    }
     STEP("health", tenant_wait_healthy(p, t, err, ERRLEN));
 
     if (job_begin(p) != 0
@@ -323,8 +339,8 @@ do_seed_admin(struct prov *p, struct job *j, struct tenant *t, char *err)
     }
 
     STEP("prepare", tenant_prepare(p, t, err, ERRLEN));
-    if (login_by_command(t) && job_extend(p, j, tenant_setup_time(t)) != 0) {
-        snprintf(err, ERRLEN, "registry: cannot extend the job's lease");
+    if (login_by_command(t) && extend(p, j, tenant_setup_time(t), err) != 0)
+    {
         return LOST;
     }
     STEP("login", login_by_command(t)

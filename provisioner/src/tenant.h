@@ -64,6 +64,8 @@ int  tenant_write_login(struct prov *p, struct tenant *t, const char *email,
  * runs: its user, directory, environment and limits */
 int  tenant_run_setup(struct prov *p, struct tenant *t, char *err,
                       size_t len);
+/* the longest the services' health checks may take together, in seconds */
+int  tenant_health_time(struct prov *p, struct tenant *t);
 /* the longest the setup and the admin login may take, in seconds */
 int  tenant_setup_time(const struct tenant *t);
 /* the admin login by command ("admin_login": {"command", "service"}):

@@ -160,6 +160,30 @@ tenant_stop_all(struct prov *p, struct tenant *t, char *err, size_t len)
     return 0;
 }
 
+/* the health check's time limit of a service: its own, or the default */
+static int
+health_timeout(struct prov *p, json_t *h)
+{
+    return json_is_integer(json_object_get(h, "timeout"))
+           ? (int) json_integer_value(json_object_get(h, "timeout"))
+           : p->conf.health_timeout;
+}
+
+int
+tenant_health_time(struct prov *p, struct tenant *t)
+{
+    json_t      *svc;
+    const char  *name;
+    int          total = 0;
+
+    json_object_foreach(blueprint_services(t->bp), name, svc) {
+        if (json_object_get(svc, "health") != NULL) {
+            total += health_timeout(p, json_object_get(svc, "health"));
+        }
+    }
+    return total;
+}
+
 int
 tenant_wait_healthy(struct prov *p, struct tenant *t, char *err, size_t len)
 {
@@ -178,9 +202,7 @@ tenant_wait_healthy(struct prov *p, struct tenant *t, char *err, size_t len)
         if (h == NULL) {
             continue;
         }
-        timeout = json_is_integer(json_object_get(h, "timeout"))
-                  ? (int) json_integer_value(json_object_get(h, "timeout"))
-                  : p->conf.health_timeout;
+        timeout = health_timeout(p, h);
 
         memset(&s, 0, sizeof(s));
         s.tenant = t->id;
