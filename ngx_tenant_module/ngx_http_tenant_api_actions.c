@@ -260,14 +260,10 @@ ngx_http_tenant_api_written(ngx_http_tenant_api_ctx_t *ctx, PGresult *res,
                 return NGX_ERROR;
             }
         }
-
-        ngx_http_tenant_api_db_error(ctx, res);
-        return NGX_ERROR;
     }
 
-    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", NULL);
+    /* any other error, or no such tenant */
+    if (ngx_http_tenant_api_tenant_row(ctx, res) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 
 #include "cgroup.h"
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -8,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* cgroup v1 hierarchies we limit through, by controller */
@@ -174,8 +174,7 @@ cgroup_enter(const struct conf *c, enum cgroup_mode mode, const char *tenant,
 static void
 remove_dir(const char *dir)
 {
-    int              i;
-    struct timespec  ts = { 0, 20 * 1000000 };
+    int  i;
 
     for (i = 0; i < 50; i++) {
         if (rmdir(dir) == 0 || errno == ENOENT) {
@@ -184,7 +183,7 @@ remove_dir(const char *dir)
         if (errno != EBUSY) {
             break;
         }
-        nanosleep(&ts, NULL);
+        clock_pause_ms(20);
     }
     log_warn("cannot remove %s: %s", dir, strerror(errno));
 }

@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "health.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,15 +14,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-static double
-now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* one attempt: the HTTP status, or -1 with the reason in err */
 static int
@@ -121,10 +113,9 @@ health_wait_for(const char *addr, const char *path, const char *tenant,
                 int below, int timeout_s, volatile sig_atomic_t *stop, char *err,
                 size_t len)
 {
-    double           deadline = now() + timeout_s;
+    double           deadline = clock_now() + timeout_s;
     int              status;
     long             wait_ms = 1;
-    struct timespec  ts;
 
     for ( ;; ) {
         status = probe(addr, path, tenant, err, len);
@@ -135,7 +126,7 @@ health_wait_for(const char *addr, const char *path, const char *tenant,
         if (status >= below) {
             snprintf(err, len, "%s%s answered %d", addr, path, status);
         }
-        if (now() >= deadline) {
+        if (clock_now() >= deadline) {
             return -1;
         }
         if (stop && *stop) {
@@ -143,9 +134,7 @@ health_wait_for(const char *addr, const char *path, const char *tenant,
             return -1;
         }
         /* a fresh process binds within milliseconds: look soon, then less */
-        ts.tv_sec = 0;
-        ts.tv_nsec = wait_ms * 1000000L;
-        nanosleep(&ts, NULL);
+        clock_pause_ms(wait_ms);
         wait_ms = wait_ms * 2 > 100 ? 100 : wait_ms * 2;
     }
 }

@@ -6,6 +6,7 @@
 #include "driver.h"
 #include "secret.h"
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <signal.h>
 
@@ -23,6 +24,7 @@ struct prov {
     PGconn               *conn;
     struct driver        *driver;
     struct blueprint_set  blueprints;
+    json_t               *runtime_dirs;   /* runtime_dirs() at the last load */
     unsigned char         key[SECRET_KEY_BYTES];
     int                   have_key;
     int                   worker;     /* 0: the daemon itself; n: worker n */

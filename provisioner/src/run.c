@@ -8,6 +8,7 @@
 #include "tasks.h"
 #include "tenant.h"
 #include "acme.h"
+#include "runtime.h"
 #include "domains.h"
 
 #include <errno.h>
@@ -132,6 +133,9 @@ load_blueprints(struct prov *p)
     }
     blueprints_free(&p->blueprints);
     p->blueprints = set;
+    /* their runtimes' lock files are read with them, not per tenant */
+    json_decref(p->runtime_dirs);
+    p->runtime_dirs = runtime_dirs(&p->conf);
     log_info("%zu blueprint(s) loaded from %s", set.n, p->conf.blueprints);
     return 0;
 }
@@ -241,6 +245,7 @@ spawn_worker(struct prov *p, int slot)
     }
     driver_free(p->driver);
     blueprints_free(&p->blueprints);
+    json_decref(p->runtime_dirs);
     exit(rc);
 }
 

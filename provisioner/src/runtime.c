@@ -45,7 +45,7 @@ lock_digest(const char *path, char out[17])
 }
 
 json_t *
-runtime_installed(const struct conf *c)
+runtime_dirs(const struct conf *c)
 {
     DIR            *dir;
     struct dirent  *e;
@@ -68,13 +68,30 @@ runtime_installed(const struct conf *c)
         if (access(lock, R_OK) != 0 || lock_digest(lock, digest) != 0) {
             continue;
         }
-        snprintf(inst, sizeof(inst), "%s/%s-%s/.installed", c->runtime_dir,
-                 e->d_name, digest);
-        if (access(inst, R_OK) == 0) {
-            inst[strlen(inst) - strlen("/.installed")] = '\0';
-            json_object_set_new(out, e->d_name, json_string(inst));
-        }
+        snprintf(inst, sizeof(inst), "%s/%s-%s", c->runtime_dir, e->d_name,
+                 digest);
+        json_object_set_new(out, e->d_name, json_string(inst));
     }
     closedir(dir);
+    return out;
+}
+
+/* installed since the provisioner started, or not yet: asked each time */
+json_t *
+runtime_installed(json_t *dirs)
+{
+    json_t      *out = json_object(), *v;
+    const char  *name;
+    char         inst[1300];
+
+    if (out == NULL) {
+        return NULL;
+    }
+    json_object_foreach(dirs, name, v) {
+        snprintf(inst, sizeof(inst), "%s/.installed", json_string_value(v));
+        if (access(inst, R_OK) == 0) {
+            json_object_set(out, name, v);
+        }
+    }
     return out;
 }

@@ -13,8 +13,12 @@
  * job says how to install it.
  */
 
-/* {name: directory} of the runtimes installed for this checkout's lock
- * files (none installed: an empty object); NULL on error */
-json_t *runtime_installed(const struct conf *c);
+/* {name: directory} where this checkout's lock files say each runtime is
+ * installed, whether it is yet or not: each lock file read and hashed, so
+ * once per blueprint (re)load, not per tenant; NULL on error */
+json_t *runtime_dirs(const struct conf *c);
+
+/* those of dirs (may be NULL) installed now: a stat each; NULL on error */
+json_t *runtime_installed(json_t *dirs);
 
 #endif

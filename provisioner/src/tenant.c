@@ -62,7 +62,7 @@ tenant_load(struct prov *p, const char *id, struct tenant *t, char *err,
     t->ports = json_object();
     t->secrets = json_object();
     /* the installed npm runtimes, for blueprints that name one */
-    t->runtimes = t->bp->runtimes ? runtime_installed(&p->conf)
+    t->runtimes = t->bp->runtimes ? runtime_installed(p->runtime_dirs)
                                   : json_object();
     if (t->ports == NULL || t->secrets == NULL || t->runtimes == NULL) {
         snprintf(err, len, "out of memory");
