@@ -252,6 +252,7 @@ main(int argc, char **argv)
         rc = run_daemon(&p);
         driver_free(p.driver);
         blueprints_free(&p.blueprints);
+        json_decref(p.runtime_dirs);
         explicit_bzero(p.key, sizeof(p.key));
         return rc;
     }
