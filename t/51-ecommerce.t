@@ -6,7 +6,11 @@
 # at {tenant}, not on another store's; one store's token is refused by the
 # other; suspend gives 503 and resume brings the data back; seed-admin
 # changes the password for real; delete leaves no database, role, files or
-# processes.
+# processes. Store databases are copies of a template migrated once per
+# blueprint version: the first create builds it, the second copies it, a
+# changed blueprint builds a new one once and retires the old; the
+# template takes no connections, its role no logins, and a copy's objects
+# all belong to its store's role.
 use strict;
 use warnings;
 use FindBin;
@@ -23,7 +27,14 @@ is($rc, 0, 'the medusa runtime is installed (once per machine)') or diag($out);
 my $t = Tenant::Test->new->start_pg;
 $t->migrate;
 $t->start_nginx(http => Tenant::Conf::http());
-$t->start_provisioner(extra => ['workers = 2']);
+# a copy of the blueprints, to change one later
+my $bps = $t->dir . '/blueprints';
+($rc, $out) = Tenant::Test::run_cmd('cp', '-r', "$Tenant::Test::TOP/blueprints", $bps);
+die "cp: $out" if $rc;
+$t->start_provisioner(blueprints => $bps, extra => ['workers = 2']);
+my $builds = sub { my @b = $t->provisioner_log =~ /building template database (tpl_ecommerce_[0-9a-f]{12})/g; @b };
+my $templates = sub { $t->psql(q{SELECT string_agg(datname || ':' || datistemplate || ':' || datallowconn, ',' ORDER BY datname)
+                                  FROM pg_database WHERE datname LIKE 'tpl\_ecommerce\_%'}) };
 $t->{api_key} = $t->create_api_key('shop');
 
 sub edge {
@@ -55,6 +66,25 @@ for my $s (['shop-a', 'electronics'], ['shop-b', 'fashion']) {
               body => { email => $admin->{email}, password => $admin->{password} });
     ok($r->{json} && $r->{json}{token}, "... its admin signs in at admin.$name.localhost") or diag($r->{body});
     $shop{$name} = { admin => $admin, token => $r->{json}{token} };
+}
+
+# --- one template, migrated once; each store a copy owned by its role --------------
+my @built = $builds->();
+is(scalar @built, 1, 'the template database was built once, by the first create');
+my $tpl = $built[0];
+is($templates->(), "$tpl:true:false", '... sealed: a template that takes no connections');
+is($t->psql("SELECT rolcanlogin FROM pg_roles WHERE rolname = '$tpl'"), 'f', "... its role cannot log in");
+for my $s (qw(shop-a shop-b)) {
+    (my $db = "tenant_$s") =~ s/-/_/g;
+    my $url = "postgres://postgres\@127.0.0.1:$t->{pgport}/$db";
+    ok($t->psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", '-d', $url) > 100,
+       "$s: its database is a migrated copy");
+    is($t->psql(qq{SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) <> '$db'}, '-d', $url), 0,
+       "... every table, sequence and index in it belongs to $db");
+    is($t->psql(qq{SELECT count(*) FROM pg_shdepend d JOIN pg_database b ON b.oid = d.dbid
+                   WHERE b.datname = '$db' AND d.refobjid = (SELECT oid FROM pg_roles WHERE rolname = '$tpl')}), 0,
+       "... and nothing in it to the template's role");
 }
 
 my $a = $shop{'shop-a'};
@@ -91,6 +121,26 @@ is(edge('admin.shop-a.localhost', POST => '/auth/user/emailpass',
         body => { email => $a->{admin}{email}, password => 'A-new-pass-123' })->{status}, 200, '... the new one signs in');
 is(edge('admin.shop-a.localhost', POST => '/auth/user/emailpass',
         body => { email => $a->{admin}{email}, password => $a->{admin}{password} })->{status}, 401, '... the old one does not');
+
+# --- a changed blueprint: a new template, built once; the old one retired ----------
+my $bpf = "$bps/ecommerce.json";
+my $json = decode_json(Tenant::Test::slurp($bpf));
+$json->{description} .= ' (changed)';
+open my $fh, '>', $bpf or die; print $fh encode_json($json); close $fh;
+my $loaded = () = $t->provisioner_log =~ /blueprint\(s\) loaded/g;
+kill 'HUP', $t->{prov}{p1}{pid};
+ok(Tenant::Test::wait_until(sub { (() = $t->provisioner_log =~ /blueprint\(s\) loaded/g) >= $loaded + 2 }, 20),
+   'the changed blueprint is loaded');
+$r = $t->api(POST => 'tenants?wait=60', { name => 'shop-c', blueprint => 'ecommerce' });
+$r = $t->api(GET => "jobs/$r->{json}{job}{id}") if $r->{status} == 202 && $t->wait_job($r->{json}{job}{id}, 240);
+is($r->{json}{job}{status}, 'done', 'shop-c is created from the changed blueprint') or diag($r->{body});
+@built = $builds->();
+is(scalar @built, 2, '... which built a template of its own, once');
+isnt($built[1], $tpl, '... under a new version');
+is($templates->(), "$built[1]:true:false", '... and the old template is retired');
+is($t->psql("SELECT count(*) FROM pg_roles WHERE rolname = '$tpl'"), 0, "... with its role");
+is(edge('shop-a.localhost', GET => '/')->{status}, 200, 'shop-a, a copy of the old template, still answers');
+is($t->api(DELETE => 'tenants/shop-c?wait=60')->{status}, 200, 'shop-c is deleted');
 
 # delete: nothing left
 my @pids = $t->tenant_pids('shop-a');

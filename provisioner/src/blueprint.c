@@ -349,7 +349,7 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
     static const char *const login[] = { "file", "line", "service", NULL };
     static const char *const login_cmd[] = { "command", "service", NULL };
     static const char *const setup[] = { "service", "commands", "timeout",
-                                         NULL };
+                                         "template", NULL };
     json_t                  *v, *svcs, *e, *f;
     size_t                   i;
     const char              *k;
@@ -532,6 +532,18 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
                   || json_integer_value(e) > 3600))
         {
             fail(err, len, "setup.timeout: seconds, 1-3600");
+            return err;
+        }
+        e = json_object_get(v, "template");
+        if (e && !json_is_boolean(e)) {
+            fail(err, len, "setup.template: true or false");
+            return err;
+        }
+        if (json_is_true(e) && !json_is_true(json_object_get(root,
+                                                             "database")))
+        {
+            fail(err, len, "setup.template: a template database needs "
+                 "\"database\": true");
             return err;
         }
         if (blueprint_json_has(root, "drivers", "docker")) {

@@ -23,6 +23,31 @@ db_connect(const char *conninfo)
     return conn;
 }
 
+/*
+ * The registry's server, another database on it (a tenant's): the same
+ * conninfo, its dbname overridden; the first dbname is expanded as a
+ * connection string, the second is a plain name.
+ */
+PGconn *
+db_connect_db(const char *conninfo, const char *dbname)
+{
+    const char *const  keys[] = { "dbname", "dbname", NULL };
+    const char *const  values[] = { conninfo, dbname, NULL };
+    PGconn            *conn = PQconnectdbParams(keys, values, 1);
+
+    if (conn == NULL) {
+        log_err("database %s: out of memory allocating a connection", dbname);
+        return NULL;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        log_err("database %s: cannot connect: %s", dbname,
+                PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+    return conn;
+}
+
 /* Errors from libpq end in a newline; strip it so each log line is one line. */
 static const char *
 pg_error(PGconn *conn, PGresult *res)

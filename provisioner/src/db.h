@@ -4,6 +4,8 @@
 #include <libpq-fe.h>
 
 PGconn   *db_connect(const char *conninfo);
+/* the same server as conninfo, database dbname */
+PGconn   *db_connect_db(const char *conninfo, const char *dbname);
 int       db_exec(PGconn *conn, const char *what, const char *sql);
 PGresult *db_query(PGconn *conn, const char *what, const char *sql,
                    int nparams, const char *const *params);

@@ -98,6 +98,44 @@ void tenant_db_name(const char *id, char *out, size_t len);
 void tenant_fill_db_url(struct prov *p, struct tenant *t);
 int  tenant_load_ports(struct prov *p, struct tenant *t, char *err,
                        size_t len);
+/* DDL on an identifier libpq quotes; 0, or -1 with err */
+int  tenant_db_ddl(PGconn *conn, const char *what, const char *verb,
+                   const char *ident, const char *tail, char *err,
+                   size_t len);
+/* 1 when sql (one parameter: name) has rows, 0 none, -1 error */
+int  tenant_db_exists(PGconn *conn, const char *sql, const char *name);
+/* a role with this password (NULL: no login), the provisioner its member */
+int  tenant_db_role(struct prov *p, const char *role, const char *pw,
+                    char *err, size_t len);
+/* the blueprint's setup fills a template database its tenants copy */
+int  tenant_db_templated(const struct tenant *t);
+
+/*
+ * The blueprint's template database (tenant_dbtemplate.c): open takes its
+ * lock and says whether it must be built (build: the setup is to be run
+ * into it, as the tenant "as" that template_as makes), seal marks it
+ * built, close lets the lock go; copy makes the tenant's database from it.
+ */
+struct tenant_template {
+    char  name[64];
+    char  password[33];
+    int   build;
+    int   locked;
+};
+
+int  tenant_template_open(struct prov *p, struct tenant *t,
+                          struct tenant_template *tpl, char *err, size_t len);
+int  tenant_template_as(const struct tenant_template *tpl,
+                        const struct tenant *t, struct tenant *as, char *err,
+                        size_t len);
+void tenant_template_as_free(struct tenant *as);
+int  tenant_template_seal(struct prov *p, struct tenant_template *tpl,
+                          char *err, size_t len);
+void tenant_template_close(struct prov *p, struct tenant_template *tpl);
+int  tenant_template_copy(struct prov *p, struct tenant *t,
+                          const struct tenant_template *tpl, char *err,
+                          size_t len);
+
 /* the template context of t (port: the service's own, or 0) */
 void tenant_context(struct tenant *t, int port, struct tctx *c);
 

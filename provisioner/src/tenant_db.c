@@ -27,18 +27,18 @@ tenant_db_name(const char *id, char *out, size_t len)
 }
 
 
-static int
-exec_ddl(struct prov *p, const char *what, const char *verb,
-         const char *ident, const char *tail, char *err, size_t len)
+int
+tenant_db_ddl(PGconn *conn, const char *what, const char *verb,
+              const char *ident, const char *tail, char *err, size_t len)
 {
     char *q, *sql;
     int   rc;
 
     /*
      * DDL takes no parameters: the identifier is escaped by libpq and comes
-     * from a tenant name already held to [a-z0-9-].
+     * from a tenant or blueprint name already held to [a-z0-9_-].
      */
-    q = PQescapeIdentifier(p->conn, ident, strlen(ident));
+    q = PQescapeIdentifier(conn, ident, strlen(ident));
     if (q == NULL) {
         snprintf(err, len, "cannot quote %s", ident);
         return -1;
@@ -50,7 +50,7 @@ exec_ddl(struct prov *p, const char *what, const char *verb,
     }
     PQfreemem(q);
 
-    rc = db_exec(p->conn, what, sql);
+    rc = db_exec(conn, what, sql);
     free(sql);
     if (rc != 0) {
         snprintf(err, len, "registry: %s %s failed (see the provisioner log)",
@@ -59,11 +59,11 @@ exec_ddl(struct prov *p, const char *what, const char *verb,
     return rc;
 }
 
-static int
-exists(struct prov *p, const char *sql, const char *name)
+int
+tenant_db_exists(PGconn *conn, const char *sql, const char *name)
 {
     const char *params[1] = { name };
-    PGresult   *res = db_query(p->conn, "check existence", sql, 1, params);
+    PGresult   *res = db_query(conn, "check existence", sql, 1, params);
     int         n;
 
     if (res == NULL) {
@@ -72,6 +72,59 @@ exists(struct prov *p, const char *sql, const char *name)
     n = PQntuples(res);
     PQclear(res);
     return n > 0;
+}
+
+int
+tenant_db_role(struct prov *p, const char *role, const char *pw, char *err,
+               size_t len)
+{
+    char  *verifier, *lit, tail[600];
+    int    rc;
+
+    if (pw == NULL) {
+        snprintf(tail, sizeof(tail), " NOLOGIN PASSWORD NULL");
+    } else {
+        /* the server gets a SCRAM verifier, never the password itself */
+        verifier = PQencryptPasswordConn(p->conn, pw, role, "scram-sha-256");
+        if (verifier == NULL) {
+            snprintf(err, len, "cannot hash the database password");
+            return -1;
+        }
+        lit = PQescapeLiteral(p->conn, verifier, strlen(verifier));
+        PQfreemem(verifier);
+        if (lit == NULL) {
+            snprintf(err, len, "cannot quote the password verifier");
+            return -1;
+        }
+        snprintf(tail, sizeof(tail), " LOGIN PASSWORD %s", lit);
+        PQfreemem(lit);
+    }
+
+    rc = tenant_db_exists(p->conn, "SELECT 1 FROM pg_roles WHERE rolname = $1",
+                          role);
+    if (rc < 0) {
+        snprintf(err, len, "registry: cannot look up role %s", role);
+        return -1;
+    }
+    if (tenant_db_ddl(p->conn, rc ? "update role" : "create role",
+                      rc ? "ALTER ROLE" : "CREATE ROLE", role, tail, err, len)
+        != 0)
+    {
+        return -1;
+    }
+
+    /* owning a database, and handing objects on, need membership */
+    return tenant_db_ddl(p->conn, "join role", "GRANT", role,
+                         " TO CURRENT_USER", err, len);
+}
+
+int
+tenant_db_templated(const struct tenant *t)
+{
+    json_t *setup = json_object_get(t->bp->json, "setup");
+
+    return blueprint_database(t->bp)
+           && json_is_true(json_object_get(setup, "template"));
 }
 
 /* services reach their database where the provisioner reaches the registry */
@@ -108,7 +161,7 @@ tenant_ensure_database(struct prov *p, struct tenant *t, char *err,
                        size_t len)
 {
     const char *pw;
-    char       *verifier, *lit, tail[600];
+    char       *lit, tail[600];
     int         rc;
 
     if (!blueprint_database(t->bp)) {
@@ -120,44 +173,20 @@ tenant_ensure_database(struct prov *p, struct tenant *t, char *err,
         snprintf(err, len, "database password missing for %s", t->id);
         return -1;
     }
-
-    /* the server gets a SCRAM verifier, never the password itself */
-    verifier = PQencryptPasswordConn(p->conn, pw, t->db_name,
-                                     "scram-sha-256");
-    if (verifier == NULL) {
-        snprintf(err, len, "cannot hash the database password");
-        return -1;
-    }
-    lit = PQescapeLiteral(p->conn, verifier, strlen(verifier));
-    PQfreemem(verifier);
-    if (lit == NULL) {
-        snprintf(err, len, "cannot quote the password verifier");
-        return -1;
-    }
-    snprintf(tail, sizeof(tail), " LOGIN PASSWORD %s", lit);
-    PQfreemem(lit);
-
-    rc = exists(p, "SELECT 1 FROM pg_roles WHERE rolname = $1", t->db_name);
-    if (rc < 0
-        || exec_ddl(p, rc ? "update tenant role" : "create tenant role",
-                    rc ? "ALTER ROLE" : "CREATE ROLE", t->db_name, tail,
-                    err, len) != 0)
-    {
-        if (rc < 0) {
-            snprintf(err, len, "registry: cannot look up role %s", t->db_name);
-        }
+    if (tenant_db_role(p, t->db_name, pw, err, len) != 0) {
         return -1;
     }
 
-    /* owning a database needs membership in its owner role */
-    if (exec_ddl(p, "join tenant role", "GRANT", t->db_name,
-                 " TO CURRENT_USER", err, len) != 0)
-    {
-        return -1;
+    tenant_fill_db_url(p, t);
+
+    /* a copy of the blueprint's template is made by the setup step */
+    if (tenant_db_templated(t)) {
+        return 0;
     }
 
-    rc = exists(p, "SELECT 1 FROM pg_database WHERE datname = $1",
-                t->db_name);
+    rc = tenant_db_exists(p->conn,
+                          "SELECT 1 FROM pg_database WHERE datname = $1",
+                          t->db_name);
     if (rc < 0) {
         snprintf(err, len, "registry: cannot look up database %s",
                  t->db_name);
@@ -172,16 +201,15 @@ tenant_ensure_database(struct prov *p, struct tenant *t, char *err,
         snprintf(tail, sizeof(tail), " OWNER %s", lit);
         PQfreemem(lit);
 
-        if (exec_ddl(p, "create tenant database", "CREATE DATABASE",
-                     t->db_name, tail, err, len) != 0
-            || exec_ddl(p, "close tenant database", "REVOKE ALL ON DATABASE",
-                        t->db_name, " FROM PUBLIC", err, len) != 0)
+        if (tenant_db_ddl(p->conn, "create tenant database",
+                          "CREATE DATABASE", t->db_name, tail, err, len) != 0
+            || tenant_db_ddl(p->conn, "close tenant database",
+                             "REVOKE ALL ON DATABASE", t->db_name,
+                             " FROM PUBLIC", err, len) != 0)
         {
             return -1;
         }
     }
-
-    tenant_fill_db_url(p, t);
     return 0;
 }
 
@@ -192,10 +220,11 @@ tenant_drop_database(struct prov *p, const char *id, char *err, size_t len)
 
     tenant_db_name(id, name, sizeof(name));
 
-    if (exec_ddl(p, "drop tenant database", "DROP DATABASE IF EXISTS", name,
-                 " WITH (FORCE)", err, len) != 0
-        || exec_ddl(p, "drop tenant role", "DROP ROLE IF EXISTS", name, NULL,
-                    err, len) != 0)
+    if (tenant_db_ddl(p->conn, "drop tenant database",
+                      "DROP DATABASE IF EXISTS", name, " WITH (FORCE)", err,
+                      len) != 0
+        || tenant_db_ddl(p->conn, "drop tenant role", "DROP ROLE IF EXISTS",
+                         name, NULL, err, len) != 0)
     {
         return -1;
     }

@@ -74,8 +74,8 @@ tenant_setup_time(const struct tenant *t)
            * (timeout > 0 ? timeout : SETUP_TIMEOUT) + SETUP_TIMEOUT;
 }
 
-int
-tenant_run_setup(struct prov *p, struct tenant *t, char *err, size_t len)
+static int
+run_commands(struct prov *p, struct tenant *t, char *err, size_t len)
 {
     json_t      *setup, *cmds, *cmd;
     const char  *svc;
@@ -83,9 +83,6 @@ tenant_run_setup(struct prov *p, struct tenant *t, char *err, size_t len)
     int          timeout;
 
     setup = json_object_get(t->bp->json, "setup");
-    if (setup == NULL) {
-        return 0;
-    }
     svc = json_string_value(json_object_get(setup, "service"));
     cmds = json_object_get(setup, "commands");
     timeout = (int) json_integer_value(json_object_get(setup, "timeout"));
@@ -97,6 +94,40 @@ tenant_run_setup(struct prov *p, struct tenant *t, char *err, size_t len)
         }
     }
     return 0;
+}
+
+/* the setup run once into the blueprint's template, the tenant a copy */
+static int
+from_template(struct prov *p, struct tenant *t, char *err, size_t len)
+{
+    struct tenant_template  tpl;
+    struct tenant           as;
+    int                     rc;
+
+    rc = tenant_template_open(p, t, &tpl, err, len);
+    if (rc == 0 && tpl.build) {
+        rc = tenant_template_as(&tpl, t, &as, err, len);
+        if (rc == 0) {
+            rc = run_commands(p, &as, err, len);
+            tenant_template_as_free(&as);
+        }
+        if (rc == 0) {
+            rc = tenant_template_seal(p, &tpl, err, len);
+        }
+    }
+    tenant_template_close(p, &tpl);
+
+    return rc == 0 ? tenant_template_copy(p, t, &tpl, err, len) : -1;
+}
+
+int
+tenant_run_setup(struct prov *p, struct tenant *t, char *err, size_t len)
+{
+    if (json_object_get(t->bp->json, "setup") == NULL) {
+        return 0;
+    }
+    return tenant_db_templated(t) ? from_template(p, t, err, len)
+                                  : run_commands(p, t, err, len);
 }
 
 int
