@@ -87,8 +87,22 @@ for my $s (qw(shop-a shop-b)) {
        "... and nothing in it to the template's role");
 }
 
+# the admin dashboard: built once per runtime install, served at admin.{tenant}/app
+my $r = edge('admin.shop-a.localhost', GET => '/');
+is($r->{status}, 302, 'admin.shop-a.localhost/ sends the owner to the dashboard');
+like($r->{headers}{location} // '', qr{/app$}, '... at /app');
+$r = edge('admin.shop-a.localhost', GET => '/app');
+is($r->{status}, 200, 'the dashboard answers at admin.shop-a.localhost/app');
+my ($script) = ($r->{body} // '') =~ m{<script[^>]+src="(/app/assets/[^"]+\.js)"};
+ok($script, '... a page that loads its application') or diag(substr($r->{body} // '', 0, 500));
+$r = edge('admin.shop-a.localhost', GET => $script // '/app/assets/none.js');
+is($r->{status}, 200, '... whose script is served too');
+ok(length($r->{body} // '') > 100_000, '... the dashboard itself (' . length($r->{body} // '') . ' bytes)');
+is(edge('admin.shop-a.localhost', GET => '/app/orders')->{status}, 200, '... and its deep links answer with the page');
+ok(-l "$t->{state_dir}/shop-a/home/public/admin", '... linked from the one build in the runtime, not copied');
+
 my $a = $shop{'shop-a'};
-my $r = edge('admin.shop-a.localhost', GET => '/admin/sales-channels', token => $a->{token});
+$r = edge('admin.shop-a.localhost', GET => '/admin/sales-channels', token => $a->{token});
 my $sc = $r->{json}{sales_channels}[0]{id};
 $r = edge('admin.shop-a.localhost', POST => '/admin/products', token => $a->{token}, body => {
     title => 'Shop A Lamp', status => 'published', options => [{ title => 'Size', values => ['One'] }],

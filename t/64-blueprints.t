@@ -38,8 +38,8 @@ my %broken = (
                     qr/setupcmd\.json: setup\.commands\[0\]: must be an array of strings/],
     'setupsvc'  => [$good =~ s/"name":"good"/"name":"setupsvc"/r =~ s/"services"/"setup":{"service":"db","commands":[["true"]]},"services"/r,
                     qr/setupsvc\.json: setup\.service: no such service/],
-    'linkslash' => [$good =~ s/"name":"good"/"name":"linkslash"/r =~ s/"command":\["true"\]/"command":["true"],"links":{"a\/b":"\/x"}/r,
-                    qr/linkslash\.json: services\.web\.links\.a\/b: a name in the tenant's directory/],
+    'linkout'   => [$good =~ s/"name":"good"/"name":"linkout"/r =~ s/"command":\["true"\]/"command":["true"],"links":{"a\/..\/..\/b":"\/x"}/r,
+                    qr/linkout\.json: services\.web\.links\.a\/\.\.\/\.\.\/b: a relative path inside the tenant's directory/],
     'logincmd'  => [$good =~ s/"name":"good"/"name":"logincmd"/r =~ s/"services"/"admin_login":{"command":"true","service":"web"},"services"/r,
                     qr/logincmd\.json: admin_login\.command: must be an array of strings/],
 );

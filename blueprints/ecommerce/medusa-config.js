@@ -1,6 +1,7 @@
 // A tenant's Medusa: everything it differs by comes from its environment
-// (its own database, secrets and port); the admin dashboard is not built
-// here, the admin API is served.
+// (its own database, secrets and port). The admin dashboard is built once
+// per runtime install (runtimes/medusa/build.js) and linked in as
+// public/admin; it calls the server it was loaded from.
 const { defineConfig } = require("@medusajs/framework/utils")
 
 module.exports = defineConfig({
@@ -14,5 +15,5 @@ module.exports = defineConfig({
       cookieSecret: process.env.COOKIE_SECRET,
     },
   },
-  admin: { disable: true },
+  admin: { disable: false, path: "/app", backendUrl: "/" },
 })

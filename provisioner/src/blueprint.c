@@ -281,11 +281,11 @@ check_service(const char *name, json_t *svc, int process, int docker,
                         where);
         }
         json_object_foreach(v, k, e) {
-            if (!is_safe_path(k) || strchr(k, '/') != NULL
+            if (!is_safe_path(k)
                 || !json_is_string(e) || json_string_value(e)[0] == '\0')
             {
-                return fail(err, len, "%s.links.%s: a name in the tenant's "
-                            "directory, to a path", where, k);
+                return fail(err, len, "%s.links.%s: a relative path inside "
+                            "the tenant's directory, to a path", where, k);
             }
         }
     }

@@ -49,7 +49,7 @@ static int
 make_link(struct tenant *t, const char *dest, const char *target,
           struct tctx *c, char *err, size_t len)
 {
-    char  *d, *to, file[2048];
+    char  *d, *to, file[2048], parent[2048], *cut;
     int    rc = -1;
 
     d = template_render(dest, c, err, len);
@@ -59,11 +59,17 @@ make_link(struct tenant *t, const char *dest, const char *target,
         return -1;
     }
     snprintf(file, sizeof(file), "%s/%s", t->dir, d);
+    snprintf(parent, sizeof(parent), "%s", d);
+    cut = strrchr(parent, '/');
+    if (cut) {
+        *cut = '\0';
+    }
 
     if (tenant_become(t) != 0) {
         snprintf(err, len, "cannot link %s as its tenant", file);
     } else {
-        if ((unlink(file) != 0 && errno != ENOENT)
+        if ((cut && mkdirs(t->dir, parent, 0750) != 0)
+            || (unlink(file) != 0 && errno != ENOENT)
             || symlink(to, file) != 0)
         {
             snprintf(err, len, "cannot link %s to %s: %s", file, to,

@@ -75,6 +75,7 @@ $redirect
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header X-Tenant-ID \$tenant_id;
+            proxy_set_header X-Tenant-Role \$tenant_role;
             proxy_next_upstream error timeout;
             proxy_connect_timeout 1s;
         }

@@ -1,7 +1,7 @@
 // The store's front page at "/": its published products, read from its
 // own store API on this server with its own publishable key, in the theme
 // the tenant chose (STORE_THEME). Product titles are the tenant's data:
-// escaped for HTML.
+// escaped for HTML. At admin.{tenant} it sends the owner to the dashboard.
 const { ContainerRegistrationKeys } = require("@medusajs/framework/utils")
 
 const THEMES = {
@@ -16,6 +16,10 @@ const escape = (s) =>
     ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c])
 
 exports.GET = async (req, res) => {
+  // admin.{tenant}: the dashboard (the edge says which role was asked for)
+  if (req.get("x-tenant-role") === "admin") {
+    return res.redirect(302, "/app")
+  }
   const query = req.scope.resolve(ContainerRegistrationKeys.QUERY)
   const { data: keys } = await query.graph({
     entity: "api_key",
