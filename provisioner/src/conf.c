@@ -36,7 +36,7 @@ static const struct key keys[] = {
     STR(acme_directory), STR(acme_ca_file), STR(acme_email),
     STR(acme_dns_hook), STR(acme_edges), INT(acme_orders_per_hour, 1, 100000),
     INT(acme_timeout, 5, 3600), INT(acme_dns_wait, 0, 3600),
-    STR(id), STR(base_domain), STR(docker_socket), STR(docker_network),
+    STR(id), STR(base_domain), STR(admin_email_domain), STR(docker_socket), STR(docker_network),
     INT(base_port, 1, 65535), INT(port_min, 1024, 65535),
     INT(port_max, 1024, 65535), INT(poll_interval, 1, 3600),
     INT(lease, 2, 3600), INT(reconcile_interval, 1, 3600),
@@ -223,6 +223,17 @@ conf_load(struct conf *c, const char *path)
     {
         log_err("%s: cgroup_parent must be one name of letters, digits, "
                 "'.', '_' and '-'", path);
+        rc = -1;
+    }
+
+    /* it ends up in admins' addresses, and from there in config lines */
+    if (rc == 0
+        && (c->admin_email_domain[0] == '.'
+            || strspn(c->admin_email_domain, "abcdefghijklmnopqrstuvwxyz"
+                      "0123456789.-") != strlen(c->admin_email_domain)))
+    {
+        log_err("%s: admin_email_domain must be a domain name of lower-case "
+                "letters, digits, '.' and '-' (e.g. example.com)", path);
         rc = -1;
     }
 

@@ -29,6 +29,8 @@ struct conf {
     int   acme_dns_wait;           /* seconds a TXT record may take to show */
     char  id[128];                 /* name in jobs.claimed_by */
     char  base_domain[256];        /* tenants live at {tenant}.base_domain */
+    char  admin_email_domain[256]; /* admins are admin@{tenant}.this; empty:
+                                      base_domain */
     char  docker_socket[CONF_STR]; /* the docker driver's engine */
     char  docker_network[32];      /* host | bridge */
     int   base_port;               /* the edge's HTTP port, for URLs */

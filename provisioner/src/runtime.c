@@ -9,28 +9,50 @@
 #include <string.h>
 #include <unistd.h>
 
-/* the first 16 hex digits of the file's SHA-256, or -1 */
 static int
-lock_digest(const char *path, char out[17])
+digest_file(EVP_MD_CTX *ctx, const char *path)
 {
-    static const char  hex[] = "0123456789abcdef";
-    unsigned char      buf[65536], md[EVP_MAX_MD_SIZE];
-    unsigned int       mdlen = 0;
-    EVP_MD_CTX        *ctx;
-    FILE              *f;
-    size_t             n;
-    int                i, rc = -1;
+    unsigned char  buf[65536];
+    FILE          *f;
+    size_t         n;
+    int            rc;
 
     f = fopen(path, "rb");
     if (f == NULL) {
         return -1;
     }
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        EVP_DigestUpdate(ctx, buf, n);
+    }
+    rc = ferror(f) ? -1 : 0;
+    fclose(f);
+    return rc;
+}
+
+/*
+ * The first 16 hex digits of the SHA-256 of the runtime's lock file and,
+ * when it has one, of its list of packages compiled from source after it
+ * (auto/runtimes names the install directory by the same digest), or -1.
+ */
+static int
+install_digest(const char *rt, char out[17])
+{
+    static const char  hex[] = "0123456789abcdef";
+    unsigned char      md[EVP_MAX_MD_SIZE];
+    unsigned int       mdlen = 0;
+    EVP_MD_CTX        *ctx;
+    char               path[1200];
+    int                i, rc = -1;
+
     ctx = EVP_MD_CTX_new();
-    if (ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) {
-        while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-            EVP_DigestUpdate(ctx, buf, n);
-        }
-        if (!ferror(f) && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1) {
+    snprintf(path, sizeof(path), "%s/package-lock.json", rt);
+    if (ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1
+        && digest_file(ctx, path) == 0)
+    {
+        snprintf(path, sizeof(path), "%s/native", rt);
+        if ((access(path, F_OK) != 0 || digest_file(ctx, path) == 0)
+            && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1)
+        {
             for (i = 0; i < 8; i++) {
                 out[2 * i] = hex[md[i] >> 4];
                 out[2 * i + 1] = hex[md[i] & 15];
@@ -40,7 +62,6 @@ lock_digest(const char *path, char out[17])
         }
     }
     EVP_MD_CTX_free(ctx);
-    fclose(f);
     return rc;
 }
 
@@ -50,7 +71,7 @@ runtime_dirs(const struct conf *c)
     DIR            *dir;
     struct dirent  *e;
     json_t         *out = json_object();
-    char            lock[1200], inst[1200], digest[17];
+    char            rt[1100], inst[1200], digest[17];
 
     if (out == NULL) {
         return NULL;
@@ -63,9 +84,8 @@ runtime_dirs(const struct conf *c)
         if (e->d_name[0] == '.') {
             continue;
         }
-        snprintf(lock, sizeof(lock), "%s/%s/package-lock.json", c->runtimes,
-                 e->d_name);
-        if (access(lock, R_OK) != 0 || lock_digest(lock, digest) != 0) {
+        snprintf(rt, sizeof(rt), "%s/%s", c->runtimes, e->d_name);
+        if (install_digest(rt, digest) != 0) {
             continue;
         }
         snprintf(inst, sizeof(inst), "%s/%s-%s", c->runtime_dir, e->d_name,

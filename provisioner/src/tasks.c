@@ -203,7 +203,14 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
     if (dedicated) {
         STEP("ports", tenant_ensure_ports(p, t, err, ERRLEN));
 
-        snprintf(email, sizeof(email), "admin@%s", t->domain);
+        /* an application may refuse addresses under a test domain such
+         * as localhost: admin_email_domain gives it one it accepts */
+        if (p->conf.admin_email_domain[0]) {
+            snprintf(email, sizeof(email), "admin@%s.%.255s", t->id,
+                     p->conf.admin_email_domain);
+        } else {
+            snprintf(email, sizeof(email), "admin@%s", t->domain);
+        }
         if (secret_password(password, 20) != 0) {
             snprintf(err, ERRLEN, "cannot make the admin password");
             return FAILED;
