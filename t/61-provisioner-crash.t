@@ -124,6 +124,23 @@ for my $step (qw(services database finish)) {
     $t->stop_provisioner('p1');
 }
 
+# a job taken over more often than its attempts (a step outliving every
+# lease would be, for ever) fails for good, saying why, instead of looping
+{
+    my ($rc, $out) = $t->cli('create', 'overtaken', '--blueprint', 'dbapp');
+    is($rc, 0, 'overtaken: create queued');
+    $t->psql("UPDATE jobs SET attempts = max_attempts WHERE tenant_id = 'overtaken'");
+    $t->start_provisioner(blueprints => $bps, name => 'p1', lease => 2);
+    ok(Tenant::Test::wait_until(sub { $t->psql("SELECT status FROM jobs WHERE tenant_id = 'overtaken'") eq 'failed' }, 20),
+       'overtaken: the job fails once claimed past its attempts');
+    like($t->psql("SELECT error FROM jobs WHERE tenant_id = 'overtaken'"), qr/claimed 6 times, more than its 5 attempts/,
+         '... saying so');
+    is($t->psql("SELECT status FROM tenants WHERE id = 'overtaken'"), 'failed', '... and the tenant is failed, not half made');
+    ($rc, $out) = $t->cli('delete', 'overtaken', '--wait', '20');
+    is($rc, 0, '... and can be deleted') or diag $out;
+    $t->stop_provisioner('p1');
+}
+
 # nothing orphaned anywhere: every directory and process belongs to a tenant
 my %live = map { $_ => 1 } split /\n/, $t->psql('SELECT id FROM tenants');
 my @dirs = map { s{.*/}{}r } glob("$t->{state_dir}/*");

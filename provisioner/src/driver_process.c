@@ -355,10 +355,10 @@ proc_run(struct driver *d, const struct service_spec *s, char *const *argv,
          char *const *env, int timeout_s, char *err, size_t len)
 {
     struct proc_data  *pd = d->data;
-    char               dir[1024], logf[1024];
+    char               dir[1024], logf[1024], group[80];
     char             **envp;
     pid_t              pid;
-    int                fd, nul, i, status = 0;
+    int                fd, nul, i, limited, status = 0;
     struct timespec    ts = { 0, 50 * 1000000 };
 
     if (geteuid() == 0 && s->uid == 0) {
@@ -410,13 +410,21 @@ proc_run(struct driver *d, const struct service_spec *s, char *const *argv,
         _exit(127);
     }
 
-    /* the service's own limits hold for its one-off commands too */
-    if (pd->cgroups != CGROUP_NONE && (s->memory_mb > 0 || s->cpus > 0)
-        && cgroup_enter(d->conf, pd->cgroups, s->tenant, s->service,
-                        s->memory_mb, s->cpus, pid, err, len) != 0)
+    /*
+     * The service's limits hold for its one-off commands too, in a group
+     * of their own ("<service>.run": service names have no dot), so one
+     * that runs beside the service (an admin login while it starts) does
+     * not take from its share.
+     */
+    limited = pd->cgroups != CGROUP_NONE && (s->memory_mb > 0 || s->cpus > 0);
+    snprintf(group, sizeof(group), "%s.run", s->service);
+    if (limited
+        && cgroup_enter(d->conf, pd->cgroups, s->tenant, group, s->memory_mb,
+                        s->cpus, pid, err, len) != 0)
     {
         kill(-pid, SIGKILL);
         waitpid(pid, &status, 0);
+        cgroup_remove(d->conf, pd->cgroups, s->tenant, group);
         goto failed;
     }
 
@@ -430,9 +438,15 @@ proc_run(struct driver *d, const struct service_spec *s, char *const *argv,
             snprintf(err, len, "%s/%s: %s did not finish in %d s (killed; "
                      "see the service's log)", s->tenant, s->service,
                      argv[0], timeout_s);
+            if (limited) {
+                cgroup_remove(d->conf, pd->cgroups, s->tenant, group);
+            }
             goto failed;
         }
         nanosleep(&ts, NULL);
+    }
+    if (limited) {
+        cgroup_remove(d->conf, pd->cgroups, s->tenant, group);
     }
 
     close(fd);

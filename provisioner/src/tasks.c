@@ -221,11 +221,18 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
         if (extend(p, j, tenant_setup_time(t), err) != 0) {
             return LOST;
         }
-        STEP("setup", tenant_run_setup(p, t, err, ERRLEN)
-                      || (login_by_command(t)
-                          && tenant_run_admin_login(p, t, email, password,
-                                                    err, ERRLEN)));
+        STEP("setup", tenant_run_setup(p, t, err, ERRLEN));
         STEP("services", tenant_start_all(p, t, err, ERRLEN));
+        /* made while the service starts: a login made by the application's
+         * own command boots about as slowly as the application itself */
+        if (login_by_command(t)
+            && extend(p, j, tenant_setup_time(t), err) != 0)
+        {
+            return LOST;
+        }
+        STEP("admin", login_by_command(t)
+                      && tenant_run_admin_login(p, t, email, password, err,
+                                                ERRLEN));
         if (extend(p, j, tenant_health_time(p, t), err) != 0) {
             return LOST;
         }
@@ -501,7 +508,20 @@ task_run(struct prov *p, struct job *j)
     char          err[ERRLEN] = "";
     enum outcome  o;
 
-    o = dispatch(p, j, err);
+    /*
+     * Failures stop at max_attempts; a job taken over again and again (a
+     * step that outlives every lease, claimers killed mid-step) would
+     * not, and is failed here rather than run for ever.
+     */
+    if (j->attempts > j->max_attempts) {
+        snprintf(err, ERRLEN, "claimed %d times, more than its %d attempts "
+                 "(a step outlasting the job's lease, or claimers killed "
+                 "mid-step; see the provisioner log)", j->attempts,
+                 j->max_attempts);
+        o = PERMANENT;
+    } else {
+        o = dispatch(p, j, err);
+    }
 
     switch (o) {
     case DONE:
