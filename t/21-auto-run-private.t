@@ -32,6 +32,8 @@ local $ENV{TENANT_PG_PORT} = $pg;
 my $ports = Tenant::Test::port_block();
 local $ENV{TENANT_SERVICE_PORTS} = "$ports-" . ($ports + 99);
 delete local $ENV{TENANT_VAR_DIR};
+# the runtimes' install is t/20's (it lives outside any clone)
+local $ENV{TENANT_RUNTIMES} = 'none';
 my $run = "$clone/auto/run";
 my $modes_before = join ',', map { sprintf '%s=%o', $_, (stat $_)[2] & 07777 } ($home, '/tmp');
 

@@ -107,6 +107,10 @@ int  tenant_db_exists(PGconn *conn, const char *sql, const char *name);
 /* a role with this password (NULL: no login), the provisioner its member */
 int  tenant_db_role(struct prov *p, const char *role, const char *pw,
                     char *err, size_t len);
+/* the database db, owned by owner (NULL: the provisioner), a copy of
+ * template (NULL: empty), closed to others; left as it is if it exists */
+int  tenant_db_create(struct prov *p, const char *db, const char *owner,
+                      const char *template, char *err, size_t len);
 /* the blueprint's setup fills a template database its tenants copy */
 int  tenant_db_templated(const struct tenant *t);
 

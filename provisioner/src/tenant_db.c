@@ -161,8 +161,6 @@ tenant_ensure_database(struct prov *p, struct tenant *t, char *err,
                        size_t len)
 {
     const char *pw;
-    char       *lit, tail[600];
-    int         rc;
 
     if (!blueprint_database(t->bp)) {
         return 0;
@@ -184,31 +182,48 @@ tenant_ensure_database(struct prov *p, struct tenant *t, char *err,
         return 0;
     }
 
+    return tenant_db_create(p, t->db_name, t->db_name, NULL, err, len);
+}
+
+int
+tenant_db_create(struct prov *p, const char *db, const char *owner,
+                 const char *template, char *err, size_t len)
+{
+    char  *o, *f, tail[300];
+    int    rc;
+
     rc = tenant_db_exists(p->conn,
-                          "SELECT 1 FROM pg_database WHERE datname = $1",
-                          t->db_name);
+                          "SELECT 1 FROM pg_database WHERE datname = $1", db);
     if (rc < 0) {
-        snprintf(err, len, "registry: cannot look up database %s",
-                 t->db_name);
+        snprintf(err, len, "registry: cannot look up database %s", db);
         return -1;
     }
-    if (rc == 0) {
-        lit = PQescapeIdentifier(p->conn, t->db_name, strlen(t->db_name));
-        if (lit == NULL) {
-            snprintf(err, len, "cannot quote %s", t->db_name);
-            return -1;
-        }
-        snprintf(tail, sizeof(tail), " OWNER %s", lit);
-        PQfreemem(lit);
+    if (rc > 0) {
+        return 0;
+    }
 
-        if (tenant_db_ddl(p->conn, "create tenant database",
-                          "CREATE DATABASE", t->db_name, tail, err, len) != 0
-            || tenant_db_ddl(p->conn, "close tenant database",
-                             "REVOKE ALL ON DATABASE", t->db_name,
-                             " FROM PUBLIC", err, len) != 0)
-        {
-            return -1;
-        }
+    o = owner ? PQescapeIdentifier(p->conn, owner, strlen(owner)) : NULL;
+    f = template ? PQescapeIdentifier(p->conn, template, strlen(template))
+                 : NULL;
+    if ((owner && o == NULL) || (template && f == NULL)) {
+        PQfreemem(o);
+        PQfreemem(f);
+        snprintf(err, len, "cannot quote the owner or template of %s", db);
+        return -1;
+    }
+    snprintf(tail, sizeof(tail), "%s%s%s%s", f ? " TEMPLATE " : "",
+             f ? f : "", o ? " OWNER " : "", o ? o : "");
+    PQfreemem(o);
+    PQfreemem(f);
+
+    if (tenant_db_ddl(p->conn, template ? "copy a database"
+                                        : "create a database",
+                      "CREATE DATABASE", db, tail, err, len) != 0
+        || tenant_db_ddl(p->conn, "close a database",
+                         "REVOKE ALL ON DATABASE", db, " FROM PUBLIC", err,
+                         len) != 0)
+    {
+        return -1;
     }
     return 0;
 }

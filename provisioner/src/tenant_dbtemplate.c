@@ -190,11 +190,7 @@ template_create(struct prov *p, struct tenant_template *tpl, char *err,
         return -1;
     }
     if (tenant_db_role(p, tpl->name, tpl->password, err, len) != 0
-        || tenant_db_ddl(p->conn, "create a template database",
-                         "CREATE DATABASE", tpl->name, NULL, err, len) != 0
-        || tenant_db_ddl(p->conn, "close a template database",
-                         "REVOKE ALL ON DATABASE", tpl->name, " FROM PUBLIC",
-                         err, len) != 0)
+        || tenant_db_create(p, tpl->name, NULL, NULL, err, len) != 0)
     {
         return -1;
     }
@@ -400,33 +396,14 @@ tenant_template_copy(struct prov *p, struct tenant *t,
     char        *owner, *from, sql[300];
     int          rc, i;
 
-    rc = tenant_db_exists(p->conn,
-                          "SELECT 1 FROM pg_database WHERE datname = $1",
-                          t->db_name);
-    if (rc < 0) {
-        snprintf(err, len, "registry: cannot look up database %s",
-                 t->db_name);
+    if (tenant_db_create(p, t->db_name, t->db_name, tpl->name, err, len)
+        != 0)
+    {
         return -1;
     }
     owner = PQescapeIdentifier(p->conn, t->db_name, strlen(t->db_name));
-    from = PQescapeIdentifier(p->conn, tpl->name, strlen(tpl->name));
-    if (owner == NULL || from == NULL) {
-        PQfreemem(owner);
-        PQfreemem(from);
+    if (owner == NULL) {
         snprintf(err, len, "cannot quote %s", t->db_name);
-        return -1;
-    }
-    snprintf(sql, sizeof(sql), " TEMPLATE %s OWNER %s", from, owner);
-    PQfreemem(from);
-
-    if (rc == 0
-        && (tenant_db_ddl(p->conn, "copy a template database",
-                          "CREATE DATABASE", t->db_name, sql, err, len) != 0
-            || tenant_db_ddl(p->conn, "close tenant database",
-                             "REVOKE ALL ON DATABASE", t->db_name,
-                             " FROM PUBLIC", err, len) != 0))
-    {
-        PQfreemem(owner);
         return -1;
     }
 
