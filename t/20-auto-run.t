@@ -27,7 +27,8 @@ $t->on_cleanup(sub { system("$run stop >/dev/null 2>&1") });
 
 my ($rc, $out) = Tenant::Test::run_cmd($run);
 is($rc, 0, 'auto/run succeeds') or diag $out;
-like($out, qr/medusa: installed at .*directus: installed at /s, '... with the npm runtimes installed (once per machine)');
+like($out, qr/medusa: installed at /, '... with the npm runtimes installed (once per machine): medusa');
+like($out, qr/directus: installed at /, '... and directus');
 like($out, qr/the platform is running/, 'prints what runs');
 like($out, qr/127\.0\.0\.1:$http/, 'says where nginx listens');
 

@@ -29,6 +29,7 @@ chomp $rt;
 my $pkg = decode_json(Tenant::Test::slurp("$rt/node_modules/\@medusajs/medusa/package.json"));
 is($pkg->{version}, '2.21.2', 'the runtime is the pinned @medusajs/medusa 2.21.2');
 like($rt, qr{/medusa-[0-9a-f]{16}$}, '... in a directory named by its lock file');
+ok(-f "$rt/built/index.html", '... with the admin dashboard built once beside it');
 ($rc, $out) = Tenant::Test::run_cmd("$top/auto/runtimes", 'path', 'nosuch');
 like($out, qr/no runtime named nosuch .*known: .*medusa/, 'an unknown runtime is named, with the known ones');
 
@@ -42,6 +43,9 @@ sub project {
     my ($rc, $out) = Tenant::Test::run_cmd('cp', '-r', "$top/blueprints/ecommerce", $dir);
     die "cp: $out" if $rc;
     symlink "$rt/node_modules", "$dir/node_modules" or die "symlink: $!";
+    # the admin dashboard auto/runtimes built once (runtimes/medusa/build.js)
+    mkdir "$dir/public" or die "mkdir: $!";
+    symlink "$rt/built", "$dir/public/admin" or die "symlink: $!";
     return $dir;
 }
 

@@ -100,6 +100,21 @@ is($r->{status}, 200, '... whose script is served too');
 ok(length($r->{body} // '') > 100_000, '... the dashboard itself (' . length($r->{body} // '') . ' bytes)');
 is(edge('admin.shop-a.localhost', GET => '/app/orders')->{status}, 200, '... and its deep links answer with the page');
 ok(-l "$t->{state_dir}/shop-a/home/public/admin", '... linked from the one build in the runtime, not copied');
+# the dashboard signs in with a session cookie that Medusa marks Secure: it
+# is set behind an HTTPS edge (X-Forwarded-Proto, as conf/nginx.conf sends)
+sub session {
+    my (%h) = @_;
+    return $t->request(method => 'POST', path => '/auth/session', host => 'admin.shop-a.localhost',
+                       headers => { Authorization => "Bearer $shop{'shop-a'}{token}", %h });
+}
+$r = session('X-Forwarded-Proto' => 'https');
+my ($cookie) = ($r->{headers}{'set-cookie'} // '') =~ /^(connect\.sid=[^;]+)/;
+ok($cookie, "the dashboard's sign-in: a session behind an HTTPS edge") or diag($r->{status} . ' ' . $r->{body});
+like($r->{headers}{'set-cookie'} // '', qr/;\s*Secure/i, '... in a Secure cookie');
+$r = $t->request(method => 'GET', path => '/admin/users/me', host => 'admin.shop-a.localhost',
+                 headers => { Cookie => $cookie // 'none', 'X-Forwarded-Proto' => 'https' });
+like($r->{body}, qr/\Q$shop{'shop-a'}{admin}{email}\E/, '... which the admin API takes as the admin');
+ok(!session()->{headers}{'set-cookie'}, '... and never over plain HTTP');
 
 my $a = $shop{'shop-a'};
 $r = edge('admin.shop-a.localhost', GET => '/admin/sales-channels', token => $a->{token});
