@@ -172,13 +172,7 @@ is(edge('shop-a.localhost', GET => '/')->{status}, 200, 'shop-a, a copy of the o
 is($t->api(DELETE => 'tenants/shop-c?wait=60')->{status}, 200, 'shop-c is deleted');
 
 # delete: nothing left
-my @pids = $t->tenant_pids('shop-a');
-ok(@pids, 'shop-a has processes');
-is($t->api(DELETE => 'tenants/shop-a?wait=60')->{status}, 200, 'shop-a is deleted');
-is($t->psql("SELECT count(*) FROM pg_database WHERE datname = 'tenant_shop_a'"), 0, '... its database is gone');
-is($t->psql("SELECT count(*) FROM pg_roles WHERE rolname = 'tenant_shop_a'"), 0, '... its role');
-ok(!-e "$t->{state_dir}/shop-a", '... its files');
-ok(Tenant::Test::wait_until(sub { !grep { kill 0, $_ } @pids }, 10), '... and its processes');
+$t->delete_leaves_nothing('shop-a');
 is(edge('shop-b.localhost', GET => '/')->{status}, 200, 'shop-b still answers');
 
 $t->stop_provisioner;

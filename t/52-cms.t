@@ -131,13 +131,7 @@ ok(sign_in('cms-a', $a->{admin}{email}, 'A-new-pass-123')->{json}{data}{access_t
 is(sign_in('cms-a', $a->{admin}{email}, $a->{admin}{password})->{status}, 401, '... the old one does not');
 
 # delete: nothing left
-my @pids = $t->tenant_pids('cms-a');
-ok(@pids, 'cms-a has processes');
-is($t->api(DELETE => 'tenants/cms-a?wait=60')->{status}, 200, 'cms-a is deleted');
-is($t->psql("SELECT count(*) FROM pg_database WHERE datname = 'tenant_cms_a'"), 0, '... its database is gone');
-is($t->psql("SELECT count(*) FROM pg_roles WHERE rolname = 'tenant_cms_a'"), 0, '... its role');
-ok(!-e "$t->{state_dir}/cms-a", '... its files');
-ok(Tenant::Test::wait_until(sub { !grep { kill 0, $_ } @pids }, 10), '... and its processes');
+$t->delete_leaves_nothing('cms-a');
 is(edge('cms-b.localhost', GET => '/server/health')->{status}, 200, 'cms-b still answers');
 
 $t->stop_provisioner;

@@ -156,6 +156,21 @@ sub wait_job {
 }
 
 
+# deletes a tenant with processes through the API and checks nothing of it
+# is left: its database, role, files and processes
+sub delete_leaves_nothing {
+    my ($self, $name) = @_;
+    (my $db = "tenant_$name") =~ s/-/_/g;
+    my @pids = $self->tenant_pids($name);
+    Test::More::ok(@pids, "$name has processes");
+    Test::More::is($self->api(DELETE => "tenants/$name?wait=60")->{status}, 200, "$name is deleted");
+    Test::More::is($self->psql("SELECT count(*) FROM pg_database WHERE datname = '$db'"), 0, '... its database is gone');
+    Test::More::is($self->psql("SELECT count(*) FROM pg_roles WHERE rolname = '$db'"), 0, '... its role');
+    Test::More::ok(!-e "$self->{state_dir}/$name", '... its files');
+    Test::More::ok(wait_until(sub { !grep { kill 0, $_ } @pids }, 10), '... and its processes');
+}
+
+
 # --- podman ---------------------------------------------------------------
 
 # Podman's Docker-compatible service on a socket of this test's, with
