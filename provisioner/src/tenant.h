@@ -96,6 +96,9 @@ int  tenant_load_secrets(struct prov *p, struct tenant *t, char *err,
 /* database and role name of a tenant: an identifier without hyphens */
 void tenant_db_name(const char *id, char *out, size_t len);
 void tenant_fill_db_url(struct prov *p, struct tenant *t);
+/* a role's URL of its own database (named as the role) on host:port */
+void tenant_db_url(char *out, size_t len, const char *role, const char *pw,
+                   const char *host, const char *port);
 int  tenant_load_ports(struct prov *p, struct tenant *t, char *err,
                        size_t len);
 /* DDL on an identifier libpq quotes; 0, or -1 with err */

@@ -127,6 +127,20 @@ tenant_db_templated(const struct tenant *t)
            && json_is_true(json_object_get(setup, "template"));
 }
 
+/* a role's URL of its own database (named as the role) on host:port */
+void
+tenant_db_url(char *out, size_t len, const char *role, const char *pw,
+              const char *host, const char *port)
+{
+    if (host[0] == '/') {
+        snprintf(out, len, "postgresql://%s:%s@/%s?host=%s&port=%s", role,
+                 pw, role, host, port);
+    } else {
+        snprintf(out, len, "postgresql://%s:%s@%s:%s/%s", role, pw, host,
+                 port, role);
+    }
+}
+
 /* services reach their database where the provisioner reaches the registry */
 void
 tenant_fill_db_url(struct prov *p, struct tenant *t)
@@ -144,15 +158,8 @@ tenant_fill_db_url(struct prov *p, struct tenant *t)
              host && *host ? host : "127.0.0.1");
     snprintf(t->db_port, sizeof(t->db_port), "%s",
              port && *port ? port : "5432");
-    if (host && host[0] == '/') {
-        snprintf(t->db_url, sizeof(t->db_url),
-                 "postgresql://%s:%s@/%s?host=%s&port=%s", t->db_name, pw,
-                 t->db_name, host, port && *port ? port : "5432");
-    } else {
-        snprintf(t->db_url, sizeof(t->db_url), "postgresql://%s:%s@%s:%s/%s",
-                 t->db_name, pw, host && *host ? host : "127.0.0.1",
-                 port && *port ? port : "5432", t->db_name);
-    }
+    tenant_db_url(t->db_url, sizeof(t->db_url), t->db_name, pw, t->db_host,
+                  t->db_port);
 }
 
 

@@ -262,19 +262,10 @@ int
 tenant_template_as(const struct tenant_template *tpl, const struct tenant *t,
                    struct tenant *as, char *err, size_t len)
 {
-    const char *host = t->db_host, *port = t->db_port;
-
     *as = *t;
     snprintf(as->db_name, sizeof(as->db_name), "%s", tpl->name);
-    if (host[0] == '/') {
-        snprintf(as->db_url, sizeof(as->db_url),
-                 "postgresql://%s:%s@/%s?host=%s&port=%s", tpl->name,
-                 tpl->password, tpl->name, host, port);
-    } else {
-        snprintf(as->db_url, sizeof(as->db_url),
-                 "postgresql://%s:%s@%s:%s/%s", tpl->name, tpl->password,
-                 host, port, tpl->name);
-    }
+    tenant_db_url(as->db_url, sizeof(as->db_url), tpl->name, tpl->password,
+                  t->db_host, t->db_port);
     /* its own secrets object: the tenant's keeps the tenant's password */
     as->secrets = json_copy(t->secrets);
     if (as->secrets == NULL
