@@ -23,7 +23,8 @@ struct ngx_http_tenant_node_s {
     uint32_t                        stamp;
     uint32_t                        serial;
     uint32_t                        slot;
-    u_char                          state;       /* status | hsts << 6
+    u_char                          state;       /* status | limited << 5
+                                                    | hsts << 6
                                                     | role << 7 */
     u_char                          id_off;      /* see ngx_http_tenant_id() */
     u_char                          nendpoints;
@@ -53,6 +54,21 @@ struct ngx_http_tenant_node_s {
 
 #define ngx_http_tenant_blueprint(tn)                                        \
     ((tn)->data + (tn)->host_len + ngx_http_tenant_id_size(tn))
+
+/*
+ * Most tenants have no limits: only those that do carry them, after the
+ * strings and before the endpoints.
+ */
+#define NGX_HTTP_TENANT_LIMITED  0x20
+
+#define ngx_http_tenant_limits(tn)                                           \
+    ((tn)->data + ngx_http_tenant_align4((tn)->host_len                      \
+                                         + ngx_http_tenant_id_size(tn)       \
+                                         + (tn)->blueprint_len))
+
+#define ngx_http_tenant_limits_size(tn)                                      \
+    (((tn)->state & NGX_HTTP_TENANT_LIMITED)                                 \
+     ? sizeof(ngx_http_tenant_limits_t) : 0)
 
 /* endpoints are packed back to back, each followed by its address */
 #define ngx_http_tenant_next_ep(nep)                                         \
@@ -208,7 +224,7 @@ ngx_http_tenant_cache_get(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
 
     rec->nendpoints = tn->nendpoints;
 
-    rec->status = tn->state & 0x3f;
+    rec->status = tn->state & 0x1f;
     rec->hsts = (tn->state >> 6) & 1;
     rec->role = tn->state >> 7;
 
@@ -224,6 +240,14 @@ ngx_http_tenant_cache_get(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     rec->blueprint.len = tn->blueprint_len;
     rec->blueprint.data = p;
     ngx_memcpy(p, ngx_http_tenant_blueprint(tn), tn->blueprint_len);
+
+    if (tn->state & NGX_HTTP_TENANT_LIMITED) {
+        ngx_memcpy(&rec->limits, ngx_http_tenant_limits(tn),
+                   sizeof(ngx_http_tenant_limits_t));
+
+    } else {
+        ngx_memzero(&rec->limits, sizeof(ngx_http_tenant_limits_t));
+    }
 
     rec->endpoints = NULL;
 
@@ -273,6 +297,7 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     size_t                       size, id_size;
     size_t                       alen[NGX_HTTP_TENANT_MAX_ENDPOINTS];
     time_t                       ttl;
+    u_char                       limited;
     uint32_t                     hash;
     ngx_uint_t                   i, n, tries, spared;
     ngx_queue_t                 *q;
@@ -300,6 +325,13 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
 
     size = offsetof(ngx_http_tenant_node_t, data)
            + ngx_http_tenant_align4(host->len + id_size + rec->blueprint.len);
+
+    limited = (rec->limits.rate || rec->limits.conns || rec->limits.requests
+               || rec->limits.bytes) ? NGX_HTTP_TENANT_LIMITED : 0;
+
+    if (limited) {
+        size += sizeof(ngx_http_tenant_limits_t);
+    }
 
     for (i = 0; i < n; i++) {
         alen[i] = ngx_http_tenant_addr_pack(buf[i], &rec->endpoints[i],
@@ -363,7 +395,7 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     ttl = (rec->status == NGX_HTTP_TENANT_UNKNOWN) ? cache->negative_ttl
                                                     : cache->ttl;
 
-    tn->state = (u_char) (rec->status | (rec->hsts ? 0x40 : 0)
+    tn->state = (u_char) (rec->status | limited | (rec->hsts ? 0x40 : 0)
                           | (rec->role << 7));
     tn->id_off = id_off;
     tn->nendpoints = (u_char) n;
@@ -384,6 +416,11 @@ ngx_http_tenant_cache_put(ngx_http_tenant_cache_t *cache, ngx_str_t *host,
     ngx_memcpy(ngx_cpymem(ngx_cpymem(tn->data, host->data, host->len),
                           rec->id.data, id_size),
                rec->blueprint.data, rec->blueprint.len);
+
+    if (limited) {
+        ngx_memcpy(ngx_http_tenant_limits(tn), &rec->limits,
+                   sizeof(ngx_http_tenant_limits_t));
+    }
 
     nep = ngx_http_tenant_node_eps(tn);
 
@@ -651,7 +688,5 @@ static ngx_http_tenant_node_ep_t *
 ngx_http_tenant_node_eps(ngx_http_tenant_node_t *tn)
 {
     return (ngx_http_tenant_node_ep_t *)
-               (tn->data + ngx_http_tenant_align4(tn->host_len
-                                                  + ngx_http_tenant_id_size(tn)
-                                                  + tn->blueprint_len));
+               (ngx_http_tenant_limits(tn) + ngx_http_tenant_limits_size(tn));
 }

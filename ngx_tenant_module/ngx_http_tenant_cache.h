@@ -14,6 +14,10 @@
 typedef struct ngx_http_tenant_node_s  ngx_http_tenant_node_t;
 
 
+/* registry query time, ms: 1, 5, 25, 100, 1000 and more */
+#define NGX_HTTP_TENANT_REGISTRY_BUCKETS  6
+
+
 typedef struct {
     /*
      * A hash index: one probe per lookup, where a tree walked about twenty
@@ -43,6 +47,13 @@ typedef struct {
     ngx_atomic_t                    evictions;
     ngx_atomic_t                    zone_full;
     ngx_atomic_t                    notifications;
+
+    /* registry look-ups (ngx_http_tenant_lookup.c), for tenant_metrics */
+    ngx_atomic_t                    queries;
+    ngx_atomic_t                    query_errors;   /* no answer, or SQL's */
+    ngx_atomic_t                    query_ms;       /* sum */
+    ngx_atomic_t                    query_buckets[NGX_HTTP_TENANT_REGISTRY_BUCKETS];
+    ngx_atomic_t                    listener_connects;
 
     /* the one LISTEN connection of this nginx instance (ngx_http_tenant_listen.c) */
     ngx_atomic_t                    listener_pid;    /* claimed by */

@@ -333,6 +333,8 @@ ngx_http_tenant_listen_ready(void *data)
         return;
     }
 
+    (void) ngx_atomic_fetch_add(&lst->cache->sh->listener_connects, 1);
+
     if (lst->gap) {
         ngx_http_tenant_cache_purge_all(lst->cache);
 

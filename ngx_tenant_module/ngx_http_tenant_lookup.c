@@ -44,6 +44,7 @@ struct ngx_http_tenant_lookup_s {
     ngx_uint_t                      role;
     ngx_uint_t                      probe;     /* the breaker's */
     ngx_str_t                       tenant;    /* from a host pattern */
+    ngx_msec_t                      start;
 };
 
 
@@ -54,6 +55,12 @@ static ngx_int_t ngx_http_tenant_lookup_parse(ngx_http_tenant_lookup_t *lk,
 static ngx_int_t ngx_http_tenant_parse_address(ngx_pool_t *pool,
     u_char *text, size_t len, ngx_http_tenant_endpoint_t *ep);
 static ngx_uint_t ngx_http_tenant_parse_status(u_char *s, size_t len);
+static void ngx_http_tenant_lookup_count(ngx_http_tenant_cache_t *cache,
+    ngx_msec_t ms, ngx_uint_t failed);
+static void ngx_http_tenant_parse_limits(PGresult *res,
+    ngx_http_tenant_limits_t *limits);
+static uint64_t ngx_http_tenant_parse_limit(PGresult *res, int field,
+    uint64_t max);
 
 
 /*
@@ -62,7 +69,11 @@ static ngx_uint_t ngx_http_tenant_parse_status(u_char *s, size_t len);
  */
 static const char  ngx_http_tenant_lookup_sql[] =
     "SELECT t.id, h.role, t.status, t.blueprint, e.address, e.weight,"
-    "       t.hsts"
+    "       t.hsts, coalesce(t.rate_limit, p.rate_limit) * 1000,"
+    "       coalesce(t.rate_burst, p.rate_burst),"
+    "       coalesce(t.max_connections, p.max_connections),"
+    "       coalesce(t.monthly_requests, p.monthly_requests),"
+    "       coalesce(t.monthly_bytes, p.monthly_bytes)"
     "  FROM (SELECT tenant_id, role"
     "          FROM (SELECT tenant_id, role, 0 AS prio"
     "                  FROM tenant_hosts WHERE host = $1"
@@ -70,6 +81,7 @@ static const char  ngx_http_tenant_lookup_sql[] =
     "                SELECT $2::text, $3::text, 1 WHERE $2::text <> '') c"
     "         ORDER BY prio LIMIT 1) h"
     "  JOIN tenants t ON t.id = h.tenant_id"
+    "  LEFT JOIN plans p ON p.name = t.plan"
     "  LEFT JOIN tenant_endpoints e"
     "         ON e.tenant_id = t.id AND e.role = h.role"
     " ORDER BY e.id";
@@ -172,6 +184,8 @@ ngx_http_tenant_lookup_start(ngx_http_tenant_lookups_t *lks,
 
     ngx_queue_init(&lk->waiters);
 
+    lk->start = ngx_current_msec;
+
     rc = ngx_http_tenant_pg_send(&lk->query);
 
     if (rc != NGX_OK) {
@@ -244,6 +258,9 @@ ngx_http_tenant_lookup_handler(ngx_http_tenant_pg_query_t *q, PGresult *res)
         rc = ngx_http_tenant_lookup_parse(lk, res, &rec);
     }
 
+    ngx_http_tenant_lookup_count(lks->cache, ngx_current_msec - lk->start,
+                                 rc != NGX_OK);
+
     if (lk->probe) {
         lks->breaker_probing = 0;
     }
@@ -315,6 +332,30 @@ ngx_http_tenant_lookup_handler(ngx_http_tenant_pg_query_t *q, PGresult *res)
 }
 
 
+static void
+ngx_http_tenant_lookup_count(ngx_http_tenant_cache_t *cache, ngx_msec_t ms,
+    ngx_uint_t failed)
+{
+    ngx_uint_t  i;
+
+    static ngx_msec_t  bounds[] = { 1, 5, 25, 100, 1000 };
+
+    for (i = 0; i < NGX_HTTP_TENANT_REGISTRY_BUCKETS - 1; i++) {
+        if (ms <= bounds[i]) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&cache->sh->query_buckets[i], 1);
+    (void) ngx_atomic_fetch_add(&cache->sh->query_ms, ms);
+    (void) ngx_atomic_fetch_add(&cache->sh->queries, 1);
+
+    if (failed) {
+        (void) ngx_atomic_fetch_add(&cache->sh->query_errors, 1);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_tenant_lookup_parse(ngx_http_tenant_lookup_t *lk, PGresult *res,
     ngx_http_tenant_record_t *rec)
@@ -327,7 +368,7 @@ ngx_http_tenant_lookup_parse(ngx_http_tenant_lookup_t *lk, PGresult *res,
 
     rows = PQntuples(res);
 
-    if (rows == 0 || PQnfields(res) != 7) {
+    if (rows == 0 || PQnfields(res) != 12) {
         rec->status = NGX_HTTP_TENANT_UNKNOWN;
         rec->role = lk->role;
         return NGX_OK;
@@ -356,6 +397,8 @@ ngx_http_tenant_lookup_parse(ngx_http_tenant_lookup_t *lk, PGresult *res,
                                    PQgetlength(res, 0, 2));
 
     rec->hsts = (PQgetvalue(res, 0, 6)[0] == 't');
+
+    ngx_http_tenant_parse_limits(res, &rec->limits);
 
     rec->endpoints = ngx_pcalloc(lk->pool, ngx_min(rows,
                                      NGX_HTTP_TENANT_MAX_ENDPOINTS)
@@ -392,6 +435,54 @@ ngx_http_tenant_lookup_parse(ngx_http_tenant_lookup_t *lk, PGresult *res,
     }
 
     return NGX_OK;
+}
+
+
+/* NULL is no limit; the registry's checks keep the rest in range */
+
+static void
+ngx_http_tenant_parse_limits(PGresult *res, ngx_http_tenant_limits_t *limits)
+{
+    limits->rate = (uint32_t) ngx_http_tenant_parse_limit(res, 7,
+                                                          NGX_MAX_UINT32_VALUE);
+    limits->burst = (uint32_t) ngx_http_tenant_parse_limit(res, 8,
+                                                           NGX_MAX_UINT32_VALUE);
+    limits->conns = (uint32_t) ngx_http_tenant_parse_limit(res, 9,
+                                                           NGX_MAX_UINT32_VALUE);
+    limits->requests = ngx_http_tenant_parse_limit(res, 10, NGX_MAX_INT_T_VALUE);
+    limits->bytes = ngx_http_tenant_parse_limit(res, 11, NGX_MAX_INT_T_VALUE);
+
+    /* a rate with no burst of its own allows a second's worth at once */
+    if (limits->rate && PQgetisnull(res, 0, 8)) {
+        limits->burst = (limits->rate + 999) / 1000;
+    }
+}
+
+
+static uint64_t
+ngx_http_tenant_parse_limit(PGresult *res, int field, uint64_t max)
+{
+    u_char     *p, *last;
+    uint64_t    n;
+
+    if (PQgetisnull(res, 0, field)) {
+        return 0;
+    }
+
+    /* numeric's text: digits, maybe a fraction, which is dropped */
+
+    p = (u_char *) PQgetvalue(res, 0, field);
+    last = p + PQgetlength(res, 0, field);
+
+    for (n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (*p - '0');
+
+        if (n > max) {
+            return max;
+        }
+    }
+
+    return n;
 }
 
 

@@ -18,6 +18,7 @@
 #include "ngx_http_tenant_pg.h"
 #include "ngx_http_tenant_ssl.h"
 #include "ngx_http_tenant_acme.h"
+#include "ngx_http_tenant_traffic.h"
 
 
 static ngx_int_t ngx_http_tenant_handler(ngx_http_request_t *r);
@@ -34,6 +35,9 @@ static ngx_int_t ngx_http_tenant_route(ngx_http_request_t *r,
 static void ngx_http_tenant_lookup_done(ngx_http_tenant_ctx_t *ctx);
 static ngx_int_t ngx_http_tenant_acme(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tenant_acme_content(ngx_http_request_t *r);
+static ngx_int_t ngx_http_tenant_admit(ngx_http_request_t *r,
+    ngx_http_tenant_ctx_t *ctx, ngx_http_tenant_loc_conf_t *tlcf);
+static ngx_int_t ngx_http_tenant_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tenant_unavailable(ngx_http_request_t *r,
     ngx_uint_t status, time_t retry_after);
 static void ngx_http_tenant_cleanup(void *data);
@@ -51,6 +55,8 @@ static char *ngx_http_tenant_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_tenant_host_pattern(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_tenant_traffic_zone_set(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_tenant_host_filter(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_tenant_init(ngx_conf_t *cf);
@@ -139,6 +145,13 @@ static ngx_command_t  ngx_http_tenant_commands[] = {
       0,
       NULL },
 
+    { ngx_string("tenant_traffic_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_tenant_traffic_zone_set,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("tenant"),
       NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -158,6 +171,13 @@ static ngx_command_t  ngx_http_tenant_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_tenant_loc_conf_t, suspended_status),
+      &ngx_http_tenant_status_bounds },
+
+    { ngx_string("tenant_quota_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tenant_loc_conf_t, quota_status),
       &ngx_http_tenant_status_bounds },
 
     { ngx_string("tenant_retry_after"),
@@ -663,6 +683,7 @@ static ngx_int_t
 ngx_http_tenant_route(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx,
     ngx_http_tenant_loc_conf_t *tlcf)
 {
+    ngx_int_t                     rc;
     ngx_http_tenant_cache_t      *cache;
     ngx_http_tenant_main_conf_t  *tmcf;
 
@@ -696,6 +717,14 @@ ngx_http_tenant_route(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx,
         return NGX_HTTP_MISDIRECTED_REQUEST;
     }
 
+    if (ctx->record.id.len) {
+        rc = ngx_http_tenant_admit(r, ctx, tlcf);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
     switch (ctx->record.status) {
 
     case NGX_HTTP_TENANT_ACTIVE:
@@ -722,6 +751,78 @@ ngx_http_tenant_route(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx,
     default:
         return tlcf->unknown_status;
     }
+}
+
+
+/*
+ * The tenant's limits, where a tenant_traffic_zone keeps their state: only
+ * a request that would reach the tenant's stack is held to them, but every
+ * request of a tenant is counted.
+ */
+
+static ngx_int_t
+ngx_http_tenant_admit(ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx,
+    ngx_http_tenant_loc_conf_t *tlcf)
+{
+    time_t                        retry_after;
+    ngx_int_t                     rc;
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
+
+    if (tmcf->traffic_zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    retry_after = 1;
+
+    rc = ngx_http_tenant_traffic_admit(tmcf->traffic_zone->data, ctx,
+                                       ctx->record.status
+                                           == NGX_HTTP_TENANT_ACTIVE
+                                       && ctx->record.nendpoints,
+                                       &retry_after);
+
+    if (rc == NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_tenant_reply_header(r, "Retry-After", NGX_TIME_T_LEN, "%T",
+                                     retry_after)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "tenant: \"%V\" is over its %s limit", &ctx->record.id,
+                  ctx->refused == NGX_HTTP_TENANT_REFUSED_QUOTA ? "monthly"
+                  : ctx->refused == NGX_HTTP_TENANT_REFUSED_CONNS
+                    ? "connections" : "rate");
+
+    return (ctx->refused == NGX_HTTP_TENANT_REFUSED_QUOTA)
+           ? (ngx_int_t) tlcf->quota_status : NGX_HTTP_TOO_MANY_REQUESTS;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_tenant_ctx_t        *ctx;
+    ngx_http_tenant_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_module);
+
+    if (tmcf->traffic_zone == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_tenant_get_ctx(r);
+
+    if (ctx) {
+        ngx_http_tenant_traffic_count(tmcf->traffic_zone->data, r, ctx);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1032,6 +1133,7 @@ ngx_http_tenant_create_loc_conf(ngx_conf_t *cf)
     tlcf->unknown_status = NGX_CONF_UNSET_UINT;
     tlcf->suspended_status = NGX_CONF_UNSET_UINT;
     tlcf->retry_after = NGX_CONF_UNSET;
+    tlcf->quota_status = NGX_CONF_UNSET_UINT;
 
     return tlcf;
 }
@@ -1051,6 +1153,8 @@ ngx_http_tenant_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->suspended_status, prev->suspended_status,
                               NGX_HTTP_SERVICE_UNAVAILABLE);
     ngx_conf_merge_value(conf->retry_after, prev->retry_after, 30);
+    ngx_conf_merge_uint_value(conf->quota_status, prev->quota_status,
+                              NGX_HTTP_TOO_MANY_REQUESTS);
 
     if (conf->enable) {
         tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_tenant_module);
@@ -1138,6 +1242,24 @@ ngx_http_tenant_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tmcf->shm_zone->noreuse = 0;
 
     return NGX_CONF_OK;
+}
+
+
+/* tenant_traffic_zone name:size [series=N] */
+
+static char *
+ngx_http_tenant_traffic_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_tenant_main_conf_t  *tmcf = conf;
+
+    if (tmcf->traffic_zone) {
+        return "is duplicate";
+    }
+
+    return ngx_http_tenant_traffic_zone(cf, cf->args->elts,
+                                        &ngx_http_tenant_module,
+                                        &tmcf->traffic_zone);
 }
 
 
@@ -1285,6 +1407,13 @@ ngx_http_tenant_init(ngx_conf_t *cf)
 
     *h = ngx_http_tenant_handler;
 
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_tenant_log_handler;
+
     return NGX_OK;
 }
 
@@ -1335,6 +1464,14 @@ ngx_http_tenant_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    if (tmcf->traffic_zone
+        && ngx_http_tenant_traffic_init_process(cycle,
+                                                tmcf->traffic_zone->data)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -1348,6 +1485,10 @@ ngx_http_tenant_exit_process(ngx_cycle_t *cycle)
 
     if (tmcf && tmcf->listen) {
         ngx_http_tenant_listen_exit_process(tmcf->listen);
+    }
+
+    if (tmcf && tmcf->traffic_zone) {
+        ngx_http_tenant_traffic_exit_process(tmcf->traffic_zone->data);
     }
 
     ngx_http_tenant_pg_exit_process();

@@ -44,6 +44,17 @@ typedef struct {
 } ngx_http_tenant_endpoint_t;
 
 
+/* a tenant's traffic limits as the edge enforces them; 0: none */
+typedef struct {
+    uint32_t                        rate;      /* requests/s, x1000 */
+    uint32_t                        burst;     /* requests */
+    uint32_t                        conns;     /* requests at once */
+    uint32_t                        reserved;
+    uint64_t                        requests;  /* a month's quota */
+    uint64_t                        bytes;     /* a month's, in and out */
+} ngx_http_tenant_limits_t;
+
+
 typedef struct {
     ngx_uint_t                      status;
     ngx_uint_t                      role;
@@ -52,6 +63,7 @@ typedef struct {
     ngx_str_t                       blueprint;
     ngx_uint_t                      nendpoints;
     ngx_http_tenant_endpoint_t     *endpoints;
+    ngx_http_tenant_limits_t        limits;
 } ngx_http_tenant_record_t;
 
 
@@ -83,6 +95,7 @@ typedef struct {
 
     ngx_shm_zone_t                 *shm_zone;
     ngx_shm_zone_t                 *filter_zone;   /* tenant_host_filter */
+    ngx_shm_zone_t                 *traffic_zone;  /* tenant_traffic_zone */
     time_t                          ttl;
     time_t                          negative_ttl;
     time_t                          max_stale;
@@ -100,6 +113,7 @@ typedef struct {
     ngx_uint_t                      unknown_status;
     ngx_uint_t                      suspended_status;
     time_t                          retry_after;
+    ngx_uint_t                      quota_status;
 } ngx_http_tenant_loc_conf_t;
 
 
@@ -119,10 +133,15 @@ struct ngx_http_tenant_ctx_s {
     ngx_queue_t                     queue;     /* in lookup->waiters */
     ngx_http_tenant_lookup_done_pt  handler;
 
+    void                           *traffic;   /* its tenant_traffic_zone node */
+    ngx_uint_t                      journal;   /* its place there, plus one */
+    ngx_uint_t                      refused;   /* NGX_HTTP_TENANT_REFUSED_* */
+
     unsigned                        resolved:1;
     unsigned                        waiting:1;
     unsigned                        stale:1;   /* have a stale record */
     unsigned                        failed:1;  /* the registry did not answer */
+    unsigned                        admitted:1;  /* counted as active */
 };
 
 

@@ -52,6 +52,7 @@ SSL
     tenant_cache_max_stale ${\($o{max_stale} // '1h')};
     tenant_host_pattern "^(?:(?<role>admin)\\.)?(?<tenant>[a-z0-9-]+)\\.localhost\$";
 ${\($o{filter} ? "    tenant_host_filter hosts:$o{filter};" : '')}
+${\($o{traffic} ? "    tenant_traffic_zone $o{traffic};" : '')}
 $ssl_zone
 
     upstream tenant_backend {
@@ -94,6 +95,13 @@ $redirect
             tenant_admin_api_domain_verification ${\($o{verify_domains} ? 'on' : 'off')};
             client_max_body_size 1m;   # the API itself refuses over 64 KiB, in JSON
 $api_limit        }
+
+        location = /metrics {
+            tenant off;
+            tenant_metrics;
+            allow 127.0.0.1;
+            deny all;
+        }
 
         location /not-the-api/ {
             tenant off;

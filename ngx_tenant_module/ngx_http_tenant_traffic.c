@@ -1,0 +1,895 @@
+
+/*
+ * Per-tenant traffic in shared memory, kept across reloads.  Each tenant
+ * seen lately has a node (an rbtree keyed by its id's crc32, with an LRU
+ * queue, as limit_req keeps its keys) holding its limits' state; the first
+ * "series=" of them also have counters of their own, and the rest add up
+ * in one "other" series, so a scrape stays bounded whatever the number of
+ * tenants.  A node's series goes back to "other" (its counts folded in, so
+ * every sum only grows) when the node is dropped.
+ *
+ * The zone's lock is held to find a node and apply its limits, never
+ * across I/O; counters are atomic adds.  A request in flight pins its node
+ * (refs), and each worker notes the nodes it pins in its journal, so the
+ * counts a killed worker held are given back by the worker that replaces
+ * it.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_tenant_traffic.h"
+
+
+/* a node unseen this long goes, unless it counts a quota */
+#define NGX_HTTP_TENANT_TRAFFIC_IDLE  600000
+
+
+typedef struct {
+    u_char                          color;
+    u_char                          len;
+    u_char                          quota;     /* keep its month's counts */
+    u_char                          reserved;
+    uint32_t                        series;    /* index + 1, 0: "other" */
+    ngx_queue_t                     queue;
+    ngx_msec_t                      last;      /* rate: last admitted */
+    ngx_msec_t                      seen;
+    ngx_int_t                       excess;    /* rate: x1000 */
+    ngx_atomic_t                    refs;      /* requests holding it */
+    ngx_atomic_t                    active;    /* admitted ones */
+    ngx_uint_t                      month;
+    ngx_atomic_t                    month_requests;
+    ngx_atomic_t                    month_bytes;
+    u_char                          id[1];
+} ngx_http_tenant_tnode_t;
+
+
+#define ngx_http_tenant_tnode(node)                                          \
+    ((ngx_http_tenant_tnode_t *) &(node)->color)
+
+#define ngx_http_tenant_rbnode(tn)                                           \
+    ((ngx_rbtree_node_t *) ((u_char *) (tn)                                  \
+                            - offsetof(ngx_rbtree_node_t, color)))
+
+
+static ngx_int_t ngx_http_tenant_traffic_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_tenant_traffic_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_tenant_tnode_t *ngx_http_tenant_traffic_node(
+    ngx_http_tenant_traffic_t *tt, ngx_str_t *id, ngx_msec_t now);
+static void ngx_http_tenant_traffic_expire(ngx_http_tenant_traffic_t *tt,
+    ngx_msec_t now, ngx_uint_t force);
+static void ngx_http_tenant_traffic_drop(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn);
+static ngx_uint_t ngx_http_tenant_traffic_limit(ngx_http_tenant_tnode_t *tn,
+    ngx_http_tenant_limits_t *limits, ngx_msec_t now, time_t *retry_after);
+static void ngx_http_tenant_traffic_release(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn, ngx_uint_t admitted);
+static void ngx_http_tenant_traffic_reclaim(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_proc_t *proc);
+static ngx_uint_t ngx_http_tenant_month(time_t now, time_t *left);
+
+
+/* tenant_traffic_zone name:size [series=N] */
+
+char *
+ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
+    ngx_shm_zone_t **zone)
+{
+    u_char                     *p;
+    ssize_t                     size;
+    ngx_int_t                   n;
+    ngx_str_t                   name, s;
+    ngx_uint_t                  i, nseries;
+    ngx_http_tenant_traffic_t  *tt;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", expected name:size",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - name.data;
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (name.len == 0 || size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\": name:size, %uz or more",
+                           &value[1], 8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    nseries = 1000;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "series=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+
+            if (n == NGX_ERROR || n > NGX_HTTP_TENANT_SERIES_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": series=0..%d",
+                                   &value[i], NGX_HTTP_TENANT_SERIES_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+            nseries = n;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected series=N",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    tt = ngx_pcalloc(cf->pool, sizeof(ngx_http_tenant_traffic_t));
+    if (tt == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tt->nseries = nseries;
+
+    /* the series come on top of the size given for the tenants */
+    size += ngx_align(nseries * sizeof(ngx_http_tenant_series_t),
+                      ngx_pagesize) + 2 * ngx_pagesize;
+
+    *zone = ngx_shared_memory_add(cf, &name, size, tag);
+    if (*zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if ((*zone)->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    (*zone)->init = ngx_http_tenant_traffic_init_zone;
+    (*zone)->data = tt;
+    (*zone)->noreuse = 0;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_tenant_traffic_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_tenant_traffic_t  *ott = data;
+
+    size_t                      len;
+    ngx_uint_t                  i;
+    ngx_http_tenant_traffic_t  *tt;
+
+    tt = shm_zone->data;
+
+    if (ott) {
+        /* a reload: counts go on, as Prometheus expects of a counter */
+
+        if (ott->nseries != tt->nseries) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "tenant_traffic_zone \"%V\": series= cannot change "
+                          "on a reload (was %ui); give the zone a new name",
+                          &shm_zone->shm.name, ott->nseries);
+            return NGX_ERROR;
+        }
+
+        tt->sh = ott->sh;
+        tt->shpool = ott->shpool;
+        return NGX_OK;
+    }
+
+    tt->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        tt->sh = tt->shpool->data;
+        return NGX_OK;
+    }
+
+    tt->sh = ngx_slab_calloc(tt->shpool, sizeof(ngx_http_tenant_traffic_sh_t));
+    if (tt->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    tt->shpool->data = tt->sh;
+
+    ngx_rbtree_init(&tt->sh->rbtree, &tt->sh->sentinel,
+                    ngx_http_tenant_traffic_insert);
+    ngx_queue_init(&tt->sh->queue);
+
+    tt->sh->nseries = tt->nseries;
+
+    if (tt->nseries) {
+        tt->sh->series = ngx_slab_calloc(tt->shpool,
+                                         tt->nseries
+                                         * sizeof(ngx_http_tenant_series_t));
+        if (tt->sh->series == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < tt->nseries; i++) {
+            tt->sh->series[i].next = (i + 1 < tt->nseries) ? i + 2 : 0;
+        }
+
+        tt->sh->free = 1;
+    }
+
+    len = sizeof(" in tenant traffic zone \"\"") + shm_zone->shm.name.len;
+
+    tt->shpool->log_ctx = ngx_slab_alloc(tt->shpool, len);
+    if (tt->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(tt->shpool->log_ctx, " in tenant traffic zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    tt->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_tenant_traffic_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t        **p;
+    ngx_http_tenant_tnode_t   *tn, *tnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            tn = ngx_http_tenant_tnode(node);
+            tnt = ngx_http_tenant_tnode(temp);
+
+            p = (ngx_memn2cmp(tn->id, tnt->id, tn->len, tnt->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * Gives back what the workers that died (a crash, a kill) still held,
+ * and takes a place in the process table for this one.
+ */
+
+ngx_int_t
+ngx_http_tenant_traffic_init_process(ngx_cycle_t *cycle,
+    ngx_http_tenant_traffic_t *tt)
+{
+    ngx_uint_t               i, size;
+    ngx_http_tenant_proc_t  *proc;
+
+    size = 2 * cycle->connection_n;
+
+    tt->free = ngx_palloc(cycle->pool, size * sizeof(ngx_uint_t));
+    if (tt->free == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&tt->shpool->mutex);
+
+    tt->proc = NULL;
+
+    for (i = 0; i < NGX_HTTP_TENANT_PROCS; i++) {
+        proc = &tt->sh->procs[i];
+
+        if (proc->pid && kill((ngx_pid_t) proc->pid, 0) == -1
+            && ngx_errno == NGX_ESRCH)
+        {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "tenant: giving back the requests process %P "
+                          "held when it died", (ngx_pid_t) proc->pid);
+
+            ngx_http_tenant_traffic_reclaim(tt, proc);
+        }
+
+        if (proc->pid == 0 && tt->proc == NULL) {
+            proc->journal = ngx_slab_calloc_locked(tt->shpool,
+                                                   size * sizeof(uintptr_t));
+            if (proc->journal) {
+                proc->pid = ngx_pid;
+                proc->size = size;
+                tt->proc = proc;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&tt->shpool->mutex);
+
+    if (tt->proc == NULL) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "tenant: no journal in the traffic zone for this "
+                      "worker: should it die, its requests in flight stay "
+                      "counted as active");
+        tt->nfree = 0;
+        return NGX_OK;
+    }
+
+    for (i = 0; i < size; i++) {
+        tt->free[i] = size - 1 - i;
+    }
+
+    tt->nfree = size;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_tenant_traffic_exit_process(ngx_http_tenant_traffic_t *tt)
+{
+    if (tt->proc == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&tt->shpool->mutex);
+    ngx_http_tenant_traffic_reclaim(tt, tt->proc);
+    ngx_shmtx_unlock(&tt->shpool->mutex);
+
+    tt->proc = NULL;
+}
+
+
+static void
+ngx_http_tenant_traffic_reclaim(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_proc_t *proc)
+{
+    uintptr_t                 v;
+    ngx_uint_t                j;
+    ngx_http_tenant_tnode_t  *tn;
+
+    for (j = 0; j < proc->size; j++) {
+        v = proc->journal[j];
+
+        if (v == 0) {
+            continue;
+        }
+
+        tn = (ngx_http_tenant_tnode_t *) (v & ~(uintptr_t) 1);
+        ngx_http_tenant_traffic_release(tt, tn, v & 1);
+    }
+
+    ngx_slab_free_locked(tt->shpool, proc->journal);
+
+    proc->journal = NULL;
+    proc->size = 0;
+    proc->pid = 0;
+}
+
+
+/*
+ * Finds (or makes) the tenant's node, pins it for the request and, with
+ * enforce, applies its limits.  A request refused still pins the node, to
+ * be counted as refused.
+ */
+
+ngx_int_t
+ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_ctx_t *ctx, ngx_uint_t enforce, time_t *retry_after)
+{
+    uintptr_t                 v;
+    ngx_msec_t                now;
+    ngx_uint_t                refused, i;
+    ngx_http_tenant_tnode_t  *tn;
+
+    if (ctx->traffic) {
+        /* again, after an internal redirect: the first answer holds */
+        return ctx->refused ? NGX_BUSY : NGX_OK;
+    }
+
+    if (ctx->record.id.len == 0
+        || ctx->record.id.len > NGX_HTTP_TENANT_ID_MAX)
+    {
+        return NGX_OK;
+    }
+
+    now = ngx_current_msec;
+
+    ngx_shmtx_lock(&tt->shpool->mutex);
+
+    tn = ngx_http_tenant_traffic_node(tt, &ctx->record.id, now);
+
+    if (tn == NULL) {
+        ngx_shmtx_unlock(&tt->shpool->mutex);
+
+        /* counted in "other", and limited by nothing: the zone is full */
+        (void) ngx_atomic_fetch_add(&tt->sh->full, 1);
+        return NGX_OK;
+    }
+
+    tn->seen = now;
+    tn->quota = (ctx->record.limits.requests || ctx->record.limits.bytes);
+
+    refused = enforce ? ngx_http_tenant_traffic_limit(tn, &ctx->record.limits,
+                                                      now, retry_after)
+                      : NGX_HTTP_TENANT_REFUSED_NONE;
+
+    (void) ngx_atomic_fetch_add(&tn->refs, 1);
+
+    v = (uintptr_t) tn;
+
+    if (refused == NGX_HTTP_TENANT_REFUSED_NONE) {
+        (void) ngx_atomic_fetch_add(&tn->active, 1);
+        (void) ngx_atomic_fetch_add(&tt->sh->active, 1);
+        ctx->admitted = 1;
+        v |= 1;
+    }
+
+    if (tt->nfree) {
+        i = tt->free[--tt->nfree];
+        tt->proc->journal[i] = v;
+        ctx->journal = i + 1;
+    }
+
+    ngx_shmtx_unlock(&tt->shpool->mutex);
+
+    ctx->traffic = tn;
+    ctx->refused = refused;
+
+    return (refused == NGX_HTTP_TENANT_REFUSED_NONE) ? NGX_OK : NGX_BUSY;
+}
+
+
+/* under the lock */
+
+static ngx_http_tenant_tnode_t *
+ngx_http_tenant_traffic_node(ngx_http_tenant_traffic_t *tt, ngx_str_t *id,
+    ngx_msec_t now)
+{
+    size_t                     size;
+    uint32_t                   hash;
+    ngx_int_t                  rc;
+    ngx_uint_t                 tries;
+    ngx_rbtree_node_t         *node, *sentinel;
+    ngx_http_tenant_series_t  *s;
+    ngx_http_tenant_tnode_t   *tn;
+
+    hash = ngx_crc32_short(id->data, id->len);
+
+    node = tt->sh->rbtree.root;
+    sentinel = tt->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        tn = ngx_http_tenant_tnode(node);
+
+        rc = ngx_memn2cmp(id->data, tn->id, id->len, (size_t) tn->len);
+
+        if (rc == 0) {
+            ngx_queue_remove(&tn->queue);
+            ngx_queue_insert_head(&tt->sh->queue, &tn->queue);
+            return tn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    ngx_http_tenant_traffic_expire(tt, now, 0);
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_tenant_tnode_t, id) + id->len;
+
+    for (tries = 0; /* void */; tries++) {
+        node = ngx_slab_alloc_locked(tt->shpool, size);
+
+        if (node || tries == 8) {
+            break;
+        }
+
+        ngx_http_tenant_traffic_expire(tt, now, 1);
+    }
+
+    if (node == NULL) {
+        return NULL;
+    }
+
+    node->key = hash;
+
+    tn = ngx_http_tenant_tnode(node);
+    ngx_memzero(&tn->len, offsetof(ngx_http_tenant_tnode_t, id)
+                          - offsetof(ngx_http_tenant_tnode_t, len));
+
+    tn->len = (u_char) id->len;
+    ngx_memcpy(tn->id, id->data, id->len);
+    tn->last = now;
+    tn->seen = now;
+
+    if (tt->sh->free) {
+        tn->series = tt->sh->free;
+        s = &tt->sh->series[tn->series - 1];
+        tt->sh->free = s->next;
+
+        ngx_memzero(&s->c, sizeof(ngx_http_tenant_counters_t));
+        s->node = tn;
+        s->next = 0;
+        s->len = tn->len;
+        ngx_memcpy(s->id, tn->id, tn->len);
+    }
+
+    ngx_rbtree_insert(&tt->sh->rbtree, node);
+    ngx_queue_insert_head(&tt->sh->queue, &tn->queue);
+
+    tt->sh->tenants++;
+
+    return tn;
+}
+
+
+/*
+ * Drops up to two nodes unseen for NGX_HTTP_TENANT_TRAFFIC_IDLE (those
+ * counting a quota are kept), or with force the least recently seen one
+ * that no request holds.
+ */
+
+static void
+ngx_http_tenant_traffic_expire(ngx_http_tenant_traffic_t *tt, ngx_msec_t now,
+    ngx_uint_t force)
+{
+    ngx_uint_t                n, looked;
+    ngx_queue_t              *q;
+    ngx_http_tenant_tnode_t  *tn;
+
+    n = 0;
+    looked = 0;
+
+    for (q = ngx_queue_last(&tt->sh->queue);
+         q != ngx_queue_sentinel(&tt->sh->queue) && n < 2 && looked < 64;
+         looked++)
+    {
+        tn = ngx_queue_data(q, ngx_http_tenant_tnode_t, queue);
+        q = ngx_queue_prev(q);
+
+        if (tn->refs) {
+            continue;
+        }
+
+        if (force) {
+            ngx_http_tenant_traffic_drop(tt, tn);
+            return;
+        }
+
+        if ((ngx_msec_int_t) (now - tn->seen) < NGX_HTTP_TENANT_TRAFFIC_IDLE)
+        {
+            return;
+        }
+
+        if (tn->quota) {
+            continue;
+        }
+
+        ngx_http_tenant_traffic_drop(tt, tn);
+        n++;
+    }
+}
+
+
+static void
+ngx_http_tenant_traffic_drop(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn)
+{
+    ngx_uint_t                   i;
+    ngx_atomic_t                *from, *to;
+    ngx_http_tenant_series_t    *s;
+
+    if (tn->series) {
+        s = &tt->sh->series[tn->series - 1];
+
+        from = (ngx_atomic_t *) &s->c;
+        to = (ngx_atomic_t *) &tt->sh->other;
+
+        for (i = 0; i < sizeof(ngx_http_tenant_counters_t)
+                        / sizeof(ngx_atomic_t); i++)
+        {
+            (void) ngx_atomic_fetch_add(&to[i], from[i]);
+        }
+
+        s->node = NULL;
+        s->len = 0;
+        s->next = tt->sh->free;
+        tt->sh->free = tn->series;
+    }
+
+    ngx_queue_remove(&tn->queue);
+    ngx_rbtree_delete(&tt->sh->rbtree, ngx_http_tenant_rbnode(tn));
+    ngx_slab_free_locked(tt->shpool, ngx_http_tenant_rbnode(tn));
+
+    tt->sh->tenants--;
+    tt->sh->evictions++;
+}
+
+
+/* under the lock: what refuses the request, if anything */
+
+static ngx_uint_t
+ngx_http_tenant_traffic_limit(ngx_http_tenant_tnode_t *tn,
+    ngx_http_tenant_limits_t *limits, ngx_msec_t now, time_t *retry_after)
+{
+    time_t          left;
+    int64_t         excess, ms, wait;
+    ngx_uint_t      month;
+
+    if (limits->requests || limits->bytes) {
+        month = ngx_http_tenant_month(ngx_time(), &left);
+
+        if (tn->month != month) {
+            tn->month = month;
+            tn->month_requests = 0;
+            tn->month_bytes = 0;
+        }
+
+        if ((limits->requests && tn->month_requests >= limits->requests)
+            || (limits->bytes && tn->month_bytes >= limits->bytes))
+        {
+            *retry_after = left;
+            return NGX_HTTP_TENANT_REFUSED_QUOTA;
+        }
+    }
+
+    if (limits->conns && tn->active >= limits->conns) {
+        *retry_after = 1;
+        return NGX_HTTP_TENANT_REFUSED_CONNS;
+    }
+
+    if (limits->rate) {
+        /* limit_req's leaky bucket, in thousandths of a request */
+
+        ms = (ngx_msec_int_t) (now - tn->last);
+
+        if (ms < 0) {
+            ms = 0;
+        }
+
+        excess = tn->excess - (int64_t) limits->rate * ms / 1000 + 1000;
+
+        if (excess < 0) {
+            excess = 0;
+        }
+
+        if (excess > (int64_t) limits->burst * 1000) {
+            wait = (excess - (int64_t) limits->burst * 1000) * 1000
+                   / limits->rate;
+            *retry_after = (time_t) ngx_max((wait + 999) / 1000, 1);
+            return NGX_HTTP_TENANT_REFUSED_RATE;
+        }
+
+        tn->excess = excess;
+        tn->last = now;
+    }
+
+    return NGX_HTTP_TENANT_REFUSED_NONE;
+}
+
+
+/* the month since 1970 (UTC), and the seconds left in it */
+
+static ngx_uint_t
+ngx_http_tenant_month(time_t now, time_t *left)
+{
+    ngx_tm_t    tm;
+    ngx_uint_t  days, mon, year;
+
+    static ngx_uint_t  mdays[] = { 31, 28, 31, 30, 31, 30,
+                                   31, 31, 30, 31, 30, 31 };
+
+    ngx_gmtime(now, &tm);
+
+    /* ngx_gmtime(): the month 1-12, the year in full */
+    mon = tm.ngx_tm_mon;
+    year = tm.ngx_tm_year;
+
+    days = mdays[mon - 1];
+
+    if (mon == 2 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) {
+        days = 29;
+    }
+
+    *left = (time_t) (days - tm.ngx_tm_mday) * 86400
+            + 86400 - (now % 86400);
+
+    return (year - 1970) * 12 + mon - 1;
+}
+
+
+/* the log phase: counts the request and unpins its node */
+
+void
+ngx_http_tenant_traffic_count(ngx_http_tenant_traffic_t *tt,
+    ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
+{
+    off_t                        in, out;
+    ngx_uint_t                   i, status, ms;
+    ngx_http_tenant_tnode_t     *tn;
+    ngx_http_upstream_state_t   *state;
+    ngx_http_tenant_counters_t  *c;
+
+    static ngx_uint_t  bounds[] = { 5, 25, 100, 500, 2500 };
+
+    (void) ngx_atomic_fetch_add(&tt->sh->routed[ctx->cache_status], 1);
+
+    if (ctx->record.id.len == 0) {
+        return;
+    }
+
+    tn = ctx->traffic;
+
+    if (tn && tn->series) {
+        c = &tt->sh->series[tn->series - 1].c;
+
+    } else {
+        c = &tt->sh->other;
+    }
+
+    status = r->headers_out.status;
+
+    if (status >= 100 && status < 600) {
+        (void) ngx_atomic_fetch_add(&c->requests[status / 100 - 1], 1);
+    }
+
+    in = r->request_length;
+    out = r->connection->sent;
+
+    (void) ngx_atomic_fetch_add(&c->bytes_in, in);
+    (void) ngx_atomic_fetch_add(&c->bytes_out, out);
+    (void) ngx_atomic_fetch_add(&c->cache[ctx->cache_status], 1);
+
+    if (ctx->refused) {
+        (void) ngx_atomic_fetch_add(&c->refused[ctx->refused], 1);
+    }
+
+    if (r->upstream_states && r->upstream_states->nelts) {
+        state = r->upstream_states->elts;
+        ms = 0;
+
+        for (i = 0; i < r->upstream_states->nelts; i++) {
+            if (state[i].status) {
+                ms += state[i].response_time;
+            }
+        }
+
+        for (i = 0; i < NGX_HTTP_TENANT_UPSTREAM_BUCKETS - 1; i++) {
+            if (ms <= bounds[i]) {
+                break;
+            }
+        }
+
+        (void) ngx_atomic_fetch_add(&c->upstream[i], 1);
+        (void) ngx_atomic_fetch_add(&c->upstream_ms, ms);
+    }
+
+    if (tn == NULL) {
+        return;
+    }
+
+    if (ctx->admitted && tn->quota) {
+        (void) ngx_atomic_fetch_add(&tn->month_requests, 1);
+        (void) ngx_atomic_fetch_add(&tn->month_bytes, in + out);
+    }
+
+    if (ctx->journal) {
+        tt->proc->journal[ctx->journal - 1] = 0;
+        tt->free[tt->nfree++] = ctx->journal - 1;
+        ctx->journal = 0;
+    }
+
+    ngx_http_tenant_traffic_release(tt, tn, ctx->admitted);
+
+    ctx->traffic = NULL;
+    ctx->admitted = 0;
+}
+
+
+static void
+ngx_http_tenant_traffic_release(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn, ngx_uint_t admitted)
+{
+    if (admitted) {
+        (void) ngx_atomic_fetch_add(&tn->active, -1);
+        (void) ngx_atomic_fetch_add(&tt->sh->active, -1);
+    }
+
+    (void) ngx_atomic_fetch_add(&tn->refs, -1);
+}
+
+
+/* a consistent copy of every series in use, and of "other" */
+
+ngx_int_t
+ngx_http_tenant_traffic_copy(ngx_http_tenant_traffic_t *tt, ngx_pool_t *pool,
+    ngx_array_t *series, ngx_http_tenant_series_copy_t *other)
+{
+    u_char                         *p;
+    ngx_uint_t                      i, active;
+    ngx_http_tenant_tnode_t        *tn;
+    ngx_http_tenant_series_t       *s;
+    ngx_http_tenant_series_copy_t  *sc;
+
+    if (ngx_array_init(series, pool, tt->sh->nseries ? tt->sh->nseries : 1,
+                       sizeof(ngx_http_tenant_series_copy_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, tt->sh->nseries * NGX_HTTP_TENANT_ID_MAX + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    active = 0;
+
+    ngx_shmtx_lock(&tt->shpool->mutex);
+
+    for (i = 0; i < tt->sh->nseries; i++) {
+        s = &tt->sh->series[i];
+
+        if (s->node == NULL) {
+            continue;
+        }
+
+        /* the array was made big enough: no allocation under the lock */
+        sc = ngx_array_push(series);
+
+        tn = s->node;
+        sc->c = s->c;
+        sc->active = tn->active;
+        sc->id.data = p;
+        sc->id.len = s->len;
+        p = ngx_cpymem(p, s->id, s->len);
+
+        active += sc->active;
+    }
+
+    other->c = tt->sh->other;
+    other->active = tt->sh->active;
+
+    ngx_shmtx_unlock(&tt->shpool->mutex);
+
+    /* decrements are not under the lock: never below zero */
+    other->active = (other->active > active) ? other->active - active : 0;
+
+    ngx_str_set(&other->id, "_other");
+
+    return NGX_OK;
+}

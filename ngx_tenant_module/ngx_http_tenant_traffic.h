@@ -1,0 +1,120 @@
+
+/*
+ * Per-tenant traffic in shared memory: what each tenant's requests did
+ * (for tenant_metrics) and what its limits allow.
+ */
+
+
+#ifndef _NGX_HTTP_TENANT_TRAFFIC_H_INCLUDED_
+#define _NGX_HTTP_TENANT_TRAFFIC_H_INCLUDED_
+
+
+#include "ngx_http_tenant_module.h"
+
+
+#define NGX_HTTP_TENANT_CLASSES           5   /* 1xx .. 5xx */
+/* upstream response time, ms: 5, 25, 100, 500, 2500 and more */
+#define NGX_HTTP_TENANT_UPSTREAM_BUCKETS  6
+#define NGX_HTTP_TENANT_CACHE_STATUSES    7   /* NGX_HTTP_TENANT_CACHE_* */
+#define NGX_HTTP_TENANT_PROCS             64
+#define NGX_HTTP_TENANT_SERIES_MAX        65535
+#define NGX_HTTP_TENANT_ID_MAX            32
+
+/* ctx->refused: the limit that refused a request */
+#define NGX_HTTP_TENANT_REFUSED_NONE      0
+#define NGX_HTTP_TENANT_REFUSED_RATE      1
+#define NGX_HTTP_TENANT_REFUSED_CONNS     2
+#define NGX_HTTP_TENANT_REFUSED_QUOTA     3
+#define NGX_HTTP_TENANT_REFUSALS          4
+
+
+typedef struct {
+    ngx_atomic_t                    requests[NGX_HTTP_TENANT_CLASSES];
+    ngx_atomic_t                    bytes_in;
+    ngx_atomic_t                    bytes_out;
+    ngx_atomic_t                    upstream[NGX_HTTP_TENANT_UPSTREAM_BUCKETS];
+    ngx_atomic_t                    upstream_ms;
+    ngx_atomic_t                    cache[NGX_HTTP_TENANT_CACHE_STATUSES];
+    ngx_atomic_t                    refused[NGX_HTTP_TENANT_REFUSALS];
+} ngx_http_tenant_counters_t;
+
+
+/* a tenant with its own series; the others add up in "other" */
+typedef struct {
+    ngx_http_tenant_counters_t      c;
+    void                           *node;      /* NULL: free */
+    uint32_t                        next;      /* free list: index + 1 */
+    u_char                          len;
+    u_char                          id[NGX_HTTP_TENANT_ID_MAX];
+} ngx_http_tenant_series_t;
+
+
+/*
+ * A process's requests in flight, each its node and whether it was
+ * admitted: what a worker that died holding them still counted.
+ */
+typedef struct {
+    ngx_atomic_t                    pid;
+    uintptr_t                      *journal;
+    ngx_uint_t                      size;
+} ngx_http_tenant_proc_t;
+
+
+typedef struct {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_queue_t                     queue;     /* most recently seen first */
+
+    ngx_uint_t                      nseries;
+    uint32_t                        free;      /* free list: index + 1 */
+    ngx_http_tenant_series_t       *series;
+    ngx_http_tenant_counters_t      other;
+
+    /* every request the tenant handler saw, by how its host was found */
+    ngx_atomic_t                    routed[NGX_HTTP_TENANT_CACHE_STATUSES];
+    ngx_atomic_t                    active;
+    ngx_atomic_t                    tenants;
+    ngx_atomic_t                    evictions;
+    ngx_atomic_t                    full;      /* no room for a tenant */
+
+    ngx_http_tenant_proc_t          procs[NGX_HTTP_TENANT_PROCS];
+} ngx_http_tenant_traffic_sh_t;
+
+
+typedef struct {
+    ngx_http_tenant_traffic_sh_t   *sh;
+    ngx_slab_pool_t                *shpool;
+    ngx_uint_t                      nseries;   /* series= */
+
+    /* a worker's own */
+    ngx_http_tenant_proc_t         *proc;
+    ngx_uint_t                     *free;      /* journal places unused */
+    ngx_uint_t                      nfree;
+} ngx_http_tenant_traffic_t;
+
+
+/* a copy of one series, taken under the zone's lock */
+typedef struct {
+    ngx_http_tenant_counters_t      c;
+    ngx_uint_t                      active;
+    ngx_str_t                       id;
+} ngx_http_tenant_series_copy_t;
+
+
+char *ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value,
+    void *tag, ngx_shm_zone_t **zone);
+ngx_int_t ngx_http_tenant_traffic_init_process(ngx_cycle_t *cycle,
+    ngx_http_tenant_traffic_t *tt);
+void ngx_http_tenant_traffic_exit_process(ngx_http_tenant_traffic_t *tt);
+
+/* NGX_OK: admitted; NGX_BUSY: refused (ctx->refused says by what) */
+ngx_int_t ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_ctx_t *ctx, ngx_uint_t enforce, time_t *retry_after);
+void ngx_http_tenant_traffic_count(ngx_http_tenant_traffic_t *tt,
+    ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx);
+
+ngx_int_t ngx_http_tenant_traffic_copy(ngx_http_tenant_traffic_t *tt,
+    ngx_pool_t *pool, ngx_array_t *series, ngx_http_tenant_series_copy_t *other);
+
+
+#endif /* _NGX_HTTP_TENANT_TRAFFIC_H_INCLUDED_ */

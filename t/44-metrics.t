@@ -1,0 +1,187 @@
+# tenant_metrics: per-tenant counts exact (by status class, per tenant,
+# the least recent tenants in "_other"), kept across a reload and given back
+# when a worker dies holding requests; the exposition passes promtool, and a
+# real Prometheus scraping the edge answers a tenant's request rate.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use IO::Socket::INET;
+use Time::HiRes qw(time sleep);
+use JSON::PP qw(decode_json);
+use Tenant::Test;
+use Tenant::Conf;
+
+my $t = Tenant::Test->new->start_pg;
+$t->migrate;
+$t->start_nginx(backends => [qw(b1 b2)], workers => 2,
+                http => Tenant::Conf::http(traffic => 'traffic:1m series=4'));
+my $b = $t->{backend};
+
+# a stack that takes requests and never answers: requests stay in flight
+my $hold = IO::Socket::INET->new(Listen => 64, LocalAddr => '127.0.0.1',
+                                 LocalPort => 0, Proto => 'tcp', ReuseAddr => 1) or die;
+my $dead = Tenant::Test::free_port();
+
+$t->add_tenant('acme', site => ["127.0.0.1:$b->{b1}"]);
+$t->add_tenant('globex', site => ["127.0.0.1:$b->{b2}"]);
+$t->add_tenant('dead', site => ["127.0.0.1:$dead"]);
+$t->add_tenant('slow', site => ['127.0.0.1:' . $hold->sockport]);
+$t->add_tenant('paused', site => ["127.0.0.1:$b->{b1}"], status => 'suspended');
+$t->add_tenant('late', site => ["127.0.0.1:$b->{b2}"]);
+
+sub scrape {
+    my $r = $t->request(host => 'localhost', path => '/metrics');
+    die "scrape: $r->{status}" unless $r->{status} == 200;
+    my %m;
+    for (split /\n/, $r->{body}) {
+        next if /^#/ || !/\S/;
+        my ($k, $v) = /^(\S+) (\S+)$/ or die "not a sample line: $_";
+        $m{$k} = $v;
+    }
+    return wantarray ? (\%m, $r) : \%m;
+}
+
+sub n { my ($m, $k) = @_; $m->{$k} // 0 }
+
+my %sent;
+sub send_n {
+    my ($host, $n, $want) = @_;
+    my $ok = 0;
+    for (1 .. $n) {
+        my $r = $t->get($host);
+        $ok++ if $r->{status} == $want;
+    }
+    is($ok, $n, "$n requests to $host: $want");
+}
+
+my ($m0) = scrape();
+is(n($m0, 'ngx_tenant_requests_total{tenant="acme",class="2xx"}'), 0, 'nothing counted before traffic');
+
+send_n('acme.localhost', 37, 200);
+send_n('admin.acme.localhost', 3, 503);   # acme has no admin endpoint: still acme's
+send_n('globex.localhost', 11, 200);
+send_n('dead.localhost', 5, 502);
+send_n('paused.localhost', 4, 503);
+send_n('late.localhost', 6, 200);          # the fifth tenant: series=4, so "_other"
+send_n('nobody.localhost', 2, 404);        # no tenant: edge-wide only
+
+my ($m, $raw) = scrape();
+is(n($m, 'ngx_tenant_requests_total{tenant="acme",class="2xx"}'), 37, 'acme: 37 2xx');
+is(n($m, 'ngx_tenant_requests_total{tenant="acme",class="5xx"}'), 3, 'acme: 3 5xx (its admin host)');
+is(n($m, 'ngx_tenant_requests_total{tenant="globex",class="2xx"}'), 11, 'globex: 11 2xx');
+is(n($m, 'ngx_tenant_requests_total{tenant="dead",class="5xx"}'), 5, 'dead: 5 5xx');
+is(n($m, 'ngx_tenant_requests_total{tenant="dead",class="2xx"}'), 0, 'dead: no 2xx');
+is(n($m, 'ngx_tenant_requests_total{tenant="paused",class="5xx"}'), 4, 'paused: 4 503s');
+is(n($m, 'ngx_tenant_requests_total{tenant="_other",class="2xx"}'), 6, 'late is past series=4: its 6 200s in _other');
+ok(!exists $m->{'ngx_tenant_requests_total{tenant="late",class="2xx"}'}, 'no series of its own for the tenant past series=');
+is(n($m, 'ngx_tenant_routed_total{tenant="acme",cache="miss"}') + n($m, 'ngx_tenant_routed_total{tenant="acme",cache="hit"}'),
+   40, 'acme: every request has its routing cache status');
+ok(n($m, 'ngx_tenant_routed_total{tenant="acme",cache="hit"}') >= 36, 'most of acme\'s hit the cache');
+is(n($m, 'ngx_tenant_upstream_response_seconds_count{tenant="acme"}'), 37, 'acme: 37 upstream responses in the histogram');
+is(n($m, 'ngx_tenant_upstream_response_seconds_bucket{tenant="acme",le="+Inf"}'), 37, '... +Inf bucket = count');
+ok(n($m, 'ngx_tenant_sent_bytes_total{tenant="acme"}') > 37 * 100, 'acme: bytes sent counted');
+ok(n($m, 'ngx_tenant_received_bytes_total{tenant="acme"}') > 40 * 30, 'acme: bytes received counted');
+is(n($m, 'ngx_tenant_active_requests{tenant="acme"}'), 0, 'acme: none in flight');
+is(n($m, 'ngx_tenant_edge_requests_total{cache="negative"}') + n($m, 'ngx_tenant_edge_requests_total{cache="miss"}')
+   + n($m, 'ngx_tenant_edge_requests_total{cache="hit"}'), 68, 'edge-wide: all 68 routed requests, the unknown host too');
+is(n($m, 'ngx_tenant_traffic_tenants'), 5, 'five tenants in the traffic zone');
+ok(n($m, 'ngx_tenant_cache_misses_total') >= 7, 'cache misses counted');
+ok(n($m, 'ngx_tenant_cache_hits_total') >= 55, 'cache hits counted');
+ok(n($m, 'ngx_tenant_registry_query_seconds_count') >= 7, 'registry look-ups in their histogram');
+is(n($m, 'ngx_tenant_registry_errors_total'), 0, 'no registry errors');
+is(n($m, 'ngx_tenant_listener_up'), 1, 'the listener is up');
+ok(n($m, 'ngx_tenant_listener_connects_total') >= 1, 'listener connects counted');
+is($raw->{headers}{'content-length'}, length $raw->{body}, 'Content-Length is the body\'s');
+like($raw->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, 'Prometheus text format');
+
+# the exposition as Prometheus reads it
+Tenant::Test::write_file($t->dir . '/metrics.txt', $raw->{body});
+my ($rc, $out) = Tenant::Test::run_cmd('sh', '-c', 'promtool check metrics < ' . $t->dir . '/metrics.txt');
+is($rc, 0, 'promtool check metrics: clean') or diag($out);
+
+# kept across a reload
+$t->nginx_signal('reload');
+Tenant::Test::wait_until(sub {
+    my @w = $t->nginx_worker_pids;
+    $t->error_log =~ /gracefully shutting down/ && @w == 2;
+}, 20);
+send_n('acme.localhost', 10, 200);
+($m) = scrape();
+is(n($m, 'ngx_tenant_requests_total{tenant="acme",class="2xx"}'), 47, 'after a reload: 37 + 10 counted');
+
+# requests held when their worker is killed: active goes back to zero
+my @held;
+for (1 .. 6) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->{port}) or die;
+    print $s "GET / HTTP/1.1\r\nHost: slow.localhost\r\n\r\n";
+    push @held, $s;
+}
+ok(Tenant::Test::wait_until(sub { n(scalar scrape(), 'ngx_tenant_active_requests{tenant="_other"}') == 6 }, 10),
+   'six requests of slow (in _other) in flight');
+($m) = scrape();
+is(n($m, 'ngx_tenant_edge_active_requests'), 6, 'edge-wide: six in flight');
+my @before = $t->nginx_worker_pids;
+kill 'KILL', @before;
+ok(Tenant::Test::wait_until(sub {
+    my @now = $t->nginx_worker_pids;
+    @now == 2 && !grep { my $p = $_; grep { $_ == $p } @before } @now;
+}, 20), 'both workers killed and replaced');
+ok(Tenant::Test::wait_until(sub { n(scalar scrape(), 'ngx_tenant_active_requests{tenant="_other"}') == 0 }, 10),
+   'the killed workers\' requests are no longer active');
+($m) = scrape();
+is(n($m, 'ngx_tenant_edge_active_requests'), 0, 'edge-wide: none in flight');
+is(n($m, 'ngx_tenant_requests_total{tenant="acme",class="2xx"}'), 47,
+   'acme\'s counts survive the killed workers');
+like($t->error_log, qr/giving back the requests process \d+ held when it died/, 'the new workers say so');
+close $_ for @held;
+
+# a real Prometheus scrapes the edge; its query API answers acme's rate
+my $pport = Tenant::Test::free_port();
+my $pdir = $t->dir . '/prometheus';
+mkdir $pdir;
+Tenant::Test::write_file("$pdir/prometheus.yml", <<"YML");
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: edge
+    metrics_path: /metrics
+    static_configs:
+      - targets: ['127.0.0.1:$t->{port}']
+YML
+my $ppid = fork // die;
+if (!$ppid) {
+    open STDOUT, '>>', "$pdir/log";
+    open STDERR, '>&', \*STDOUT;
+    exec 'prometheus', "--config.file=$pdir/prometheus.yml", "--storage.tsdb.path=$pdir/data",
+         "--web.listen-address=127.0.0.1:$pport" or die;
+}
+$t->on_cleanup(sub { kill 'TERM', $ppid; waitpid $ppid, 0 });
+$t->wait_port($pport, 30);
+
+sub pquery {
+    my ($q) = @_;
+    my ($rc, $out) = Tenant::Test::run_cmd('curl', '-sf', '--max-time', '5', '--get',
+        '--data-urlencode', "query=$q", "http://127.0.0.1:$pport/api/v1/query");
+    return undef if $rc;
+    my $j = eval { decode_json($out) } or return undef;
+    my $v = $j->{data}{result}[0]{value}[1];
+    return $v;
+}
+
+# about 20 requests a second to acme for a few scrapes
+my $t0 = time;
+my $got;
+my $sent = 0;
+while (time - $t0 < 40) {
+    for (1 .. 10) { $t->get('acme.localhost'); $sent++; sleep 0.05 }
+    $got = pquery('sum(rate(ngx_tenant_requests_total{tenant="acme",class="2xx"}[5s]))');
+    last if defined $got && $got > 5 && time - $t0 > 6;
+}
+ok(defined $got && $got > 5 && $got < 60, "Prometheus: acme's request rate " . ($got // 'none') . '/s (about 20 sent)');
+my $up = pquery(q{up{job="edge"}});
+is($up, 1, 'Prometheus: the edge target is up');
+
+Tenant::Test::finish(allow => qr/exited on signal 9/);
