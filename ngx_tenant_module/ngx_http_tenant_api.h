@@ -133,6 +133,12 @@ void ngx_http_tenant_api_cert_delete(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_certs_expiring(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_hsts(ngx_http_tenant_api_ctx_t *ctx);
 
+/* ngx_http_tenant_api_limits.c */
+void ngx_http_tenant_api_limits_get(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_limits_put(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_plans(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_plan_put(ngx_http_tenant_api_ctx_t *ctx);
+
 /* ngx_http_tenant_api_jobs.c */
 void ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_job_reply(ngx_http_tenant_api_ctx_t *ctx,

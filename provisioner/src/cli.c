@@ -10,6 +10,8 @@
 #include "log.h"
 #include "tenant_names.h"
 #include "cli_certs.h"
+#include "cli_limits.h"
+#include "actor.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -44,7 +46,7 @@ struct opts {
 static const char *const verbs[] = { "create", "delete", "suspend", "resume",
                                      "list", "logs", "health", "show",
                                      "seed-admin", "domains", "jobs",
-                                     "certs", NULL };
+                                     "certs", "limits", "plans", NULL };
 
 int
 cli_is_verb(const char *verb)
@@ -163,20 +165,6 @@ parse(const char *verb, int argc, char **argv, struct opts *o)
         }
     }
     return 0;
-}
-
-static char *
-actor(void)
-{
-    static char buf[96];
-    const char *u = getenv("USER");
-
-    if (u && strlen(u) < 64) {
-        snprintf(buf, sizeof(buf), "cli:%s", u);
-    } else {
-        snprintf(buf, sizeof(buf), "cli:uid%ld", (long) getuid());
-    }
-    return buf;
 }
 
 static void
@@ -350,7 +338,7 @@ mutate(struct prov *p, const char *verb, const struct opts *o)
         params[3] = o->mode ? o->mode : "dedicated";
         params[4] = o->display_name ? o->display_name : o->name;
         params[5] = o->idem;
-        params[6] = actor();
+        params[6] = cli_actor();
         params[7] = "0";    /* the operator's shell is not rate-limited */
         params[8] = "60";
         n = 9;
@@ -359,7 +347,7 @@ mutate(struct prov *p, const char *verb, const struct opts *o)
     } else {
         params[0] = o->name;
         params[1] = o->idem;
-        params[2] = actor();
+        params[2] = cli_actor();
         n = 3;
         sql = strcmp(verb, "delete") == 0
               ? "SELECT * FROM tenant_delete($1, $2, $3)"
@@ -426,7 +414,7 @@ static int
 logs(struct prov *p, const struct opts *o)
 {
     char        lines[16];
-    const char *params[3] = { o->name, lines, actor() };
+    const char *params[3] = { o->name, lines, cli_actor() };
     PGresult   *res;
     json_t     *job, *res_lines, *l;
     char        id[32];
@@ -575,7 +563,7 @@ seed_admin(struct prov *p, const struct opts *o)
     params[1] = o->email;
     params[2] = o->password;
     params[3] = o->idem;
-    params[4] = actor();
+    params[4] = cli_actor();
     res = db_query(p->conn, "queue seed-admin",
                    "SELECT * FROM tenant_seed_admin($1, $2, $3, $4, $5)", 5,
                    params);
@@ -639,12 +627,12 @@ domains(struct prov *p, const struct opts *o)
     params[1] = o->args[1];
     if (strcmp(sub, "add") == 0) {
         params[2] = o->role ? o->role : "site";
-        params[3] = actor();
+        params[3] = cli_actor();
         res = PQexecParams(p->conn,
                            "SELECT * FROM tenant_domain_add($1, $2, $3, $4)",
                            4, NULL, params, NULL, NULL, 0);
     } else {
-        params[2] = actor();
+        params[2] = cli_actor();
         res = PQexecParams(p->conn,
                            "SELECT * FROM tenant_domain_remove($1, $2, $3)",
                            3, NULL, params, NULL, NULL, 0);
@@ -742,6 +730,10 @@ cli_main(struct prov *p, const char *verb, int argc, char **argv)
 {
     struct opts o;
     int         rc;
+
+    if (strcmp(verb, "limits") == 0 || strcmp(verb, "plans") == 0) {
+        return cli_limits(p, verb, argc, argv);
+    }
 
     rc = parse(verb, argc, argv, &o);
     if (rc != 0) {

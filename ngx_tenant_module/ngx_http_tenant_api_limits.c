@@ -1,0 +1,306 @@
+
+/*
+ * The admin API's traffic limits: a tenant's own and its plan, and the
+ * plans.  Each edge enforces them from the tenant's cache entry, so a
+ * change reaches every edge through tenant_changed like any other.
+ *
+ *   GET  tenants/{name}/limits    its own, its plan's, and as enforced
+ *   PUT  tenants/{name}/limits    replaces them: absent or null is none
+ *   GET  plans
+ *   PUT  plans/{name}             makes or replaces a plan
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_tenant_api.h"
+#include "tenant_limits.h"
+#include "tenant_names.h"
+
+
+static json_t *ngx_http_tenant_api_limits_body(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_uint_t plan);
+static void ngx_http_tenant_api_limits_done(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
+static void ngx_http_tenant_api_plans_done(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
+static u_char *ngx_http_tenant_api_limits_dump(ngx_http_tenant_api_ctx_t *ctx,
+    json_t *limits);
+
+
+/* GET tenants/{name}/limits */
+
+void
+ngx_http_tenant_api_limits_get(ngx_http_tenant_api_ctx_t *ctx)
+{
+    ngx_str_t  name;
+
+    if (ngx_http_tenant_api_arg(ctx, 0, &name) != NGX_OK) {
+        return;
+    }
+
+    if (tenant_name_check(name.data, name.len) != NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
+                                  "no tenant has this name", NULL);
+        return;
+    }
+
+    (void) ngx_http_tenant_api_query(ctx,
+        "SELECT tenant_limits_json(t) FROM tenants t WHERE id = $1",
+        ngx_http_tenant_api_limits_done, 1, name.data);
+}
+
+
+/* PUT tenants/{name}/limits {rate, burst, connections, monthly_*, plan} */
+
+void
+ngx_http_tenant_api_limits_put(ngx_http_tenant_api_ctx_t *ctx)
+{
+    u_char     *doc;
+    json_t     *limits;
+    ngx_str_t   name;
+
+    if (ngx_http_tenant_api_arg(ctx, 0, &name) != NGX_OK) {
+        return;
+    }
+
+    if (tenant_name_check(name.data, name.len) != NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
+                                  "no tenant has this name", NULL);
+        return;
+    }
+
+    limits = ngx_http_tenant_api_limits_body(ctx, 1);
+    if (limits == NULL) {
+        return;
+    }
+
+    doc = ngx_http_tenant_api_limits_dump(ctx, limits);
+    if (doc == NULL) {
+        return;
+    }
+
+    /*
+     * A plan that does not exist is told apart from a tenant that does
+     * not, before anything is written.
+     */
+    (void) ngx_http_tenant_api_query(ctx,
+        "SELECT CASE"
+        "  WHEN NOT EXISTS (SELECT 1 FROM tenants"
+        "                    WHERE id = $1 AND status <> 'deleting')"
+        "  THEN NULL"
+        "  WHEN $2::jsonb ->> 'plan' IS NOT NULL AND NOT EXISTS"
+        "       (SELECT 1 FROM plans WHERE name = $2::jsonb ->> 'plan')"
+        "  THEN json_build_object('no_such_plan', $2::jsonb ->> 'plan')"
+        "  ELSE tenant_set_limits($1, $2::jsonb, $3) END",
+        ngx_http_tenant_api_limits_done, 3, name.data, doc,
+        ctx->actor.data);
+}
+
+
+/* GET plans */
+
+void
+ngx_http_tenant_api_plans(ngx_http_tenant_api_ctx_t *ctx)
+{
+    (void) ngx_http_tenant_api_query(ctx,
+        "SELECT json_build_object('plans', coalesce(json_agg(json_build_object("
+        "  'plan', p.name, 'rate', p.rate_limit, 'burst', p.rate_burst,"
+        "  'connections', p.max_connections,"
+        "  'monthly_requests', p.monthly_requests,"
+        "  'monthly_bytes', p.monthly_bytes,"
+        "  'tenants', (SELECT count(*) FROM tenants WHERE plan = p.name))"
+        "  ORDER BY p.name), '[]'))"
+        " FROM plans p",
+        ngx_http_tenant_api_plans_done, 0);
+}
+
+
+/* PUT plans/{name} {rate, burst, connections, monthly_*} */
+
+void
+ngx_http_tenant_api_plan_put(ngx_http_tenant_api_ctx_t *ctx)
+{
+    u_char     *doc;
+    json_t     *limits;
+    ngx_str_t   name;
+
+    if (ngx_http_tenant_api_arg(ctx, 0, &name) != NGX_OK) {
+        return;
+    }
+
+    if (tenant_slug_check(name.data, name.len) != NULL) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_plan",
+                                  tenant_slug_check(name.data, name.len),
+                                  "plan");
+        return;
+    }
+
+    limits = ngx_http_tenant_api_limits_body(ctx, 0);
+    if (limits == NULL) {
+        return;
+    }
+
+    doc = ngx_http_tenant_api_limits_dump(ctx, limits);
+    if (doc == NULL) {
+        return;
+    }
+
+    (void) ngx_http_tenant_api_query(ctx,
+        "SELECT plan_set($1, $2::jsonb, $3)",
+        ngx_http_tenant_api_plans_done, 3, name.data, doc, ctx->actor.data);
+}
+
+
+/*
+ * The body's limits, each checked against tenant_limits (and "plan", a
+ * plan's name, with plan), as a new object of only those; NULL once a
+ * 422 naming the field has been sent.
+ */
+
+static json_t *
+ngx_http_tenant_api_limits_body(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_uint_t plan)
+{
+    json_t                *v, *out;
+    const char            *why, *s;
+    const tenant_limit_t  *l;
+
+    static const char  *known[] = { "rate", "burst", "connections",
+                                    "monthly_requests", "monthly_bytes",
+                                    "plan", NULL };
+    static const char  *known_plan[] = { "rate", "burst", "connections",
+                                         "monthly_requests", "monthly_bytes",
+                                         NULL };
+
+    if (ngx_http_tenant_api_only(ctx, plan ? known : known_plan) != NGX_OK) {
+        return NULL;
+    }
+
+    out = json_object();
+    if (out == NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "out of memory", NULL);
+        return NULL;
+    }
+
+    for (l = tenant_limits; l->name; l++) {
+        v = json_object_get(ctx->body, l->name);
+
+        if (v == NULL || json_is_null(v)) {
+            continue;
+        }
+
+        why = json_is_number(v) ? tenant_limit_check(l, json_number_value(v))
+                                : l->why;
+
+        if (why == NULL && l->integer && !json_is_integer(v)) {
+            why = l->why;
+        }
+
+        if (why) {
+            json_decref(out);
+            ngx_http_tenant_api_error(ctx, 422, "invalid_field", why,
+                                      l->name);
+            return NULL;
+        }
+
+        json_object_set(out, l->name, v);
+    }
+
+    v = json_object_get(ctx->body, "plan");
+
+    if (plan && v && !json_is_null(v)) {
+        s = json_string_value(v);
+
+        why = (s == NULL)
+              ? "must be a plan's name, or null for none"
+              : tenant_slug_check((u_char *) s, json_string_length(v));
+
+        if (why) {
+            json_decref(out);
+            ngx_http_tenant_api_error(ctx, 422, "invalid_field", why, "plan");
+            return NULL;
+        }
+
+        json_object_set(out, "plan", v);
+    }
+
+    return out;
+}
+
+
+/* the checked limits as the query's jsonb parameter, in ctx's pool */
+
+static u_char *
+ngx_http_tenant_api_limits_dump(ngx_http_tenant_api_ctx_t *ctx,
+    json_t *limits)
+{
+    char    *s;
+    u_char  *doc;
+    size_t   len;
+
+    s = json_dumps(limits, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    json_decref(limits);
+
+    if (s == NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "out of memory", NULL);
+        return NULL;
+    }
+
+    len = ngx_strlen(s);
+
+    doc = ngx_pnalloc(ctx->pool, len + 1);
+    if (doc == NULL) {
+        free(s);
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "out of memory", NULL);
+        return NULL;
+    }
+
+    ngx_memcpy(doc, s, len + 1);
+    free(s);
+
+    return doc;
+}
+
+
+static void
+ngx_http_tenant_api_limits_done(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res)
+{
+    json_t  *body, *plan;
+
+    if (ngx_http_tenant_api_tenant_row(ctx, res) != NGX_OK) {
+        return;
+    }
+
+    body = ngx_http_tenant_api_json(res, 0);
+    plan = json_object_get(body, "no_such_plan");
+
+    if (plan) {
+        json_decref(body);
+        ngx_http_tenant_api_error(ctx, 422, "no_such_plan",
+                                  "no plan has this name: make it with "
+                                  "PUT /api/plans/{name}", "plan");
+        return;
+    }
+
+    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK, body);
+}
+
+
+static void
+ngx_http_tenant_api_plans_done(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
+                              ngx_http_tenant_api_json(res, 0));
+}
