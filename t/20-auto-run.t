@@ -27,8 +27,8 @@ $t->on_cleanup(sub { system("$run stop >/dev/null 2>&1") });
 
 my ($rc, $out) = Tenant::Test::run_cmd($run);
 is($rc, 0, 'auto/run succeeds') or diag $out;
-like($out, qr/medusa: installed at /, '... with the npm runtimes installed (once per machine): medusa');
-like($out, qr/directus: installed at /, '... and directus');
+like($out, qr/medusa: installed (?:in .*, )?at /, '... with the npm runtimes installed (once per machine): medusa');
+like($out, qr/directus: installed (?:in .*, )?at /, '... and directus');
 like($out, qr/the platform is running/, 'prints what runs');
 like($out, qr/127\.0\.0\.1:$http/, 'says where nginx listens');
 
@@ -111,10 +111,13 @@ is($t->request(port => $http, host => 'shop1.localhost')->{status}, 200, 'and se
 $r = $t->request(port => $http, host => 'localhost', path => '/api/health');
 is($r->{status}, 200, 'the admin API answers on the platform host');
 like($r->{body}, qr/"registry"/, '... with the platform\'s health');
-for my $path ('/api/health', '/tenant-cache/stats', '/api/tenants') {
+$r = $t->request(port => $http, host => 'localhost', path => '/metrics');
+is($r->{status}, 200, 'metrics on the platform host');
+like($r->{body}, qr/^ngx_tenant_requests_total\{tenant="shop1",class="2xx"\} [1-9]/m, '... counting shop1\'s requests');
+for my $path ('/api/health', '/tenant-cache/stats', '/api/tenants', '/metrics') {
     for my $host ('shop1.localhost', 'admin.shop1.localhost') {
         $r = $t->request(port => $http, host => $host, path => $path);
-        unlike($r->{body}, qr/"registry"|"entries"|"tenants"|"error"/, "$host$path goes to the tenant, not the platform");
+        unlike($r->{body}, qr/"registry"|"entries"|"tenants"|"error"|ngx_tenant_/, "$host$path goes to the tenant, not the platform");
     }
 }
 like($t->request(port => $http, host => 'shop1.localhost', path => '/api/health')->{status}, qr/^40[14]$/,
