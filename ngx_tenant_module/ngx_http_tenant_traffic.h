@@ -61,8 +61,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_t                    rbtree;
-    ngx_rbtree_node_t               sentinel;
+    void                          **buckets;   /* ngx_http_tenant_tnode_t */
+    ngx_uint_t                      nbuckets;  /* a power of two */
     ngx_queue_t                     queue;     /* most recently seen first */
 
     ngx_uint_t                      nseries;

@@ -184,4 +184,27 @@ ok(defined $got && $got > 5 && $got < 60, "Prometheus: acme's request rate " . (
 my $up = pquery(q{up{job="edge"}});
 is($up, 1, 'Prometheus: the edge target is up');
 
+# a zone too small for its tenants: the least recently seen go, their
+# counts folded into _other, so the sums still add up
+$t->psql("INSERT INTO tenants (id, blueprint, status) SELECT 'many' || i, 'static', 'active'"
+    . " FROM generate_series(1, 400) i; INSERT INTO tenant_endpoints (tenant_id, role, address, weight)"
+    . " SELECT 'many' || i, 'site', '127.0.0.1:$b->{b1}', 1 FROM generate_series(1, 400) i");
+my $t3 = Tenant::Test->new->share_pg($t);
+$t3->start_nginx(workers => 1, http => Tenant::Conf::http(traffic => 'small:32k series=50'));
+my $fine = 0;
+for my $round (1, 2) {
+    for my $i (1 .. 400) { $fine++ if $t3->get("many$i.localhost")->{status} == 200 }
+}
+is($fine, 800, '800 requests to 400 tenants through a 32 KB zone');
+my $r = $t3->request(host => 'localhost', path => '/metrics');
+my $sum = 0;
+$sum += $1 while $r->{body} =~ /^ngx_tenant_requests_total\{[^}]*\} (\d+)$/mg;
+is($sum, 800, 'the series and _other add up to all 800');
+my ($ev) = $r->{body} =~ /^ngx_tenant_traffic_evictions_total (\d+)$/m;
+ok($ev > 400, "tenants evicted for room ($ev), each coming back as new");
+my ($kept) = $r->{body} =~ /^ngx_tenant_traffic_tenants (\d+)$/m;
+ok($kept < 400, "the zone holds $kept at a time");
+my $own = () = $r->{body} =~ /^ngx_tenant_active_requests\{tenant="many/mg;
+ok($own <= 50, "no more than series=50 series of their own ($own)");
+
 Tenant::Test::finish(allow => qr/exited on signal 9/);
