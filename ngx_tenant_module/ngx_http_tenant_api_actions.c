@@ -26,6 +26,7 @@
 
 
 static void ngx_http_tenant_api_health(ngx_http_tenant_api_ctx_t *ctx);
+static ngx_uint_t ngx_http_tenant_api_deep(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_list(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_create(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_get(ngx_http_tenant_api_ctx_t *ctx);
@@ -317,28 +318,94 @@ ngx_http_tenant_api_job_made(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
 /* --- health -------------------------------------------------------------- */
 
 
+/*
+ * ?deep: also the provisioners' health checks (health_checks, written by
+ * each every check_interval); one silent for five minutes is critical.
+ */
+
+static ngx_uint_t
+ngx_http_tenant_api_deep(ngx_http_tenant_api_ctx_t *ctx)
+{
+    u_char     *p, *last;
+    ngx_str_t  *args;
+
+    if (ctx->request == NULL) {
+        return 0;
+    }
+
+    args = &ctx->request->args;
+    p = args->data;
+    last = p + args->len;
+
+    while (p < last) {
+        if (last - p >= 4 && ngx_strncmp(p, "deep", 4) == 0
+            && (p + 4 == last || p[4] == '&' || p[4] == '='))
+        {
+            return 1;
+        }
+
+        p = ngx_strlchr(p, last, '&');
+
+        if (p == NULL) {
+            break;
+        }
+
+        p++;
+    }
+
+    return 0;
+}
+
+
 static void
 ngx_http_tenant_api_health_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
-    ngx_uint_t                  ok;
+    json_t                     *body, *checks;
+    const char                 *status;
+    ngx_uint_t                  ok, code;
     ngx_http_tenant_pg_stats_t  st;
 
     ngx_http_tenant_pg_stats(&st);
 
     ok = (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1);
+    code = ok ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE;
+    status = ok ? "ok" : "degraded";
 
-    ngx_http_tenant_api_reply(ctx,
-        ok ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE,
-        json_pack("{s:s, s:{s:s, s:s?, s:I, s:I, s:I, s:I}}",
-                  "status", ok ? "ok" : "degraded",
-                  "registry",
-                      "status", ok ? "ok" : "unavailable",
-                      "schema", ok ? PQgetvalue(res, 0, 0) : NULL,
-                      "connections", (json_int_t) st.total,
-                      "idle", (json_int_t) st.idle,
-                      "busy", (json_int_t) st.busy,
-                      "down", (json_int_t) st.down));
+    checks = NULL;
+
+    if (ok && PQnfields(res) == 2) {
+        checks = ngx_http_tenant_api_json(res, 1);
+        status = json_string_value(json_object_get(checks, "status"));
+
+        if (status == NULL) {
+            status = "unknown";
+        }
+
+        if (ngx_strcmp(status, "ok") != 0
+            && ngx_strcmp(status, "warning") != 0)
+        {
+            code = NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+    }
+
+    body = json_pack("{s:s, s:{s:s, s:s?, s:I, s:I, s:I, s:I}}",
+                     "status", status,
+                     "registry",
+                         "status", ok ? "ok" : "unavailable",
+                         "schema", ok ? PQgetvalue(res, 0, 0) : NULL,
+                         "connections", (json_int_t) st.total,
+                         "idle", (json_int_t) st.idle,
+                         "busy", (json_int_t) st.busy,
+                         "down", (json_int_t) st.down);
+
+    if (body && checks) {
+        json_object_set(body, "checks", json_object_get(checks, "checks"));
+    }
+
+    json_decref(checks);
+
+    ngx_http_tenant_api_reply(ctx, code, body);
 }
 
 
@@ -355,6 +422,14 @@ ngx_http_tenant_api_health(ngx_http_tenant_api_ctx_t *ctx)
                       "registry", "status", "unavailable",
                       "connections", (json_int_t) st.total,
                       "down", (json_int_t) st.down));
+        return;
+    }
+
+    if (ngx_http_tenant_api_deep(ctx)) {
+        (void) ngx_http_tenant_api_query(ctx,
+            "SELECT max(version)::text, health_checks_json('5 minutes')"
+            "  FROM schema_version",
+            ngx_http_tenant_api_health_done, 0);
         return;
     }
 

@@ -114,7 +114,13 @@ like($r->{body}, qr/"registry"/, '... with the platform\'s health');
 $r = $t->request(port => $http, host => 'localhost', path => '/metrics');
 is($r->{status}, 200, 'metrics on the platform host');
 like($r->{body}, qr/^ngx_tenant_requests_total\{tenant="shop1",class="2xx"\} [1-9]/m, '... counting shop1\'s requests');
-for my $path ('/api/health', '/tenant-cache/stats', '/api/tenants', '/metrics') {
+ok(Tenant::Test::wait_until(sub {
+    $t->request(port => $http, host => 'localhost', path => '/metrics/provisioner')->{body}
+        =~ /^ngx_tenant_check_status\{check="disk"\} [012]$/m }, 15),
+   'the provisioner\'s metrics on the platform host');
+$r = $t->request(port => $http, host => 'localhost', path => '/api/health?deep');
+like($r->{body}, qr/"checks":\[\{/, 'GET /api/health?deep: the provisioner\'s checks');
+for my $path ('/api/health', '/tenant-cache/stats', '/api/tenants', '/metrics', '/metrics/provisioner') {
     for my $host ('shop1.localhost', 'admin.shop1.localhost') {
         $r = $t->request(port => $http, host => $host, path => $path);
         unlike($r->{body}, qr/"registry"|"entries"|"tenants"|"error"|ngx_tenant_/, "$host$path goes to the tenant, not the platform");

@@ -45,6 +45,18 @@ static const struct key keys[] = {
     INT(uid_min, 1000, 2000000000), INT(uid_max, 1000, 2000000000),
     LONG(log_cap, 4096, 1L << 40), STR(cgroup_root), STR(cgroup_parent),
     BOOL(resource_limits),
+    INT(check_interval, 5, 86400),
+    INT(check_disk_warning, 1, 100), INT(check_disk_critical, 1, 100),
+    INT(check_db_mb_warning, 1, 100000000),
+    INT(check_db_mb_critical, 1, 100000000),
+    INT(check_failed_jobs_warning, 1, 1000000),
+    INT(check_failed_jobs_critical, 1, 1000000),
+    INT(check_failed_hours, 1, 8760), INT(check_stuck_minutes, 1, 10080),
+    INT(check_stuck_warning, 1, 1000000), INT(check_stuck_critical, 1, 1000000),
+    INT(check_cert_days_warning, 0, 3650), INT(check_cert_days_critical, 0, 3650),
+    INT(check_unreachable_warning, 1, 1000000),
+    INT(check_unreachable_critical, 1, 1000000),
+    STR(metrics_file),
     { NULL, KEY_STR, 0, 0, 0, 0 }
 };
 
@@ -92,6 +104,22 @@ conf_defaults(struct conf *c)
     snprintf(c->cgroup_root, sizeof(c->cgroup_root), "/sys/fs/cgroup");
     snprintf(c->cgroup_parent, sizeof(c->cgroup_parent), "ngx-tenant");
     c->resource_limits = 1;
+    c->check_interval = 60;
+    c->check_disk_warning = 80;
+    c->check_disk_critical = 90;
+    c->check_db_mb_warning = 5 * 1024;
+    c->check_db_mb_critical = 10 * 1024;
+    /* a failed create is a customer without a store: worth a look at once */
+    c->check_failed_jobs_warning = 1;
+    c->check_failed_jobs_critical = 3;
+    c->check_failed_hours = 24;
+    c->check_stuck_minutes = 15;
+    c->check_stuck_warning = 1;
+    c->check_stuck_critical = 3;
+    c->check_cert_days_warning = 14;
+    c->check_cert_days_critical = 3;
+    c->check_unreachable_warning = 1;
+    c->check_unreachable_critical = 3;
 }
 
 static char *

@@ -47,6 +47,25 @@ struct conf {
     char  cgroup_root[CONF_STR];   /* where control groups are mounted */
     char  cgroup_parent[64];       /* the group the services' groups go in */
     int   resource_limits;         /* off: services run without limits */
+
+    /* health checks (check.c): warning and critical thresholds */
+    int   check_interval;          /* seconds between the daemon's checks */
+    int   check_disk_warning;      /* percent used of state_dir's disk */
+    int   check_disk_critical;
+    int   check_db_mb_warning;     /* the largest tenant database, MB */
+    int   check_db_mb_critical;
+    int   check_failed_jobs_warning;   /* jobs failed in check_failed_hours */
+    int   check_failed_jobs_critical;
+    int   check_failed_hours;
+    int   check_stuck_minutes;     /* a job running or due this long: stuck */
+    int   check_stuck_warning;
+    int   check_stuck_critical;
+    int   check_cert_days_warning; /* the soonest certificate expiry, days */
+    int   check_cert_days_critical;
+    int   check_unreachable_warning;   /* active tenants' endpoints down */
+    int   check_unreachable_critical;
+    char  metrics_file[CONF_STR];  /* Prometheus text the daemon rewrites
+                                      each check_interval; "": none */
 };
 
 void conf_defaults(struct conf *c);

@@ -2,6 +2,7 @@
 
 #include "apikey.h"
 #include "blueprint.h"
+#include "check_cmd.h"
 #include "cli.h"
 #include "conf.h"
 #include "db.h"
@@ -34,6 +35,9 @@ usage(FILE *out)
         "  delete NAME [--wait [SECS]]     suspend NAME [--wait [SECS]]\n"
         "  resume NAME [--wait [SECS]]     logs NAME [--lines N]\n"
         "  list                            health\n"
+        "  check [--json] [--store]        disk, databases, jobs, certificates,\n"
+        "                                  tenant services; exit 0 ok, 1 warning,\n"
+        "                                  2 critical\n"
         "  show NAME                       jobs [--tenant T] [--status S] [--limit N]\n"
         "  seed-admin NAME --email E --password P [--wait [SECS]]\n"
         "  domains NAME [add HOST [--role site|admin] | remove HOST]\n"
@@ -261,7 +265,7 @@ main(int argc, char **argv)
     }
 
     if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "apikey") != 0
-        && !cli_is_verb(cmd))
+        && strcmp(cmd, "check") != 0 && !cli_is_verb(cmd))
     {
         log_err("unknown command \"%s\"", cmd);
         usage(stderr);
@@ -282,6 +286,8 @@ main(int argc, char **argv)
         }
     } else if (strcmp(cmd, "apikey") == 0) {
         rc = apikey_main(p.conn, argc - i, argv + i);
+    } else if (strcmp(cmd, "check") == 0) {
+        rc = check_cmd(&p, argc - i, argv + i);
     } else {
         rc = cli_main(&p, cmd, argc - i, argv + i);
     }

@@ -22,6 +22,15 @@ static json_t *backoff;
 /* routing-only tenants already reported, so each is said once */
 static json_t *unmanaged;
 
+/* what the passes did since the daemon started, for its metrics */
+static struct reconcile_counts counts;
+
+void
+reconcile_counts(struct reconcile_counts *out)
+{
+    *out = counts;
+}
+
 static int
 may_restart(const char *tenant, const char *service, time_t now)
 {
@@ -90,6 +99,7 @@ converge(struct prov *p, const char *id, const char *status)
             }
             prepared = 1;
             restarted(id, name, now);
+            counts.started++;
             log_warn("reconcile: %s/%s should run but does not: starting it",
                      id, name);
             if (tenant_spec(p, &t, name, &s, err, sizeof(err)) != 0
@@ -99,6 +109,7 @@ converge(struct prov *p, const char *id, const char *status)
             }
             spec_free(&s);
         } else if (!active && up) {
+            counts.stopped++;
             log_warn("reconcile: %s/%s runs while suspended: stopping it", id,
                      name);
             if (p->driver->ops->stop(p->driver, id, name, err, sizeof(err)) != 0) {
@@ -154,6 +165,7 @@ reconcile(struct prov *p)
     {
         return -1;
     }
+    counts.passes++;
 
     res = db_query(p->conn, "read tenants to reconcile",
                    "SELECT t.id, t.status, t.mode = 'dedicated'"
@@ -203,6 +215,7 @@ reconcile(struct prov *p)
     /* labelled with a tenant the registry no longer has: an orphan */
     json_object_foreach(have, tenant, svcs) {
         if (json_object_get(known, tenant) == NULL) {
+            counts.removed++;
             log_warn("reconcile: %s is not in the registry: removing it",
                      tenant);
             if (p->driver->ops->remove(p->driver, tenant, err, sizeof(err)) != 0) {

@@ -5,6 +5,8 @@
 #include "jobs.h"
 #include "log.h"
 #include "reconcile.h"
+#include "check.h"
+#include "prov_metrics.h"
 #include "tasks.h"
 #include "tenant.h"
 #include "acme.h"
@@ -365,8 +367,9 @@ static int
 serve(struct prov *p)
 {
     struct pollfd   pfd;
-    double          next_reconcile = 0, wait;
-    int             rc;
+    double          next_reconcile = 0, next_check = 0, wait;
+    struct check    checks[CHECKS_MAX];
+    int             rc, nchecks;
 
     while (!stop_requested && p->conn != NULL) {
         if (reload_requested) {
@@ -388,6 +391,20 @@ serve(struct prov *p)
                 log_warn("certificate scheduling pass failed");
             }
             next_reconcile = now_s() + p->conf.reconcile_interval;
+        }
+
+        if (p->worker == 0 && !stop_requested && now_s() >= next_check) {
+            /* a check that fails is in what is stored; the store itself
+             * failing is the registry's trouble, logged by it */
+            (void) checks_run(p, checks, &nchecks);
+            if (checks_store(p, checks, nchecks) != 0) {
+                log_warn("storing the health checks failed");
+            }
+            if (prov_metrics_write(p, checks, nchecks) != 0) {
+                log_warn("writing metrics_file %s failed",
+                         p->conf.metrics_file);
+            }
+            next_check = now_s() + p->conf.check_interval;
         }
 
         p->driver->ops->tick(p->driver);
