@@ -27,6 +27,8 @@ static void ngx_http_tenant_api_plans_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
 static u_char *ngx_http_tenant_api_limits_dump(ngx_http_tenant_api_ctx_t *ctx,
     json_t *limits);
+static u_char *ngx_http_tenant_api_limits_doc(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_uint_t plan);
 
 
 /* GET tenants/{name}/limits */
@@ -58,7 +60,6 @@ void
 ngx_http_tenant_api_limits_put(ngx_http_tenant_api_ctx_t *ctx)
 {
     u_char     *doc;
-    json_t     *limits;
     ngx_str_t   name;
 
     if (ngx_http_tenant_api_arg(ctx, 0, &name) != NGX_OK) {
@@ -71,29 +72,13 @@ ngx_http_tenant_api_limits_put(ngx_http_tenant_api_ctx_t *ctx)
         return;
     }
 
-    limits = ngx_http_tenant_api_limits_body(ctx, 1);
-    if (limits == NULL) {
-        return;
-    }
-
-    doc = ngx_http_tenant_api_limits_dump(ctx, limits);
+    doc = ngx_http_tenant_api_limits_doc(ctx, 1);
     if (doc == NULL) {
         return;
     }
 
-    /*
-     * A plan that does not exist is told apart from a tenant that does
-     * not, before anything is written.
-     */
     (void) ngx_http_tenant_api_query(ctx,
-        "SELECT CASE"
-        "  WHEN NOT EXISTS (SELECT 1 FROM tenants"
-        "                    WHERE id = $1 AND status <> 'deleting')"
-        "  THEN NULL"
-        "  WHEN $2::jsonb ->> 'plan' IS NOT NULL AND NOT EXISTS"
-        "       (SELECT 1 FROM plans WHERE name = $2::jsonb ->> 'plan')"
-        "  THEN json_build_object('no_such_plan', $2::jsonb ->> 'plan')"
-        "  ELSE tenant_set_limits($1, $2::jsonb, $3) END",
+        "SELECT tenant_set_limits($1, $2::jsonb, $3)",
         ngx_http_tenant_api_limits_done, 3, name.data, doc,
         ctx->actor.data);
 }
@@ -105,14 +90,7 @@ void
 ngx_http_tenant_api_plans(ngx_http_tenant_api_ctx_t *ctx)
 {
     (void) ngx_http_tenant_api_query(ctx,
-        "SELECT json_build_object('plans', coalesce(json_agg(json_build_object("
-        "  'plan', p.name, 'rate', p.rate_limit, 'burst', p.rate_burst,"
-        "  'connections', p.max_connections,"
-        "  'monthly_requests', p.monthly_requests,"
-        "  'monthly_bytes', p.monthly_bytes,"
-        "  'tenants', (SELECT count(*) FROM tenants WHERE plan = p.name))"
-        "  ORDER BY p.name), '[]'))"
-        " FROM plans p",
+        "SELECT json_build_object('plans', plans_json())",
         ngx_http_tenant_api_plans_done, 0);
 }
 
@@ -123,7 +101,6 @@ void
 ngx_http_tenant_api_plan_put(ngx_http_tenant_api_ctx_t *ctx)
 {
     u_char     *doc;
-    json_t     *limits;
     ngx_str_t   name;
 
     if (ngx_http_tenant_api_arg(ctx, 0, &name) != NGX_OK) {
@@ -137,12 +114,7 @@ ngx_http_tenant_api_plan_put(ngx_http_tenant_api_ctx_t *ctx)
         return;
     }
 
-    limits = ngx_http_tenant_api_limits_body(ctx, 0);
-    if (limits == NULL) {
-        return;
-    }
-
-    doc = ngx_http_tenant_api_limits_dump(ctx, limits);
+    doc = ngx_http_tenant_api_limits_doc(ctx, 0);
     if (doc == NULL) {
         return;
     }
@@ -231,6 +203,23 @@ ngx_http_tenant_api_limits_body(ngx_http_tenant_api_ctx_t *ctx,
 }
 
 
+/* the body, checked, as the query's jsonb parameter; NULL once answered */
+
+static u_char *
+ngx_http_tenant_api_limits_doc(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_uint_t plan)
+{
+    json_t  *limits;
+
+    limits = ngx_http_tenant_api_limits_body(ctx, plan);
+    if (limits == NULL) {
+        return NULL;
+    }
+
+    return ngx_http_tenant_api_limits_dump(ctx, limits);
+}
+
+
 /* the checked limits as the query's jsonb parameter, in ctx's pool */
 
 static u_char *
@@ -271,16 +260,17 @@ static void
 ngx_http_tenant_api_limits_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
-    json_t  *body, *plan;
+    json_t      *body;
+    const char  *error;
 
     if (ngx_http_tenant_api_tenant_row(ctx, res) != NGX_OK) {
         return;
     }
 
     body = ngx_http_tenant_api_json(res, 0);
-    plan = json_object_get(body, "no_such_plan");
+    error = json_string_value(json_object_get(body, "error"));
 
-    if (plan) {
+    if (error) {
         json_decref(body);
         ngx_http_tenant_api_error(ctx, 422, "no_such_plan",
                                   "no plan has this name: make it with "

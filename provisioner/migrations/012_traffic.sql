@@ -69,25 +69,52 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- Replaces a tenant's limits with those of p_limits (absent or null: none
--- of its own). NULL when there is no such tenant; a bad value fails on the
--- columns' checks, a plan that does not exist on plans' key.
+-- of its own). NULL when there is no such tenant (or it is being deleted);
+-- {"error": "no_such_plan"} when p_limits names a plan that does not exist,
+-- and nothing is written. A bad value fails on the columns' checks.
 CREATE FUNCTION tenant_set_limits(p_name text, p_limits jsonb, p_actor text)
 RETURNS json
-LANGUAGE sql AS $$
-    WITH t AS (
-        UPDATE tenants SET
-            plan = p_limits ->> 'plan',
-            rate_limit = (p_limits ->> 'rate')::numeric,
-            rate_burst = (p_limits ->> 'burst')::integer,
-            max_connections = (p_limits ->> 'connections')::integer,
-            monthly_requests = (p_limits ->> 'monthly_requests')::bigint,
-            monthly_bytes = (p_limits ->> 'monthly_bytes')::bigint,
-            updated_at = now()
-         WHERE id = p_name AND status <> 'deleting'
-        RETURNING *),
-    a AS (INSERT INTO audit_log (actor, action, tenant_id, detail)
-          SELECT p_actor, 'tenant.limits', t.id, p_limits FROM t)
-    SELECT tenant_limits_json(t) FROM t
+LANGUAGE plpgsql AS $$
+DECLARE
+    t tenants;
+BEGIN
+    IF p_limits ->> 'plan' IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM plans WHERE name = p_limits ->> 'plan')
+       AND EXISTS (SELECT 1 FROM tenants WHERE id = p_name
+                                           AND status <> 'deleting')
+    THEN
+        RETURN json_build_object('error', 'no_such_plan');
+    END IF;
+    UPDATE tenants SET
+        plan = p_limits ->> 'plan',
+        rate_limit = (p_limits ->> 'rate')::numeric,
+        rate_burst = (p_limits ->> 'burst')::integer,
+        max_connections = (p_limits ->> 'connections')::integer,
+        monthly_requests = (p_limits ->> 'monthly_requests')::bigint,
+        monthly_bytes = (p_limits ->> 'monthly_bytes')::bigint,
+        updated_at = now()
+     WHERE id = p_name AND status <> 'deleting'
+    RETURNING * INTO t;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO audit_log (actor, action, tenant_id, detail)
+    VALUES (p_actor, 'tenant.limits', t.id, p_limits);
+    RETURN tenant_limits_json(t);
+END
+$$;
+
+-- every plan with its limits and how many tenants it has
+CREATE FUNCTION plans_json() RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(json_agg(json_build_object(
+        'plan', p.name, 'rate', p.rate_limit, 'burst', p.rate_burst,
+        'connections', p.max_connections,
+        'monthly_requests', p.monthly_requests,
+        'monthly_bytes', p.monthly_bytes,
+        'tenants', (SELECT count(*) FROM tenants WHERE plan = p.name))
+        ORDER BY p.name), '[]')
+      FROM plans p
 $$;
 
 CREATE FUNCTION plan_set(p_name text, p_limits jsonb, p_actor text)

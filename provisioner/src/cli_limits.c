@@ -104,13 +104,67 @@ parse_set(const char *verb, int with_plan, int argc, char **argv,
     return 0;
 }
 
+/*
+ * The options after "set" as the SQL functions' jsonb, in *text (the
+ * caller's to free): 0, or the exit code once the error is said.
+ */
+static int
+set_text(const char *verb, int with_plan, int argc, char **argv, char **text)
+{
+    json_t *doc;
+    int     rc;
+
+    *text = NULL;
+    doc = json_object();
+    if (doc == NULL) {
+        fprintf(stderr, "provisioner %s: out of memory\n", verb);
+        return EXIT_ERROR;
+    }
+    rc = parse_set(verb, with_plan, argc, argv, doc);
+    if (rc == 0) {
+        *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
+        if (*text == NULL) {
+            fprintf(stderr, "provisioner %s: out of memory\n", verb);
+            rc = EXIT_ERROR;
+        }
+    }
+    json_decref(doc);
+    return rc;
+}
+
+/* the answer of a set: printed, or what it refused said */
+static int
+set_answer(PGresult *res, const char *tenant)
+{
+    json_t *v;
+    int     rc = EXIT_OK;
+
+    if (res == NULL) {
+        return EXIT_ERROR;
+    }
+    v = PQgetisnull(res, 0, 0) ? NULL
+                               : json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    if (PQgetisnull(res, 0, 0)) {
+        fprintf(stderr, "provisioner limits: no tenant named %s\n", tenant);
+        rc = EXIT_NOT_FOUND;
+    } else if (json_object_get(v, "error") != NULL) {
+        fprintf(stderr, "provisioner limits: --plan: no plan has this name "
+                "(make it with: provisioner plans set NAME ...)\n");
+        rc = EXIT_NOT_FOUND;
+    } else {
+        print_value(res);
+    }
+    json_decref(v);
+    PQclear(res);
+    return rc;
+}
+
 static int
 tenant_limits_cmd(struct prov *p, int argc, char **argv)
 {
     const char  *params[3];
     const char  *why;
     PGresult    *res;
-    json_t      *doc;
     char        *text;
     int          rc;
 
@@ -146,52 +200,16 @@ tenant_limits_cmd(struct prov *p, int argc, char **argv)
                      argv[1]);
     }
 
-    doc = json_object();
-    if (doc == NULL) {
-        fprintf(stderr, "provisioner limits: out of memory\n");
-        return EXIT_ERROR;
-    }
-    rc = parse_set("limits", 1, argc - 2, argv + 2, doc);
-    text = rc ? NULL : json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
-    json_decref(doc);
+    rc = set_text("limits", 1, argc - 2, argv + 2, &text);
     if (rc) {
         return rc;
     }
-    if (text == NULL) {
-        fprintf(stderr, "provisioner limits: out of memory\n");
-        return EXIT_ERROR;
-    }
-
     params[1] = text;
     params[2] = cli_actor();
     res = db_query(p->conn, "set limits",
-        "SELECT CASE"
-        "  WHEN NOT EXISTS (SELECT 1 FROM tenants"
-        "                    WHERE id = $1 AND status <> 'deleting')"
-        "  THEN NULL"
-        "  WHEN $2::jsonb ->> 'plan' IS NOT NULL AND NOT EXISTS"
-        "       (SELECT 1 FROM plans WHERE name = $2::jsonb ->> 'plan')"
-        "  THEN 'no_such_plan'"
-        "  ELSE tenant_set_limits($1, $2::jsonb, $3)::text END",
-        3, params);
+                   "SELECT tenant_set_limits($1, $2::jsonb, $3)", 3, params);
     free(text);
-    if (res == NULL) {
-        return EXIT_ERROR;
-    }
-    if (PQgetisnull(res, 0, 0)) {
-        PQclear(res);
-        fprintf(stderr, "provisioner limits: no tenant named %s\n", argv[0]);
-        return EXIT_NOT_FOUND;
-    }
-    if (strcmp(PQgetvalue(res, 0, 0), "no_such_plan") == 0) {
-        PQclear(res);
-        fprintf(stderr, "provisioner limits: --plan: no plan has this name "
-                "(make it with: provisioner plans set NAME ...)\n");
-        return EXIT_NOT_FOUND;
-    }
-    print_value(res);
-    PQclear(res);
-    return EXIT_OK;
+    return set_answer(res, argv[0]);
 }
 
 static int
@@ -200,20 +218,12 @@ plans_cmd(struct prov *p, int argc, char **argv)
     const char  *params[3];
     const char  *why;
     PGresult    *res;
-    json_t      *doc;
     char        *text;
     int          rc;
 
     if (argc == 0) {
-        res = db_query(p->conn, "list plans",
-            "SELECT coalesce(json_agg(json_build_object("
-            "  'plan', p.name, 'rate', p.rate_limit, 'burst', p.rate_burst,"
-            "  'connections', p.max_connections,"
-            "  'monthly_requests', p.monthly_requests,"
-            "  'monthly_bytes', p.monthly_bytes,"
-            "  'tenants', (SELECT count(*) FROM tenants"
-            "               WHERE plan = p.name)) ORDER BY p.name), '[]')"
-            " FROM plans p", 0, NULL);
+        res = db_query(p->conn, "list plans", "SELECT plans_json()", 0,
+                       NULL);
         if (res == NULL) {
             return EXIT_ERROR;
         }
@@ -234,20 +244,9 @@ plans_cmd(struct prov *p, int argc, char **argv)
         return usage("plans", why, "NAME");
     }
 
-    doc = json_object();
-    if (doc == NULL) {
-        fprintf(stderr, "provisioner plans: out of memory\n");
-        return EXIT_ERROR;
-    }
-    rc = parse_set("plans", 0, argc - 2, argv + 2, doc);
-    text = rc ? NULL : json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
-    json_decref(doc);
+    rc = set_text("plans", 0, argc - 2, argv + 2, &text);
     if (rc) {
         return rc;
-    }
-    if (text == NULL) {
-        fprintf(stderr, "provisioner plans: out of memory\n");
-        return EXIT_ERROR;
     }
 
     params[0] = argv[1];
@@ -256,12 +255,7 @@ plans_cmd(struct prov *p, int argc, char **argv)
     res = db_query(p->conn, "set plan", "SELECT plan_set($1, $2::jsonb, $3)",
                    3, params);
     free(text);
-    if (res == NULL) {
-        return EXIT_ERROR;
-    }
-    print_value(res);
-    PQclear(res);
-    return EXIT_OK;
+    return set_answer(res, argv[1]);
 }
 
 int
