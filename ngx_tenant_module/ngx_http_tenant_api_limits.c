@@ -19,6 +19,8 @@
 #include "tenant_names.h"
 
 
+static ngx_int_t ngx_http_tenant_api_limits_tenant(
+    ngx_http_tenant_api_ctx_t *ctx, ngx_str_t *name);
 static json_t *ngx_http_tenant_api_limits_body(ngx_http_tenant_api_ctx_t *ctx,
     ngx_uint_t plan);
 static void ngx_http_tenant_api_limits_done(ngx_http_tenant_api_ctx_t *ctx,
@@ -31,6 +33,26 @@ static u_char *ngx_http_tenant_api_limits_doc(ngx_http_tenant_api_ctx_t *ctx,
     ngx_uint_t plan);
 
 
+/* the route's tenant name; NGX_ERROR once a 404 has been sent */
+
+static ngx_int_t
+ngx_http_tenant_api_limits_tenant(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_str_t *name)
+{
+    if (ngx_http_tenant_api_arg(ctx, 0, name) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (tenant_name_check(name->data, name->len) != NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
+                                  "no tenant has this name", NULL);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* GET tenants/{name}/limits */
 
 void
@@ -38,13 +60,7 @@ ngx_http_tenant_api_limits_get(ngx_http_tenant_api_ctx_t *ctx)
 {
     ngx_str_t  name;
 
-    if (ngx_http_tenant_api_arg(ctx, 0, &name) != NGX_OK) {
-        return;
-    }
-
-    if (tenant_name_check(name.data, name.len) != NULL) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", NULL);
+    if (ngx_http_tenant_api_limits_tenant(ctx, &name) != NGX_OK) {
         return;
     }
 
@@ -62,13 +78,7 @@ ngx_http_tenant_api_limits_put(ngx_http_tenant_api_ctx_t *ctx)
     u_char     *doc;
     ngx_str_t   name;
 
-    if (ngx_http_tenant_api_arg(ctx, 0, &name) != NGX_OK) {
-        return;
-    }
-
-    if (tenant_name_check(name.data, name.len) != NULL) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", NULL);
+    if (ngx_http_tenant_api_limits_tenant(ctx, &name) != NGX_OK) {
         return;
     }
 
@@ -100,17 +110,18 @@ ngx_http_tenant_api_plans(ngx_http_tenant_api_ctx_t *ctx)
 void
 ngx_http_tenant_api_plan_put(ngx_http_tenant_api_ctx_t *ctx)
 {
-    u_char     *doc;
-    ngx_str_t   name;
+    u_char      *doc;
+    ngx_str_t    name;
+    const char  *why;
 
     if (ngx_http_tenant_api_arg(ctx, 0, &name) != NGX_OK) {
         return;
     }
 
-    if (tenant_slug_check(name.data, name.len) != NULL) {
-        ngx_http_tenant_api_error(ctx, 422, "invalid_plan",
-                                  tenant_slug_check(name.data, name.len),
-                                  "plan");
+    why = tenant_slug_check(name.data, name.len);
+
+    if (why) {
+        ngx_http_tenant_api_error(ctx, 422, "invalid_plan", why, "plan");
         return;
     }
 
