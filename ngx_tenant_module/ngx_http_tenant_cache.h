@@ -55,6 +55,17 @@ typedef struct {
     ngx_atomic_t                    query_buckets[NGX_HTTP_TENANT_REGISTRY_BUCKETS];
     ngx_atomic_t                    listener_connects;
 
+    /*
+     * Propagation: the listener's own notifications, timed from the query
+     * that sends one to its arrival (ngx_http_tenant_listen.c); same
+     * buckets as the look-ups', in microseconds.
+     */
+    ngx_atomic_t                    probes_sent;
+    ngx_atomic_t                    probes_received;
+    ngx_atomic_t                    probe_us;       /* sum */
+    ngx_atomic_t                    probe_last_us;
+    ngx_atomic_t                    probe_buckets[NGX_HTTP_TENANT_REGISTRY_BUCKETS];
+
     /* the one LISTEN connection of this nginx instance (ngx_http_tenant_listen.c) */
     ngx_atomic_t                    listener_pid;    /* claimed by */
     ngx_atomic_t                    listener_ready;  /* LISTENing: pid */

@@ -28,6 +28,7 @@
 #include "ngx_http_tenant_acme.h"
 #include "ngx_http_tenant_filter.h"
 #include "ngx_http_tenant_listen.h"
+#include "ngx_http_tenant_probe.h"
 #include "ngx_http_tenant_pg.h"
 
 
@@ -61,6 +62,7 @@ struct ngx_http_tenant_listen_s {
     ngx_http_tenant_filter_t       *filter;     /* NULL: none configured */
     ngx_http_tenant_certs_t        *certs;      /* NULL: no tenant_ssl_zone */
     ngx_http_tenant_pg_listener_t  *listener;
+    ngx_http_tenant_probe_t        *probe;
     ngx_uint_t                      owner;
     ngx_uint_t                      gap;
     ngx_msec_t                      exiting;
@@ -104,6 +106,11 @@ ngx_http_tenant_listen_init_process(ngx_cycle_t *cycle,
     lst->cache = cache;
     lst->filter = filter;
     lst->certs = certs;
+
+    lst->probe = ngx_http_tenant_probe_create(cycle, cache);
+    if (lst->probe == NULL) {
+        return NULL;
+    }
 
     lst->dumb.fd = (ngx_socket_t) -1;
     lst->ev.handler = ngx_http_tenant_listen_check;
@@ -208,6 +215,10 @@ ngx_http_tenant_listen_check(ngx_event_t *ev)
         } else if (sh->listener_ready == (ngx_atomic_uint_t) ngx_pid) {
             ngx_http_tenant_filter_load(filter);
         }
+    }
+
+    if (sh->listener_ready == (ngx_atomic_uint_t) ngx_pid) {
+        ngx_http_tenant_probe_tick(lst->probe);
     }
 
     /*
@@ -371,8 +382,8 @@ ngx_http_tenant_listen_ready(void *data)
 
 
 /*
- * payload: "*", "<tenant>" or "<tenant> <host>" (see migration 002), or a
- * certificate's "cert:<host>" (migration 008)
+ * payload: "*", "<tenant>" or "<tenant> <host>" (see migration 002), a
+ * certificate's "cert:<host>" (migration 008), or an edge's "probe:..."
  */
 
 static void
@@ -387,10 +398,16 @@ ngx_http_tenant_listen_notify(void *data, PGnotify *n)
 
     cache = lst->cache;
 
-    (void) ngx_atomic_fetch_add(&cache->sh->notifications, 1);
-
     p = (u_char *) n->extra;
     last = p + ngx_strlen(p);
+
+    /* not a change: not counted as one */
+    if (last - p > 6 && ngx_strncmp(p, "probe:", 6) == 0) {
+        ngx_http_tenant_probe_arrived(lst->probe, p + 6, last - p - 6);
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&cache->sh->notifications, 1);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "tenant: changed \"%s\"", p);
@@ -399,6 +416,7 @@ ngx_http_tenant_listen_notify(void *data, PGnotify *n)
         ngx_http_tenant_cache_purge_all(cache);
         return;
     }
+
 
     /* "acme:<host> <token>" or "acme:*" */
     if (last - p > 5 && ngx_strncmp(p, "acme:", 5) == 0) {

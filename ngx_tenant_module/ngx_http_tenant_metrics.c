@@ -366,7 +366,7 @@ ngx_http_tenant_metrics_edge(ngx_http_tenant_metrics_ctx_t *mc,
     ngx_http_tenant_traffic_t     *tt;
     ngx_http_tenant_traffic_sh_t  *tsh;
 
-    if (ngx_http_tenant_metrics_room(mc, 8192) != NGX_OK) {
+    if (ngx_http_tenant_metrics_room(mc, 12288) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -408,9 +408,17 @@ ngx_http_tenant_metrics_edge(ngx_http_tenant_metrics_ctx_t *mc,
             "# HELP ngx_tenant_traffic_full_total Requests neither limited "
             "nor counted apart: no room in the traffic zone.\n"
             "# TYPE ngx_tenant_traffic_full_total counter\n"
-            "ngx_tenant_traffic_full_total %uA\n",
+            "ngx_tenant_traffic_full_total %uA\n"
+            "# HELP ngx_tenant_quota_syncs_total Monthly quota counts sent "
+            "to the registry and its totals taken back.\n"
+            "# TYPE ngx_tenant_quota_syncs_total counter\n"
+            "ngx_tenant_quota_syncs_total %uA\n"
+            "# HELP ngx_tenant_quota_sync_errors_total Quota syncs the "
+            "registry did not answer, sent again.\n"
+            "# TYPE ngx_tenant_quota_sync_errors_total counter\n"
+            "ngx_tenant_quota_sync_errors_total %uA\n",
             tsh->active, tsh->tenants, tt->nseries, tsh->evictions,
-            tsh->full);
+            tsh->full, tsh->syncs, tsh->sync_errors);
     }
 
     cache = tmcf->shm_zone ? tmcf->shm_zone->data : NULL;
@@ -481,6 +489,36 @@ ngx_http_tenant_metrics_edge(ngx_http_tenant_metrics_ctx_t *mc,
             sh->query_ms / 1000, sh->query_ms % 1000, sum,
             sh->query_errors, sh->listener_connects,
             sh->listener_ready ? 1 : 0);
+
+        p = ngx_sprintf(p,
+            "# HELP ngx_tenant_propagation_seconds Time from a registry "
+            "commit to its notification on this edge, measured by the "
+            "edge's own probes.\n"
+            "# TYPE ngx_tenant_propagation_seconds histogram\n");
+
+        sum = 0;
+
+        for (i = 0; i < NGX_HTTP_TENANT_REGISTRY_BUCKETS; i++) {
+            sum += sh->probe_buckets[i];
+            p = ngx_sprintf(p, "ngx_tenant_propagation_seconds_bucket"
+                            "{le=\"%s\"} %ui\n",
+                            ngx_http_tenant_metrics_registry_le[i], sum);
+        }
+
+        p = ngx_sprintf(p,
+            "ngx_tenant_propagation_seconds_sum %uA.%06uA\n"
+            "ngx_tenant_propagation_seconds_count %ui\n"
+            "# HELP ngx_tenant_propagation_last_seconds The last probe's "
+            "propagation time.\n"
+            "# TYPE ngx_tenant_propagation_last_seconds gauge\n"
+            "ngx_tenant_propagation_last_seconds %uA.%06uA\n"
+            "# HELP ngx_tenant_propagation_probes_total Probes sent; those "
+            "never counted in ngx_tenant_propagation_seconds were lost.\n"
+            "# TYPE ngx_tenant_propagation_probes_total counter\n"
+            "ngx_tenant_propagation_probes_total %uA\n",
+            sh->probe_us / 1000000, sh->probe_us % 1000000, sum,
+            sh->probe_last_us / 1000000, sh->probe_last_us % 1000000,
+            sh->probes_sent);
     }
 
     mc->size += p - start;

@@ -19,6 +19,7 @@
 #include "ngx_http_tenant_ssl.h"
 #include "ngx_http_tenant_acme.h"
 #include "ngx_http_tenant_traffic.h"
+#include "ngx_http_tenant_usage.h"
 
 
 static ngx_int_t ngx_http_tenant_handler(ngx_http_request_t *r);
@@ -146,7 +147,7 @@ static ngx_command_t  ngx_http_tenant_commands[] = {
       NULL },
 
     { ngx_string("tenant_traffic_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_tenant_traffic_zone_set,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -1245,7 +1246,7 @@ ngx_http_tenant_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* tenant_traffic_zone name:size [series=N] */
+/* tenant_traffic_zone name:size [series=N] [sync=TIME|off] */
 
 static char *
 ngx_http_tenant_traffic_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -1423,6 +1424,7 @@ ngx_http_tenant_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_tenant_cache_t      *cache;
     ngx_http_tenant_filter_t     *filter;
+    ngx_http_tenant_traffic_t    *tt;
     ngx_http_tenant_main_conf_t  *tmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -1464,12 +1466,21 @@ ngx_http_tenant_init_process(ngx_cycle_t *cycle)
         }
     }
 
-    if (tmcf->traffic_zone
-        && ngx_http_tenant_traffic_init_process(cycle,
-                                                tmcf->traffic_zone->data)
-           != NGX_OK)
-    {
+    if (tmcf->traffic_zone == NULL) {
+        return NGX_OK;
+    }
+
+    tt = tmcf->traffic_zone->data;
+
+    if (ngx_http_tenant_traffic_init_process(cycle, tt) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    if (tt->sync) {
+        tmcf->usage = ngx_http_tenant_usage_init_process(cycle, tt);
+        if (tmcf->usage == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -1485,6 +1496,10 @@ ngx_http_tenant_exit_process(ngx_cycle_t *cycle)
 
     if (tmcf && tmcf->listen) {
         ngx_http_tenant_listen_exit_process(tmcf->listen);
+    }
+
+    if (tmcf && tmcf->usage) {
+        ngx_http_tenant_usage_exit_process(tmcf->usage);
     }
 
     if (tmcf && tmcf->traffic_zone) {

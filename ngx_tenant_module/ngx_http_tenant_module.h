@@ -71,6 +71,7 @@ typedef struct ngx_http_tenant_cache_s  ngx_http_tenant_cache_t;
 typedef struct ngx_http_tenant_lookup_s  ngx_http_tenant_lookup_t;
 typedef struct ngx_http_tenant_lookups_s  ngx_http_tenant_lookups_t;
 typedef struct ngx_http_tenant_listen_s  ngx_http_tenant_listen_t;
+typedef struct ngx_http_tenant_usage_s  ngx_http_tenant_usage_t;
 typedef struct ngx_http_tenant_ctx_s  ngx_http_tenant_ctx_t;
 
 /* called, from the event loop, when a registry look-up has answered */
@@ -105,6 +106,7 @@ typedef struct {
     /* a worker's own, made in its init_process from its cycle's zones */
     ngx_http_tenant_lookups_t      *lookups;
     ngx_http_tenant_listen_t       *listen;
+    ngx_http_tenant_usage_t        *usage;     /* NULL: sync=off */
 } ngx_http_tenant_main_conf_t;
 
 

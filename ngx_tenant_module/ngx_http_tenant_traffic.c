@@ -28,6 +28,27 @@
 #define NGX_HTTP_TENANT_TRAFFIC_IDLE  600000
 
 
+/*
+ * A monthly quota's state, made for a node once its tenant has a quota:
+ * this edge's counts, how much of them the registry has, and the other
+ * edges' (and earlier lives') counts it answered with.
+ */
+typedef struct {
+    ngx_queue_t                     dirty;     /* in sh->dirty, if queued */
+    ngx_uint_t                      queued;
+    void                           *node;
+    ngx_uint_t                      month;
+    ngx_atomic_t                    requests;
+    ngx_atomic_t                    bytes;
+    uint64_t                        sent_requests;
+    uint64_t                        sent_bytes;
+    uint64_t                        inflight_requests;  /* being sent */
+    uint64_t                        inflight_bytes;
+    uint64_t                        base_requests;
+    uint64_t                        base_bytes;
+} ngx_http_tenant_quota_t;
+
+
 typedef struct ngx_http_tenant_tnode_s  ngx_http_tenant_tnode_t;
 
 struct ngx_http_tenant_tnode_s {
@@ -43,9 +64,7 @@ struct ngx_http_tenant_tnode_s {
     ngx_int_t                       excess;    /* rate: x1000 */
     ngx_atomic_t                    refs;      /* requests holding it */
     ngx_atomic_t                    active;    /* admitted ones */
-    ngx_uint_t                      month;
-    ngx_atomic_t                    month_requests;
-    ngx_atomic_t                    month_bytes;
+    ngx_http_tenant_quota_t        *q;         /* kept until the node goes */
     u_char                          id[1];
 };
 
@@ -69,9 +88,13 @@ static void ngx_http_tenant_traffic_release(ngx_http_tenant_traffic_t *tt,
 static void ngx_http_tenant_traffic_reclaim(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_proc_t *proc);
 static ngx_uint_t ngx_http_tenant_month(time_t now, time_t *left);
+static ngx_http_tenant_tnode_t *ngx_http_tenant_traffic_find(
+    ngx_http_tenant_traffic_t *tt, u_char *id, size_t len, uint32_t hash);
+static void ngx_http_tenant_traffic_quota_month(ngx_http_tenant_quota_t *q,
+    ngx_uint_t month);
 
 
-/* tenant_traffic_zone name:size [series=N] */
+/* tenant_traffic_zone name:size [series=N] [sync=TIME|off] */
 
 char *
 ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
@@ -82,6 +105,7 @@ ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
     ngx_int_t                   n;
     ngx_str_t                   name, s;
     ngx_uint_t                  i, nseries;
+    ngx_msec_t                  sync;
     ngx_http_tenant_traffic_t  *tt;
 
     p = (u_char *) ngx_strchr(value[1].data, ':');
@@ -109,6 +133,7 @@ ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
     }
 
     nseries = 1000;
+    sync = 10000;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -126,9 +151,31 @@ ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "sync=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
+                sync = 0;
+                continue;
+            }
+
+            sync = ngx_parse_time(&s, 0);
+
+            if (sync == (ngx_msec_t) NGX_ERROR || sync < 100) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": sync=off or a time "
+                                   "of 100ms or more (default 10s)",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\", expected series=N",
-                           &value[i]);
+                           "invalid parameter \"%V\", expected series=N "
+                           "or sync=TIME", &value[i]);
         return NGX_CONF_ERROR;
     }
 
@@ -138,6 +185,7 @@ ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
     }
 
     tt->nseries = nseries;
+    tt->sync = sync;
 
     /* the series come on top of the size given for the tenants */
     size += ngx_align(nseries * sizeof(ngx_http_tenant_series_t),
@@ -204,6 +252,7 @@ ngx_http_tenant_traffic_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     tt->shpool->data = tt->sh;
 
     ngx_queue_init(&tt->sh->queue);
+    ngx_queue_init(&tt->sh->dirty);
 
     tt->sh->nbuckets = 64;
 
@@ -372,6 +421,7 @@ ngx_int_t
 ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_ctx_t *ctx, ngx_uint_t enforce, time_t *retry_after)
 {
+    time_t                    left;
     uintptr_t                 v;
     ngx_msec_t                now;
     ngx_uint_t                refused, i, quota;
@@ -404,8 +454,26 @@ ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
 
     quota = (ctx->record.limits.requests || ctx->record.limits.bytes);
 
-    if (tn->quota != quota) {
-        tn->quota = (u_char) quota;
+    if (quota && tn->q == NULL) {
+        tn->q = ngx_slab_calloc_locked(tt->shpool,
+                                       sizeof(ngx_http_tenant_quota_t));
+        if (tn->q == NULL) {
+            /* counted, not limited by its quota: the zone is full */
+            (void) ngx_atomic_fetch_add(&tt->sh->full, 1);
+            quota = 0;
+
+        } else {
+            tn->q->node = tn;
+            tn->q->month = ngx_http_tenant_month(ngx_time(), &left);
+        }
+    }
+
+    tn->quota = (u_char) quota;
+
+    /* the registry hears of its counts, and answers the others' */
+    if (quota && !tn->q->queued) {
+        ngx_queue_insert_tail(&tt->sh->dirty, &tn->q->dirty);
+        tn->q->queued = 1;
     }
 
     refused = enforce ? ngx_http_tenant_traffic_limit(tn, &ctx->record.limits,
@@ -451,26 +519,22 @@ ngx_http_tenant_traffic_node(ngx_http_tenant_traffic_t *tt, ngx_str_t *id,
     ngx_http_tenant_tnode_t   *tn, **bucket;
 
     hash = ngx_crc32_short(id->data, id->len);
-    bucket = (ngx_http_tenant_tnode_t **) &tt->sh->buckets[hash
-                                                  & (tt->sh->nbuckets - 1)];
 
-    for (tn = *bucket; tn; tn = tn->next) {
-        if (tn->hash == hash && tn->len == id->len
-            && ngx_memcmp(tn->id, id->data, id->len) == 0)
-        {
-            /*
-             * To the queue's head at most once a second: the move writes
-             * to two other nodes, scattered over the zone, and idle means
-             * ten minutes.
-             */
-            if ((ngx_msec_int_t) (now - tn->seen) >= 1000) {
-                ngx_queue_remove(&tn->queue);
-                ngx_queue_insert_head(&tt->sh->queue, &tn->queue);
-                tn->seen = now;
-            }
+    tn = ngx_http_tenant_traffic_find(tt, id->data, id->len, hash);
 
-            return tn;
+    if (tn) {
+        /*
+         * To the queue's head at most once a second: the move writes to
+         * two other nodes, scattered over the zone, and idle means ten
+         * minutes.
+         */
+        if ((ngx_msec_int_t) (now - tn->seen) >= 1000) {
+            ngx_queue_remove(&tn->queue);
+            ngx_queue_insert_head(&tt->sh->queue, &tn->queue);
+            tn->seen = now;
         }
+
+        return tn;
     }
 
     ngx_http_tenant_traffic_expire(tt, now, 0);
@@ -522,6 +586,29 @@ ngx_http_tenant_traffic_node(ngx_http_tenant_traffic_t *tt, ngx_str_t *id,
     tt->sh->tenants++;
 
     return tn;
+}
+
+
+/* under the lock */
+
+static ngx_http_tenant_tnode_t *
+ngx_http_tenant_traffic_find(ngx_http_tenant_traffic_t *tt, u_char *id,
+    size_t len, uint32_t hash)
+{
+    ngx_http_tenant_tnode_t  *tn;
+
+    for (tn = tt->sh->buckets[hash & (tt->sh->nbuckets - 1)];
+         tn;
+         tn = tn->next)
+    {
+        if (tn->hash == hash && tn->len == len
+            && ngx_memcmp(tn->id, id, len) == 0)
+        {
+            return tn;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -610,6 +697,14 @@ ngx_http_tenant_traffic_drop(ngx_http_tenant_traffic_t *tt,
 
     *p = tn->next;
 
+    if (tn->q) {
+        if (tn->q->queued) {
+            ngx_queue_remove(&tn->q->dirty);
+        }
+
+        ngx_slab_free_locked(tt->shpool, tn->q);
+    }
+
     ngx_queue_remove(&tn->queue);
     ngx_slab_free_locked(tt->shpool, tn);
 
@@ -624,21 +719,23 @@ static ngx_uint_t
 ngx_http_tenant_traffic_limit(ngx_http_tenant_tnode_t *tn,
     ngx_http_tenant_limits_t *limits, ngx_msec_t now, time_t *retry_after)
 {
-    time_t          left;
-    int64_t         excess, ms, wait;
-    ngx_uint_t      month;
+    time_t                    left;
+    int64_t                   excess, ms, wait;
+    ngx_uint_t                month;
+    ngx_http_tenant_quota_t  *q;
 
-    if (limits->requests || limits->bytes) {
+    q = tn->quota ? tn->q : NULL;
+
+    if (q) {
         month = ngx_http_tenant_month(ngx_time(), &left);
 
-        if (tn->month != month) {
-            tn->month = month;
-            tn->month_requests = 0;
-            tn->month_bytes = 0;
+        if (q->month != month) {
+            ngx_http_tenant_traffic_quota_month(q, month);
         }
 
-        if ((limits->requests && tn->month_requests >= limits->requests)
-            || (limits->bytes && tn->month_bytes >= limits->bytes))
+        if ((limits->requests
+             && q->base_requests + q->requests >= limits->requests)
+            || (limits->bytes && q->base_bytes + q->bytes >= limits->bytes))
         {
             *retry_after = left;
             return NGX_HTTP_TENANT_REFUSED_QUOTA;
@@ -677,6 +774,24 @@ ngx_http_tenant_traffic_limit(ngx_http_tenant_tnode_t *tn,
     }
 
     return NGX_HTTP_TENANT_REFUSED_NONE;
+}
+
+
+/* a new month: the counts start again, here and in the registry */
+
+static void
+ngx_http_tenant_traffic_quota_month(ngx_http_tenant_quota_t *q,
+    ngx_uint_t month)
+{
+    q->month = month;
+    q->requests = 0;
+    q->bytes = 0;
+    q->sent_requests = 0;
+    q->sent_bytes = 0;
+    q->inflight_requests = 0;
+    q->inflight_bytes = 0;
+    q->base_requests = 0;
+    q->base_bytes = 0;
 }
 
 
@@ -780,9 +895,9 @@ ngx_http_tenant_traffic_count(ngx_http_tenant_traffic_t *tt,
         return;
     }
 
-    if (ctx->admitted && tn->quota) {
-        (void) ngx_atomic_fetch_add(&tn->month_requests, 1);
-        (void) ngx_atomic_fetch_add(&tn->month_bytes, in + out);
+    if (ctx->admitted && tn->quota && tn->q) {
+        (void) ngx_atomic_fetch_add(&tn->q->requests, 1);
+        (void) ngx_atomic_fetch_add(&tn->q->bytes, in + out);
     }
 
     if (ctx->journal) {
@@ -808,6 +923,150 @@ ngx_http_tenant_traffic_release(ngx_http_tenant_traffic_t *tt,
     }
 
     (void) ngx_atomic_fetch_add(&tn->refs, -1);
+}
+
+
+/*
+ * Takes up to max tenants' counts the registry has not seen (rows has room
+ * for max), each marked in flight until ngx_http_tenant_traffic_usage_done().
+ * A tenant stays queued, behind the others, while it has requests in
+ * flight (their counts come later) and for one sync after its last counts:
+ * the registry's answers meanwhile keep the other edges' share of its
+ * quota current here.  An idle tenant costs no sync.
+ */
+
+ngx_int_t
+ngx_http_tenant_traffic_usage(ngx_http_tenant_traffic_t *tt,
+    ngx_array_t *rows, ngx_uint_t max)
+{
+    u_char                       *p;
+    ngx_queue_t                  *qu, *kept;
+    ngx_http_tenant_quota_t      *q;
+    ngx_http_tenant_tnode_t      *tn;
+    ngx_http_tenant_usage_row_t  *row;
+
+    p = ngx_pnalloc(rows->pool, max * NGX_HTTP_TENANT_ID_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    kept = NULL;
+
+    ngx_shmtx_lock(&tt->shpool->mutex);
+
+    while (rows->nelts < max && !ngx_queue_empty(&tt->sh->dirty)) {
+        qu = ngx_queue_head(&tt->sh->dirty);
+
+        if (qu == kept) {
+            break;
+        }
+
+        q = ngx_queue_data(qu, ngx_http_tenant_quota_t, dirty);
+        tn = q->node;
+
+        /* the array was made big enough: no allocation under the lock */
+        row = ngx_array_push(rows);
+
+        row->id.data = p;
+        row->id.len = tn->len;
+        p = ngx_cpymem(p, tn->id, tn->len);
+        row->month = q->month;
+        row->requests = q->requests - q->sent_requests;
+        row->bytes = q->bytes - q->sent_bytes;
+
+        q->inflight_requests = row->requests;
+        q->inflight_bytes = row->bytes;
+
+        ngx_queue_remove(qu);
+
+        if (tn->refs || row->requests || row->bytes) {
+            ngx_queue_insert_tail(&tt->sh->dirty, qu);
+
+            if (kept == NULL) {
+                kept = qu;
+            }
+
+        } else {
+            q->queued = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(&tt->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The registry's totals (totals NULL: no answer) for the rows sent.  A row
+ * it did not answer for is a tenant it no longer has; rows without an
+ * answer at all are sent again.  An answer that was lost after its commit
+ * counts those requests twice: a quota errs on the side of the platform.
+ */
+
+void
+ngx_http_tenant_traffic_usage_done(ngx_http_tenant_traffic_t *tt,
+    ngx_array_t *sent, ngx_array_t *totals)
+{
+    ngx_uint_t                    i;
+    ngx_http_tenant_quota_t      *q;
+    ngx_http_tenant_tnode_t      *tn;
+    ngx_http_tenant_usage_row_t  *row;
+
+    ngx_shmtx_lock(&tt->shpool->mutex);
+
+    if (totals) {
+        row = totals->elts;
+
+        for (i = 0; i < totals->nelts; i++) {
+            tn = ngx_http_tenant_traffic_find(tt, row[i].id.data,
+                             row[i].id.len,
+                             ngx_crc32_short(row[i].id.data, row[i].id.len));
+
+            if (tn == NULL || tn->q == NULL || tn->q->month != row[i].month) {
+                continue;
+            }
+
+            q = tn->q;
+
+            q->sent_requests += q->inflight_requests;
+            q->sent_bytes += q->inflight_bytes;
+            q->inflight_requests = 0;
+            q->inflight_bytes = 0;
+
+            q->base_requests = (row[i].requests > q->sent_requests)
+                               ? row[i].requests - q->sent_requests : 0;
+            q->base_bytes = (row[i].bytes > q->sent_bytes)
+                            ? row[i].bytes - q->sent_bytes : 0;
+        }
+    }
+
+    row = sent->elts;
+
+    for (i = 0; i < sent->nelts; i++) {
+        tn = ngx_http_tenant_traffic_find(tt, row[i].id.data, row[i].id.len,
+                             ngx_crc32_short(row[i].id.data, row[i].id.len));
+
+        if (tn == NULL || tn->q == NULL) {
+            continue;
+        }
+
+        q = tn->q;
+
+        if (totals) {
+            q->sent_requests += q->inflight_requests;
+            q->sent_bytes += q->inflight_bytes;
+
+        } else if (!q->queued) {
+            ngx_queue_insert_head(&tt->sh->dirty, &q->dirty);
+            q->queued = 1;
+        }
+
+        q->inflight_requests = 0;
+        q->inflight_bytes = 0;
+    }
+
+    ngx_shmtx_unlock(&tt->shpool->mutex);
 }
 
 

@@ -78,6 +78,12 @@ typedef struct {
     ngx_atomic_t                    full;      /* no room for a tenant */
 
     ngx_http_tenant_proc_t          procs[NGX_HTTP_TENANT_PROCS];
+
+    /* quotas: nodes whose counts the registry has not seen */
+    ngx_queue_t                     dirty;
+    ngx_atomic_t                    sync_pid;   /* the worker that syncs */
+    ngx_atomic_t                    syncs;
+    ngx_atomic_t                    sync_errors;
 } ngx_http_tenant_traffic_sh_t;
 
 
@@ -85,6 +91,7 @@ typedef struct {
     ngx_http_tenant_traffic_sh_t   *sh;
     ngx_slab_pool_t                *shpool;
     ngx_uint_t                      nseries;   /* series= */
+    ngx_msec_t                      sync;      /* sync=, 0: off */
 
     /* a worker's own */
     ngx_http_tenant_proc_t         *proc;
@@ -112,6 +119,19 @@ ngx_int_t ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_ctx_t *ctx, ngx_uint_t enforce, time_t *retry_after);
 void ngx_http_tenant_traffic_count(ngx_http_tenant_traffic_t *tt,
     ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx);
+
+/* a tenant's counts for its quota, as sent to the registry or its answer */
+typedef struct {
+    ngx_str_t                       id;
+    ngx_uint_t                      month;     /* since January 1970 */
+    uint64_t                        requests;
+    uint64_t                        bytes;
+} ngx_http_tenant_usage_row_t;
+
+ngx_int_t ngx_http_tenant_traffic_usage(ngx_http_tenant_traffic_t *tt,
+    ngx_array_t *rows, ngx_uint_t max);
+void ngx_http_tenant_traffic_usage_done(ngx_http_tenant_traffic_t *tt,
+    ngx_array_t *sent, ngx_array_t *totals);
 
 ngx_int_t ngx_http_tenant_traffic_copy(ngx_http_tenant_traffic_t *tt,
     ngx_pool_t *pool, ngx_array_t *series, ngx_http_tenant_series_copy_t *other);

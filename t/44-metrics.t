@@ -93,6 +93,29 @@ ok(n($m, 'ngx_tenant_registry_query_seconds_count') >= 7, 'registry look-ups in 
 is(n($m, 'ngx_tenant_registry_errors_total'), 0, 'no registry errors');
 is(n($m, 'ngx_tenant_listener_up'), 1, 'the listener is up');
 ok(n($m, 'ngx_tenant_listener_connects_total') >= 1, 'listener connects counted');
+
+# propagation lag: the listener's own probes through the registry
+my $pm;
+ok(Tenant::Test::wait_until(sub { ($pm) = scrape(); n($pm, 'ngx_tenant_propagation_seconds_count') >= 1 }, 20),
+   'a propagation probe went through the registry and back');
+my $lag = n($pm, 'ngx_tenant_propagation_last_seconds');
+ok($lag > 0 && $lag < 1, "its lag: $lag s, above 0 and under 1 on loopback");
+ok(n($pm, 'ngx_tenant_propagation_seconds_sum') >= $lag, '... in the histogram\'s sum');
+is(n($pm, 'ngx_tenant_propagation_seconds_bucket{le="+Inf"}'), n($pm, 'ngx_tenant_propagation_seconds_count'),
+   '... +Inf bucket = count');
+ok(n($pm, 'ngx_tenant_propagation_probes_total') >= n($pm, 'ngx_tenant_propagation_seconds_count'),
+   'probes sent: at least those that came back');
+# sent in 1970, were it timed: the lag would be 56 years
+my $host = Tenant::Test::trim(`hostname`);
+$t->psql("SELECT pg_notify('tenant_changed', 'probe:another-edge/1/5'),"
+         . " pg_notify('tenant_changed', 'probe:$host/1/5')");
+sleep 0.3;
+my ($pm2) = scrape();
+ok(n($pm2, 'ngx_tenant_propagation_last_seconds') < 1
+   && n($pm2, 'ngx_tenant_propagation_seconds_bucket{le="1"}') == n($pm2, 'ngx_tenant_propagation_seconds_count'),
+   'other edges\' probes (another host, or this host\'s other nginx) are not timed here');
+is(n($pm2, 'ngx_tenant_cache_notifications_total'), n($pm, 'ngx_tenant_cache_notifications_total'),
+   '... nor counted as a change');
 is($raw->{headers}{'content-length'}, length $raw->{body}, 'Content-Length is the body\'s');
 like($raw->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, 'Prometheus text format');
 

@@ -14,7 +14,7 @@ use Time::HiRes qw(time sleep);
 use Tenant::Test;
 use Tenant::Conf;
 
-my $traffic = "traffic:1m series=100;\n    tenant_quota_status 402";
+my $traffic = "traffic:1m series=100 sync=200ms;\n    tenant_quota_status 402";
 my $t = Tenant::Test->new->start_pg;
 $t->migrate;
 $t->start_nginx(backends => [qw(b1 b2)], workers => 2,
@@ -151,18 +151,49 @@ close $_ for @held;
 ok(Tenant::Test::wait_until(sub { metric($t, 'ngx_tenant_active_requests{tenant="slow"}') == 0 }, 10),
    'clients gone: none in flight');
 
-# --- a monthly quota: the configured status --------------------------------
-($rc, $out) = $t->provisioner('limits', 'metered', 'set', '--monthly-requests', '5');
-is($rc, 0, 'CLI: limits metered set --monthly-requests 5') or diag($out);
-like($out, qr/"monthly_requests": 5/, '... shows the effective limit');
+# --- a monthly quota: the configured status, summed over both edges -------
+($rc, $out) = $t->provisioner('limits', 'metered', 'set', '--monthly-requests', '10');
+is($rc, 0, 'CLI: limits metered set --monthly-requests 10') or diag($out);
+like($out, qr/"monthly_requests": 10/, '... shows the effective limit');
 $t->settle_notifications;
-my @m = map { $t->get('metered.localhost')->{status} } 1 .. 7;
-is_deeply(\@m, [ (200) x 5, 402, 402 ], 'five requests, then tenant_quota_status 402');
-$r = $t->get('metered.localhost');
+sub used { $t->psql("SELECT coalesce(sum(requests), 0) FROM tenant_usage WHERE tenant_id = 'metered'") }
+sub syncs { metric($_[0], 'ngx_tenant_quota_syncs_total') }
+my @m = map { $t->get('metered.localhost')->{status} } 1 .. 6;
+is_deeply(\@m, [ (200) x 6 ], 'edge 1: six requests of ten');
+ok(Tenant::Test::wait_until(sub { used() == 6 }, 10), 'edge 1 adds its six to the registry');
+my $s0 = syncs($t2);
+is($t2->get('metered.localhost')->{status}, 200, 'edge 2: a seventh');
+ok(Tenant::Test::wait_until(sub { used() == 7 && syncs($t2) > $s0 }, 10),
+   'edge 2 adds it, and takes back the total');
+@m = map { $t2->get('metered.localhost')->{status} } 1 .. 5;
+is_deeply(\@m, [ (200) x 3, 402, 402 ], 'edge 2 knew of edge 1\'s six: three more, then tenant_quota_status 402');
+$r = $t2->get('metered.localhost');
 ok(($r->{headers}{'retry-after'} // 0) > 0 && $r->{headers}{'retry-after'} <= 31 * 86400,
    'Retry-After: the rest of the month (' . ($r->{headers}{'retry-after'} // '-') . ' s)');
-is(metric($t, 'ngx_tenant_refused_total{tenant="metered",limit="quota"}'), 3, 'counted as quota');
-is($t2->get('metered.localhost')->{status}, 200, 'quotas are per edge: edge 2 counts its own');
+is(metric($t2, 'ngx_tenant_refused_total{tenant="metered",limit="quota"}'), 3, 'counted as quota');
+ok(Tenant::Test::wait_until(sub { used() == 10 }, 10), 'edge 2 adds its three: 10 in the registry');
+# edge 1 last heard a total of 6 or, if its last sync came after edge 2's
+# requests, 10: until its next sync it may let one more through
+$s0 = syncs($t);
+my $first = $t->get('metered.localhost')->{status};
+ok($first == 200 || $first == 402, "edge 1, before its next sync: $first");
+my $extra = $first == 200 ? 1 : 0;
+ok(Tenant::Test::wait_until(sub { syncs($t) > $s0 }, 10), 'edge 1 syncs');
+@m = map { $t->get('metered.localhost')->{status} } 1 .. 3;
+is_deeply(\@m, [ (402) x 3 ], 'edge 1 then holds the quota both edges used');
+ok(Tenant::Test::wait_until(sub { used() == 10 + $extra }, 10), 'the registry counts ' . (10 + $extra));
+$r = $t->api(GET => 'tenants/metered/limits');
+is($r->{json}{usage}{requests}, 10 + $extra, 'GET tenants/metered/limits: this month\'s use');
+like($r->{json}{usage}{month}, qr/^\d{4}-\d\d$/, '... and the month');
+
+# a restarted edge has lost its zone: the registry gives the month back
+$t2->stop_nginx;
+$t2->start_nginx(workers => 1, http => Tenant::Conf::http(traffic => $traffic));
+$s0 = syncs($t2);
+is($t2->get('metered.localhost')->{status}, 200,
+   'edge 2 restarted: its first request goes through before its first sync');
+ok(Tenant::Test::wait_until(sub { syncs($t2) > $s0 }, 10), '... which takes back the total');
+is($t2->get('metered.localhost')->{status}, 402, '... then the quota holds across the restart');
 
 # --- plans ------------------------------------------------------------------
 $r = $t->api(PUT => 'plans/basic', { rate => 2, burst => 1 });
