@@ -147,7 +147,7 @@ static ngx_command_t  ngx_http_tenant_commands[] = {
       NULL },
 
     { ngx_string("tenant_traffic_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1234,
       ngx_http_tenant_traffic_zone_set,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -1246,7 +1246,7 @@ ngx_http_tenant_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* tenant_traffic_zone name:size [series=N] [sync=TIME|off] */
+/* tenant_traffic_zone name:size [series=N] [series_idle=TIME] [sync=TIME|off] */
 
 static char *
 ngx_http_tenant_traffic_zone_set(ngx_conf_t *cf, ngx_command_t *cmd,

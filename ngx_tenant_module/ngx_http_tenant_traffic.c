@@ -8,7 +8,9 @@
  * "series=" of them also have counters of their own, and the rest add up
  * in one "other" series, so a scrape stays bounded whatever the number of
  * tenants.  A node's series goes back to "other" (its counts folded in, so
- * every sum only grows) when the node is dropped.
+ * every sum only grows) when the node is dropped, or when its tenant has
+ * been idle for series_idle= and a tenant without a series is seen: the
+ * series follow the tenants seen lately, not the first ones.
  *
  * The zone's lock is held to find a node and apply its limits, never
  * across I/O; counters are atomic adds.  A request in flight pins its node
@@ -88,13 +90,19 @@ static void ngx_http_tenant_traffic_release(ngx_http_tenant_traffic_t *tt,
 static void ngx_http_tenant_traffic_reclaim(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_proc_t *proc);
 static ngx_uint_t ngx_http_tenant_month(time_t now, time_t *left);
+static void ngx_http_tenant_traffic_series_want(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn, ngx_msec_t now);
+static void ngx_http_tenant_traffic_series_give(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn);
+static void ngx_http_tenant_traffic_series_take(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn);
 static ngx_http_tenant_tnode_t *ngx_http_tenant_traffic_find(
     ngx_http_tenant_traffic_t *tt, u_char *id, size_t len, uint32_t hash);
 static void ngx_http_tenant_traffic_quota_month(ngx_http_tenant_quota_t *q,
     ngx_uint_t month);
 
 
-/* tenant_traffic_zone name:size [series=N] [sync=TIME|off] */
+/* tenant_traffic_zone name:size [series=N] [series_idle=TIME] [sync=TIME|off] */
 
 char *
 ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
@@ -105,7 +113,7 @@ ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
     ngx_int_t                   n;
     ngx_str_t                   name, s;
     ngx_uint_t                  i, nseries;
-    ngx_msec_t                  sync;
+    ngx_msec_t                  sync, idle;
     ngx_http_tenant_traffic_t  *tt;
 
     p = (u_char *) ngx_strchr(value[1].data, ':');
@@ -134,6 +142,7 @@ ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
 
     nseries = 1000;
     sync = 10000;
+    idle = 60000;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -148,6 +157,22 @@ ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
             }
 
             nseries = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "series_idle=", 12) == 0) {
+            s.data = value[i].data + 12;
+            s.len = value[i].len - 12;
+
+            idle = ngx_parse_time(&s, 0);
+
+            if (idle == (ngx_msec_t) NGX_ERROR || idle < 1000) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": series_idle= a time of "
+                                   "1s or more (default 1m)", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
             continue;
         }
 
@@ -174,8 +199,8 @@ ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\", expected series=N "
-                           "or sync=TIME", &value[i]);
+                           "invalid parameter \"%V\", expected series=N, "
+                           "series_idle=TIME or sync=TIME", &value[i]);
         return NGX_CONF_ERROR;
     }
 
@@ -186,6 +211,7 @@ ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
 
     tt->nseries = nseries;
     tt->sync = sync;
+    tt->series_idle = idle;
 
     /* the series come on top of the size given for the tenants */
     size += ngx_align(nseries * sizeof(ngx_http_tenant_series_t),
@@ -234,6 +260,7 @@ ngx_http_tenant_traffic_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         tt->sh = ott->sh;
         tt->shpool = ott->shpool;
+        tt->sh->series_idle = tt->series_idle;
         return NGX_OK;
     }
 
@@ -253,6 +280,7 @@ ngx_http_tenant_traffic_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_queue_init(&tt->sh->queue);
     ngx_queue_init(&tt->sh->dirty);
+    ngx_queue_init(&tt->sh->series_queue);
 
     tt->sh->nbuckets = 64;
 
@@ -269,6 +297,7 @@ ngx_http_tenant_traffic_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     tt->sh->nseries = tt->nseries;
+    tt->sh->series_idle = tt->series_idle;
 
     if (tt->nseries) {
         tt->sh->series = ngx_slab_calloc(tt->shpool,
@@ -532,6 +561,15 @@ ngx_http_tenant_traffic_node(ngx_http_tenant_traffic_t *tt, ngx_str_t *id,
             ngx_queue_remove(&tn->queue);
             ngx_queue_insert_head(&tt->sh->queue, &tn->queue);
             tn->seen = now;
+
+            if (tn->series) {
+                s = &tt->sh->series[tn->series - 1];
+                ngx_queue_remove(&s->queue);
+                ngx_queue_insert_head(&tt->sh->series_queue, &s->queue);
+
+            } else {
+                ngx_http_tenant_traffic_series_want(tt, tn, now);
+            }
         }
 
         return tn;
@@ -564,17 +602,7 @@ ngx_http_tenant_traffic_node(ngx_http_tenant_traffic_t *tt, ngx_str_t *id,
     tn->last = now;
     tn->seen = now;
 
-    if (tt->sh->free) {
-        tn->series = tt->sh->free;
-        s = &tt->sh->series[tn->series - 1];
-        tt->sh->free = s->next;
-
-        ngx_memzero(&s->c, sizeof(ngx_http_tenant_counters_t));
-        s->node = tn;
-        s->next = 0;
-        s->len = tn->len;
-        ngx_memcpy(s->id, tn->id, tn->len);
-    }
+    ngx_http_tenant_traffic_series_want(tt, tn, now);
 
     /* the bucket again: an eviction above may have changed its chain */
     bucket = (ngx_http_tenant_tnode_t **) &tt->sh->buckets[hash
@@ -664,27 +692,10 @@ static void
 ngx_http_tenant_traffic_drop(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_tnode_t *tn)
 {
-    ngx_uint_t                   i;
-    ngx_atomic_t                *from, *to;
     ngx_http_tenant_tnode_t    **p;
-    ngx_http_tenant_series_t    *s;
 
     if (tn->series) {
-        s = &tt->sh->series[tn->series - 1];
-
-        from = (ngx_atomic_t *) &s->c;
-        to = (ngx_atomic_t *) &tt->sh->other;
-
-        for (i = 0; i < sizeof(ngx_http_tenant_counters_t)
-                        / sizeof(ngx_atomic_t); i++)
-        {
-            (void) ngx_atomic_fetch_add(&to[i], from[i]);
-        }
-
-        s->node = NULL;
-        s->len = 0;
-        s->next = tt->sh->free;
-        tt->sh->free = tn->series;
+        ngx_http_tenant_traffic_series_take(tt, tn);
     }
 
     for (p = (ngx_http_tenant_tnode_t **)
@@ -710,6 +721,95 @@ ngx_http_tenant_traffic_drop(ngx_http_tenant_traffic_t *tt,
 
     tt->sh->tenants--;
     tt->sh->evictions++;
+}
+
+
+/*
+ * Under the lock: a series for a tenant seen without one, free or taken
+ * from the tenant seen least lately, if that one has been idle long enough
+ * and holds no request (whose count would go to the wrong series).
+ */
+
+static void
+ngx_http_tenant_traffic_series_want(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn, ngx_msec_t now)
+{
+    ngx_http_tenant_tnode_t   *holder;
+    ngx_http_tenant_series_t  *s;
+
+    if (tt->sh->free == 0) {
+
+        if (ngx_queue_empty(&tt->sh->series_queue)) {
+            return;   /* series=0 */
+        }
+
+        s = ngx_queue_data(ngx_queue_last(&tt->sh->series_queue),
+                           ngx_http_tenant_series_t, queue);
+        holder = s->node;
+
+        if (holder->refs
+            || (ngx_msec_int_t) (now - holder->seen)
+               < (ngx_msec_int_t) tt->sh->series_idle)
+        {
+            return;
+        }
+
+        ngx_http_tenant_traffic_series_take(tt, holder);
+    }
+
+    ngx_http_tenant_traffic_series_give(tt, tn);
+}
+
+
+static void
+ngx_http_tenant_traffic_series_give(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn)
+{
+    ngx_http_tenant_series_t  *s;
+
+    tn->series = tt->sh->free;
+    s = &tt->sh->series[tn->series - 1];
+    tt->sh->free = s->next;
+
+    ngx_memzero(&s->c, sizeof(ngx_http_tenant_counters_t));
+    s->node = tn;
+    s->next = 0;
+    s->len = tn->len;
+    ngx_memcpy(s->id, tn->id, tn->len);
+
+    ngx_queue_insert_head(&tt->sh->series_queue, &s->queue);
+}
+
+
+/* its counts go on in "other", so every sum only grows */
+
+static void
+ngx_http_tenant_traffic_series_take(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn)
+{
+    ngx_uint_t                 i;
+    ngx_atomic_t              *from, *to;
+    ngx_http_tenant_series_t  *s;
+
+    s = &tt->sh->series[tn->series - 1];
+
+    from = (ngx_atomic_t *) &s->c;
+    to = (ngx_atomic_t *) &tt->sh->other;
+
+    for (i = 0; i < sizeof(ngx_http_tenant_counters_t)
+                    / sizeof(ngx_atomic_t); i++)
+    {
+        (void) ngx_atomic_fetch_add(&to[i], from[i]);
+    }
+
+    ngx_queue_remove(&s->queue);
+
+    s->node = NULL;
+    s->len = 0;
+    s->next = tt->sh->free;
+    tt->sh->free = tn->series;
+
+    tn->series = 0;
 }
 
 

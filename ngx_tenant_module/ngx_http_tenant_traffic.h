@@ -42,6 +42,7 @@ typedef struct {
 /* a tenant with its own series; the others add up in "other" */
 typedef struct {
     ngx_http_tenant_counters_t      c;
+    ngx_queue_t                     queue;     /* in use: most recently seen first */
     void                           *node;      /* NULL: free */
     uint32_t                        next;      /* free list: index + 1 */
     u_char                          len;
@@ -68,6 +69,8 @@ typedef struct {
     ngx_uint_t                      nseries;
     uint32_t                        free;      /* free list: index + 1 */
     ngx_http_tenant_series_t       *series;
+    ngx_queue_t                     series_queue;
+    ngx_msec_t                      series_idle;
     ngx_http_tenant_counters_t      other;
 
     /* every request the tenant handler saw, by how its host was found */
@@ -92,6 +95,7 @@ typedef struct {
     ngx_slab_pool_t                *shpool;
     ngx_uint_t                      nseries;   /* series= */
     ngx_msec_t                      sync;      /* sync=, 0: off */
+    ngx_msec_t                      series_idle;
 
     /* a worker's own */
     ngx_http_tenant_proc_t         *proc;

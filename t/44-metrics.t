@@ -230,4 +230,26 @@ ok($kept < 400, "the zone holds $kept at a time");
 my $own = () = $r->{body} =~ /^ngx_tenant_active_requests\{tenant="many/mg;
 ok($own <= 50, "no more than series=50 series of their own ($own)");
 
+# series follow the busy: a tenant idle for series_idle= gives its series
+# to one seen without a series; its counts go on in _other
+my $t4 = Tenant::Test->new->share_pg($t);
+$t4->start_nginx(workers => 1, http => Tenant::Conf::http(traffic => 'busy:1m series=2 series_idle=1s'));
+my $count = sub {
+    my ($body, $tenant) = @_;
+    my $n = 0;
+    $n += $1 while $body =~ /^ngx_tenant_requests_total\{tenant="\Q$tenant\E",class="\dxx"\} (\d+)$/mg;
+    return $n;
+};
+$t4->get("many$_.localhost") for (1) x 3, (2) x 3, (3) x 3;
+$r = $t4->request(host => 'localhost', path => '/metrics');
+is_deeply([ map { $count->($r->{body}, $_) } qw(many1 many2 many3 _other) ], [ 3, 3, 0, 3 ],
+          'series=2: many1 and many2 have theirs, many3 counts in _other');
+sleep 1.3;
+$t4->get('many2.localhost');   # seen again: many1 is the one idle now
+sleep 1.1;                     # many3 is counted at most once a second
+$t4->get('many3.localhost') for 1 .. 2;
+$r = $t4->request(host => 'localhost', path => '/metrics');
+is_deeply([ map { $count->($r->{body}, $_) } qw(many1 many2 many3 _other) ], [ 0, 4, 2, 6 ],
+          'many1 idle past series_idle=1s: its series went to many3, its counts to _other');
+
 Tenant::Test::finish(allow => qr/exited on signal 9/);
