@@ -18,6 +18,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 #include "ngx_http_tenant_filter.h"
+#include "ngx_http_tenant_conf.h"
 #include "ngx_http_tenant_pg.h"
 
 
@@ -58,31 +59,13 @@ char *
 ngx_http_tenant_filter_zone(ngx_conf_t *cf, ngx_str_t *value,
     ngx_shm_zone_t **zone)
 {
-    u_char                    *p;
     ssize_t                    size;
-    ngx_str_t                  name, s;
+    ngx_str_t                  name;
     ngx_http_tenant_filter_t  *f;
 
-    p = (u_char *) ngx_strchr(value->data, ':');
-
-    if (p == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid filter \"%V\", expected name:size",
-                           value);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value->data;
-    name.len = p - name.data;
-    s.data = p + 1;
-    s.len = value->data + value->len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (name.len == 0 || size == NGX_ERROR || size < 4096) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid filter \"%V\": name:size, 4k or more",
-                           value);
+    if (ngx_http_tenant_conf_zone(cf, value, 4096, &name, &size)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -20,6 +20,7 @@
 #include "ngx_http_tenant_acme.h"
 #include "ngx_http_tenant_traffic.h"
 #include "ngx_http_tenant_usage.h"
+#include "ngx_http_tenant_conf.h"
 
 
 static ngx_int_t ngx_http_tenant_handler(ngx_http_request_t *r);
@@ -1179,9 +1180,8 @@ ngx_http_tenant_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tenant_main_conf_t  *tmcf = conf;
 
-    u_char                   *p;
     ssize_t                   size;
-    ngx_str_t                *value, name, s;
+    ngx_str_t                *value, name;
     ngx_http_tenant_cache_t  *cache;
 
     if (tmcf->shm_zone) {
@@ -1190,32 +1190,10 @@ ngx_http_tenant_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", expected name:size",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - name.data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (name.len == 0 || size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", &value[1]);
+    if (ngx_http_tenant_conf_zone(cf, &value[1], 8 * ngx_pagesize, &name,
+                                  &size)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

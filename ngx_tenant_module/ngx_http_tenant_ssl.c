@@ -14,6 +14,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_http_tenant_ssl.h"
+#include "ngx_http_tenant_conf.h"
 #include "ngx_http_tenant_host.h"
 
 
@@ -628,10 +629,9 @@ ngx_http_tenant_ssl_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_tenant_ssl_main_conf_t  *smcf = conf;
 
-    u_char      *p;
     ssize_t      size;
     ngx_int_t    n;
-    ngx_str_t   *value, name, s, key_file;
+    ngx_str_t   *value, name, key_file;
     ngx_uint_t   i;
 
     if (smcf->zone) {
@@ -640,21 +640,10 @@ ngx_http_tenant_ssl_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL) {
-        goto invalid;
-    }
-
-    name.data = value[1].data;
-    name.len = p - name.data;
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (name.len == 0 || size == NGX_ERROR || size < 64 * 1024) {
-        goto invalid;
+    if (ngx_http_tenant_conf_zone(cf, &value[1], 64 * 1024, &name, &size)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     ngx_str_null(&key_file);
@@ -698,13 +687,6 @@ ngx_http_tenant_ssl_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return ngx_http_tenant_certs_zone(cf, &name, size, &key_file,
                                       &smcf->zone);
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid zone \"%V\", expected name:size (64k or more)",
-                       &value[1]);
-    return NGX_CONF_ERROR;
 }
 
 

@@ -24,6 +24,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_http_tenant_traffic.h"
+#include "ngx_http_tenant_conf.h"
 
 
 /* a node unseen this long goes, unless it counts a quota */
@@ -108,7 +109,6 @@ char *
 ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
     ngx_shm_zone_t **zone)
 {
-    u_char                     *p;
     ssize_t                     size;
     ngx_int_t                   n;
     ngx_str_t                   name, s;
@@ -116,27 +116,10 @@ ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
     ngx_msec_t                  sync, idle;
     ngx_http_tenant_traffic_t  *tt;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", expected name:size",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - name.data;
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (name.len == 0 || size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize))
+    if (ngx_http_tenant_conf_zone(cf, &value[1], 8 * ngx_pagesize, &name,
+                                  &size)
+        != NGX_CONF_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\": name:size, %uz or more",
-                           &value[1], 8 * ngx_pagesize);
         return NGX_CONF_ERROR;
     }
 
