@@ -84,13 +84,15 @@ static void ngx_http_tenant_traffic_expire(ngx_http_tenant_traffic_t *tt,
     ngx_msec_t now, ngx_uint_t force);
 static void ngx_http_tenant_traffic_drop(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_tnode_t *tn);
-static ngx_uint_t ngx_http_tenant_traffic_limit(ngx_http_tenant_tnode_t *tn,
+static ngx_uint_t ngx_http_tenant_traffic_limit(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn,
     ngx_http_tenant_limits_t *limits, ngx_msec_t now, time_t *retry_after);
 static void ngx_http_tenant_traffic_release(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_tnode_t *tn, ngx_uint_t admitted);
 static void ngx_http_tenant_traffic_reclaim(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_proc_t *proc);
-static ngx_uint_t ngx_http_tenant_month(time_t now, time_t *left);
+static ngx_uint_t ngx_http_tenant_month(ngx_http_tenant_traffic_t *tt,
+    time_t *left);
 static void ngx_http_tenant_traffic_series_want(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_tnode_t *tn, ngx_msec_t now);
 static void ngx_http_tenant_traffic_series_give(ngx_http_tenant_traffic_t *tt,
@@ -476,7 +478,7 @@ ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
 
         } else {
             tn->q->node = tn;
-            tn->q->month = ngx_http_tenant_month(ngx_time(), &left);
+            tn->q->month = ngx_http_tenant_month(tt, &left);
         }
     }
 
@@ -488,7 +490,8 @@ ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
         tn->q->queued = 1;
     }
 
-    refused = enforce ? ngx_http_tenant_traffic_limit(tn, &ctx->record.limits,
+    refused = enforce ? ngx_http_tenant_traffic_limit(tt, tn,
+                                                      &ctx->record.limits,
                                                       now, retry_after)
                       : NGX_HTTP_TENANT_REFUSED_NONE;
 
@@ -799,7 +802,8 @@ ngx_http_tenant_traffic_series_take(ngx_http_tenant_traffic_t *tt,
 /* under the lock: what refuses the request, if anything */
 
 static ngx_uint_t
-ngx_http_tenant_traffic_limit(ngx_http_tenant_tnode_t *tn,
+ngx_http_tenant_traffic_limit(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_tnode_t *tn,
     ngx_http_tenant_limits_t *limits, ngx_msec_t now, time_t *retry_after)
 {
     time_t                    left;
@@ -810,7 +814,7 @@ ngx_http_tenant_traffic_limit(ngx_http_tenant_tnode_t *tn,
     q = tn->quota ? tn->q : NULL;
 
     if (q) {
-        month = ngx_http_tenant_month(ngx_time(), &left);
+        month = ngx_http_tenant_month(tt, &left);
 
         if (q->month != month) {
             ngx_http_tenant_traffic_quota_month(q, month);
@@ -878,16 +882,27 @@ ngx_http_tenant_traffic_quota_month(ngx_http_tenant_quota_t *q,
 }
 
 
-/* the month since 1970 (UTC), and the seconds left in it */
+/*
+ * The month since 1970 (UTC), and the seconds left in it; worked out once
+ * a month by each worker, not for every request.
+ */
 
 static ngx_uint_t
-ngx_http_tenant_month(time_t now, time_t *left)
+ngx_http_tenant_month(ngx_http_tenant_traffic_t *tt, time_t *left)
 {
+    time_t      now;
     ngx_tm_t    tm;
     ngx_uint_t  days, mon, year;
 
     static ngx_uint_t  mdays[] = { 31, 28, 31, 30, 31, 30,
                                    31, 31, 30, 31, 30, 31 };
+
+    now = ngx_time();
+
+    if (now >= tt->month_start && now < tt->month_end) {
+        *left = tt->month_end - now;
+        return tt->month;
+    }
 
     ngx_gmtime(now, &tm);
 
@@ -901,10 +916,14 @@ ngx_http_tenant_month(time_t now, time_t *left)
         days = 29;
     }
 
-    *left = (time_t) (days - tm.ngx_tm_mday) * 86400
-            + 86400 - (now % 86400);
+    tt->month_start = now - (time_t) (tm.ngx_tm_mday - 1) * 86400
+                      - now % 86400;
+    tt->month_end = tt->month_start + (time_t) days * 86400;
+    tt->month = (year - 1970) * 12 + mon - 1;
 
-    return (year - 1970) * 12 + mon - 1;
+    *left = tt->month_end - now;
+
+    return tt->month;
 }
 
 

@@ -99,6 +99,9 @@ typedef struct {
 
     /* a worker's own */
     ngx_http_tenant_proc_t         *proc;
+    time_t                          month_start;   /* the current month's */
+    time_t                          month_end;
+    ngx_uint_t                      month;
     ngx_uint_t                     *free;      /* journal places unused */
     ngx_uint_t                      nfree;
 } ngx_http_tenant_traffic_t;

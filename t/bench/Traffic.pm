@@ -5,7 +5,10 @@ package Bench::Traffic;
 # size, at series=1000 and series=N); what counting costs in throughput
 # (the same load with and without the zone); a tenant flooded at 50x its
 # rate limit beside the others (their p99 without and with the flood) and
-# how close its admitted requests come to the limit.
+# how close its admitted requests come to the limit; every tenant with a
+# monthly quota, synced to the registry every 10 s: what the syncs cost,
+# whether the registry's sum matches what was served, and the edge's
+# measured propagation lag.
 
 use strict;
 use warnings;
@@ -42,7 +45,8 @@ sub wrk {
 
 sub conf {
     my (%o) = @_;
-    my $traffic = $o{series} ? "tenant_traffic_zone traffic$o{series}:16m series=$o{series};" : '';
+    my $sync = $o{sync} ? " sync=$o{sync}" : '';
+    my $traffic = $o{series} ? "tenant_traffic_zone traffic$o{series}:16m series=$o{series}$sync;" : '';
     return <<"CONF";
     access_log off;
     tenant_registry "%%DB%%";
@@ -199,6 +203,45 @@ CONF
     $res{flood}{error_pct} = 100 * ($res{flood}{admitted} - $res{flood}{expected}) / $res{flood}{expected};
     $res{p99_increase_pct} = 100 * ($res{quiet_flood}{p99_ms} / $res{quiet_alone}{p99_ms} - 1);
 
+    # --- every tenant with a monthly quota, synced every 10 s --------------------
+    $t->psql("UPDATE tenants SET rate_limit = NULL");
+    $start->(series => 1000);
+    my @plain = map { wrk($t->{port}, $others, $secs, 32)->{rps} } 1 .. 3;
+    $t->psql("UPDATE tenants SET monthly_requests = 1000000000000");
+    $start->(series => 1000, sync => '10s');
+    my $used = sub { $t->psql("SELECT coalesce(sum(requests), 0) FROM tenant_usage") };
+    Tenant::Test::wait_until(sub { my $u = $used->(); sleep 1.2; $u == $used->() }, 30);
+    my $u0 = $used->();
+    my $s0 = $metric->('ngx_tenant_quota_syncs_total');
+    my @quota = map { wrk($t->{port}, $others, $secs, 32) } 1 .. 3;
+    Tenant::Test::wait_until(sub { my $u = $used->(); sleep 1.2; $u == $used->() }, 30);
+    my $served = 0;
+    $served += $_->{requests} for @quota;
+    $res{quota} = { rps => median(map { $_->{rps} } @quota), rps_plain => median(@plain),
+                    served => $served, registry => $used->() - $u0,
+                    syncs => $metric->('ngx_tenant_quota_syncs_total') - $s0,
+                    errors => $metric->('ngx_tenant_quota_sync_errors_total'),
+                    tenants => $t->psql("SELECT count(*) FROM tenant_usage") };
+    $res{quota}{cost_pct} = 100 * (1 - $res{quota}{rps} / $res{quota}{rps_plain});
+    # one sync's statement, 1000 tenants, timed in the registry
+    my $ids = join ',', map { "shop$_" } 1 .. 1000;
+    my $ones = join ',', (1) x 1000;
+    my $month = $t->psql("SELECT ((extract(year FROM now() AT TIME ZONE 'UTC') - 1970) * 12"
+                         . " + extract(month FROM now() AT TIME ZONE 'UTC') - 1)::int");
+    my $months = join ',', ($month) x 1000;
+    my @ms = map {
+        $t->psql("WITH a AS MATERIALIZED (SELECT clock_timestamp() AS t0),"
+                 . " b AS MATERIALIZED (SELECT count(*) FROM a,"
+                 . " tenant_usage_add('{$ids}', '{$months}', '{$ones}', '{$ones}'))"
+                 . " SELECT 1000 * extract(epoch FROM clock_timestamp() - a.t0) FROM a, b")
+    } 1 .. 5;
+    $res{quota}{statement_ms} = median(@ms);
+    my $pm = `curl -s http://127.0.0.1:$t->{port}/metrics`;
+    my ($psum) = $pm =~ /^ngx_tenant_propagation_seconds_sum (\S+)$/m;
+    my ($pcount) = $pm =~ /^ngx_tenant_propagation_seconds_count (\S+)$/m;
+    $res{propagation} = { probes => $pcount // 0,
+                          mean_ms => $pcount ? 1000 * $psum / $pcount : undef };
+
     $t->cleanup;
     $be->cleanup;
     return \%res;
@@ -222,6 +265,12 @@ sub report {
     $out .= sprintf "- the other tenants (wrk -c8): p99 %.2f ms alone, %.2f ms beside the flood (%+.1f%%); %.0f vs %.0f req/s\n",
         $r->{quiet_alone}{p99_ms}, $r->{quiet_flood}{p99_ms}, $r->{p99_increase_pct},
         $r->{quiet_alone}{rps}, $r->{quiet_flood}{rps};
+    my $q = $r->{quota};
+    $out .= sprintf "- every tenant with a monthly quota, sync=10s (the default): %.0f req/s vs %.0f without quotas (%.1f%%); %d requests served, %d in the registry (%d tenants) after %d syncs, %d failed; one 1000-tenant tenant_usage_add in the registry: %.1f ms\n",
+        $q->{rps}, $q->{rps_plain}, $q->{cost_pct}, $q->{served}, $q->{registry}, $q->{tenants},
+        $q->{syncs}, $q->{errors}, $q->{statement_ms};
+    $out .= sprintf "- propagation probes: %d, mean %.2f ms\n", $r->{propagation}{probes}, $r->{propagation}{mean_ms}
+        if $r->{propagation}{mean_ms};
     return $out;
 }
 
