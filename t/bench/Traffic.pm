@@ -210,11 +210,11 @@ CONF
     $t->psql("UPDATE tenants SET monthly_requests = 1000000000000");
     $start->(series => 1000, sync => '10s');
     my $used = sub { $t->psql("SELECT coalesce(sum(requests), 0) FROM tenant_usage") };
-    Tenant::Test::wait_until(sub { my $u = $used->(); sleep 1.2; $u == $used->() }, 30);
+    Tenant::Test::wait_until(sub { my $u = $used->(); sleep 11; $u == $used->() }, 30);
     my $u0 = $used->();
     my $s0 = $metric->('ngx_tenant_quota_syncs_total');
     my @quota = map { wrk($t->{port}, $others, $secs, 32) } 1 .. 3;
-    Tenant::Test::wait_until(sub { my $u = $used->(); sleep 1.2; $u == $used->() }, 30);
+    Tenant::Test::wait_until(sub { my $u = $used->(); sleep 11; $u == $used->() }, 30);
     my $served = 0;
     $served += $_->{requests} for @quota;
     $res{quota} = { rps => median(map { $_->{rps} } @quota), rps_plain => median(@plain),
