@@ -29,6 +29,8 @@ static ngx_table_elt_t *ngx_http_tenant_api_header(ngx_http_request_t *r,
     const char *name, size_t len);
 static void ngx_http_tenant_api_args(ngx_http_request_t *r,
     ngx_http_tenant_api_args_t *a);
+static ngx_int_t ngx_http_tenant_api_session_request(
+    ngx_http_tenant_api_ctx_t *ctx);
 static ngx_int_t ngx_http_tenant_api_key(ngx_http_request_t *r,
     ngx_str_t *key);
 static void ngx_http_tenant_api_auth(ngx_http_tenant_api_ctx_t *ctx);
@@ -55,6 +57,7 @@ typedef struct {
     ngx_uint_t                      create_limit;   /* 0: none */
     time_t                          create_window;
     json_t                         *openapi;
+    ngx_thread_pool_t              *thread_pool;  /* sign-ins' hashing */
 } ngx_http_tenant_api_loc_conf_t;
 
 
@@ -163,6 +166,7 @@ ngx_http_tenant_api_handler(ngx_http_request_t *r)
     ctx->verify_domains = alcf->verify_domains;
     ctx->create_window = alcf->create_window;
     ctx->openapi = alcf->openapi;
+    ctx->thread_pool = alcf->thread_pool;
 
     cln->handler = ngx_http_tenant_api_cleanup;
     cln->data = ctx;
@@ -203,6 +207,12 @@ ngx_http_tenant_api_handler(ngx_http_request_t *r)
     h = ngx_http_tenant_api_header(r, "Idempotency-Key", 15);
     if (h) {
         ctx->idempotency_key = h->value;
+    }
+
+    if (ngx_http_tenant_api_session_request(ctx) != NGX_OK) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "out of memory", NULL);
+        return NGX_DONE;
     }
 
     if (ngx_http_arg(r, (u_char *) "wait", 4, &value) == NGX_OK) {
@@ -526,6 +536,61 @@ ngx_http_tenant_api_args(ngx_http_request_t *r, ngx_http_tenant_api_args_t *a)
 }
 
 
+/*
+ * What a session needs of the request, as C strings where they go to the
+ * registry: its cookie, X-CSRF-Token, User-Agent (512 bytes at most) and
+ * the client's address.
+ */
+
+static ngx_int_t
+ngx_http_tenant_api_session_request(ngx_http_tenant_api_ctx_t *ctx)
+{
+    size_t               len;
+    u_char              *p;
+    ngx_str_t            name, *ua;
+    ngx_table_elt_t     *h;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_str_set(&name, NGX_HTTP_TENANT_API_SESSION_COOKIE);
+
+    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, &name,
+                                          &ctx->cookie)
+        == NGX_DECLINED)
+    {
+        ngx_str_null(&ctx->cookie);
+    }
+
+    h = ngx_http_tenant_api_header(r, "X-CSRF-Token", 12);
+    if (h) {
+        ctx->csrf_header = h->value;
+    }
+
+    ua = r->headers_in.user_agent ? &r->headers_in.user_agent->value : NULL;
+    len = ua ? ngx_min(ua->len, 512) : 0;
+
+    p = ngx_pnalloc(ctx->pool, len + 1 + ngx_min(c->addr_text.len, 64) + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->user_agent = (const char *) p;
+    if (len) {
+        p = ngx_cpymem(p, ua->data, len);
+    }
+    *p++ = '\0';
+
+    ctx->address = (const char *) p;
+    p = ngx_cpymem(p, c->addr_text.data, ngx_min(c->addr_text.len, 64));
+    *p = '\0';
+
+    return NGX_OK;
+}
+
+
 /* "Authorization: Bearer KEY" or "X-API-Key: KEY" */
 
 static ngx_int_t
@@ -569,9 +634,15 @@ ngx_http_tenant_api_auth(ngx_http_tenant_api_ctx_t *ctx)
     unsigned int   dlen;
 
     if (ngx_http_tenant_api_key(ctx->request, &key) != NGX_OK) {
+
+        if (ngx_http_tenant_api_session_auth(ctx) == NGX_OK) {
+            return;
+        }
+
         ngx_http_tenant_api_error(ctx, NGX_HTTP_UNAUTHORIZED, "unauthorized",
                                   "an API key is required: "
-                                  "Authorization: Bearer KEY", NULL);
+                                  "Authorization: Bearer KEY (or a "
+                                  "dashboard session)", NULL);
         return;
     }
 
@@ -745,10 +816,18 @@ ngx_http_tenant_api_add_variables(ngx_conf_t *cf)
 static char *
 ngx_http_tenant_admin_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_tenant_api_loc_conf_t  *alcf = conf;
+
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_tenant_api_handler;
+
+    /* nginx's "default" pool (32 threads), made if nothing else asked */
+    alcf->thread_pool = ngx_thread_pool_add(cf, NULL);
+    if (alcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

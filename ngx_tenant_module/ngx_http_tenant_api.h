@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <ngx_thread_pool.h>
 #include <jansson.h>
 #include "ngx_http_tenant_module.h"
 #include "ngx_http_tenant_pg.h"
@@ -69,7 +70,18 @@ struct ngx_http_tenant_api_ctx_s {
 
     ngx_str_t                       key_id;
     u_char                          key_hash[32];
-    ngx_str_t                       actor;      /* "key:<id>" */
+    ngx_str_t                       actor;      /* "key:<id>", "user:<name>" */
+
+    /* an operator's session (ngx_http_tenant_api_session.c) */
+    ngx_str_t                       cookie;     /* its token, as sent */
+    ngx_str_t                       csrf_header;
+    const char                     *user_agent;   /* C strings */
+    const char                     *address;
+    ngx_thread_pool_t              *thread_pool;
+    ngx_str_t                       user;
+    ngx_str_t                       csrf;
+    ngx_str_t                       session_token;  /* a new one's */
+    char                           *session_hex;  /* SHA-256 of the token */
     ngx_str_t                       idempotency;
 
     ngx_int_t                       wait;       /* seconds, -1: no */
@@ -89,6 +101,7 @@ struct ngx_http_tenant_api_ctx_s {
     ngx_http_tenant_api_next_pt     next;
 
     unsigned                        in_query:1;
+    unsigned                        session:1;  /* authenticated by one */
     unsigned                        waiting:1;
     unsigned                        recheck:1;  /* job_done during a read */
 };
@@ -138,6 +151,13 @@ void ngx_http_tenant_api_limits_get(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_limits_put(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_plans(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_plan_put(ngx_http_tenant_api_ctx_t *ctx);
+
+/* ngx_http_tenant_api_session.c */
+#define NGX_HTTP_TENANT_API_SESSION_COOKIE  "ngx_tenant_session"
+void ngx_http_tenant_api_signin(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_session_show(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_signout(ngx_http_tenant_api_ctx_t *ctx);
+ngx_int_t ngx_http_tenant_api_session_auth(ngx_http_tenant_api_ctx_t *ctx);
 
 /* ngx_http_tenant_api_jobs.c */
 void ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx);

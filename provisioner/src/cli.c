@@ -11,6 +11,7 @@
 #include "tenant_names.h"
 #include "cli_certs.h"
 #include "cli_limits.h"
+#include "cli_users.h"
 #include "actor.h"
 
 #include <errno.h>
@@ -46,7 +47,8 @@ struct opts {
 static const char *const verbs[] = { "create", "delete", "suspend", "resume",
                                      "list", "logs", "health", "show",
                                      "seed-admin", "domains", "jobs",
-                                     "certs", "limits", "plans", NULL };
+                                     "certs", "limits", "plans", "users",
+                                     NULL };
 
 int
 cli_is_verb(const char *verb)
@@ -733,6 +735,10 @@ cli_main(struct prov *p, const char *verb, int argc, char **argv)
 
     if (strcmp(verb, "limits") == 0 || strcmp(verb, "plans") == 0) {
         return cli_limits(p, verb, argc, argv);
+    }
+
+    if (strcmp(verb, "users") == 0) {
+        return cli_users(p, argc, argv);
     }
 
     rc = parse(verb, argc, argv, &o);
