@@ -518,7 +518,8 @@ ngx_http_tenant_api_args(ngx_http_request_t *r, ngx_http_tenant_api_args_t *a)
         { "status", 6, offsetof(ngx_http_tenant_api_args_t, status) },
         { "lines", 5, offsetof(ngx_http_tenant_api_args_t, lines) },
         { "within_days", 11,
-          offsetof(ngx_http_tenant_api_args_t, within_days) }
+          offsetof(ngx_http_tenant_api_args_t, within_days) },
+        { "prefix", 6, offsetof(ngx_http_tenant_api_args_t, prefix) }
     };
 
     ngx_str_t   *v;

@@ -39,6 +39,7 @@ typedef struct {
     ngx_str_t                       status;
     ngx_str_t                       lines;
     ngx_str_t                       within_days;
+    ngx_str_t                       prefix;
 } ngx_http_tenant_api_args_t;
 
 
@@ -82,6 +83,9 @@ struct ngx_http_tenant_api_ctx_s {
     ngx_str_t                       csrf;
     ngx_str_t                       session_token;  /* a new one's */
     char                           *session_hex;  /* SHA-256 of the token */
+
+    const char                     *list_prefix;  /* GET tenants' */
+    const char                     *list_status;
     ngx_str_t                       idempotency;
 
     ngx_int_t                       wait;       /* seconds, -1: no */

@@ -508,18 +508,91 @@ ngx_http_tenant_api_list_page(ngx_http_tenant_api_ctx_t *ctx,
     *ngx_sprintf(num, "%i", limit) = '\0';
 
     (void) ngx_http_tenant_api_query(ctx, sql, ngx_http_tenant_api_list_done,
-                                     2, (char *) after.data, num);
+                                     4, (char *) after.data, num,
+                                     ctx->list_prefix ? ctx->list_prefix : "",
+                                     ctx->list_status ? ctx->list_status : "");
 }
 
+
+/*
+ * GET tenants?prefix=P&status=S&after=NAME&limit=N.  In byte order (the
+ * "C" collation, migration 015's indexes), so a name prefix is a range of
+ * an index and a page of a million tenants reads only its rows.
+ */
 
 static void
 ngx_http_tenant_api_list(ngx_http_tenant_api_ctx_t *ctx)
 {
+    u_char      *p;
+    ngx_str_t    v;
+    ngx_uint_t   i;
+
+    static const char  *statuses[] = { "provisioning", "active", "suspended",
+                                       "failed", "deleting", NULL };
+
+    v = ctx->args.prefix;
+
+    if (v.data && v.len) {
+        for (i = 0; i < v.len; i++) {
+            if (!((v.data[i] >= 'a' && v.data[i] <= 'z')
+                  || (v.data[i] >= '0' && v.data[i] <= '9')
+                  || v.data[i] == '-'))
+            {
+                break;
+            }
+        }
+
+        if (i < v.len || v.len > 30) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_parameter",
+                                      "prefix: the start of a tenant name, "
+                                      "up to 30 of a-z, 0-9 and -",
+                                      "prefix");
+            return;
+        }
+
+        p = ngx_pnalloc(ctx->pool, v.len + 1);
+        if (p == NULL) {
+            return;
+        }
+
+        *ngx_cpymem(p, v.data, v.len) = '\0';
+        ctx->list_prefix = (const char *) p;
+    }
+
+    v = ctx->args.status;
+
+    if (v.data) {
+        for (i = 0; statuses[i]; i++) {
+            if (v.len == ngx_strlen(statuses[i])
+                && ngx_strncmp(v.data, statuses[i], v.len) == 0)
+            {
+                ctx->list_status = statuses[i];
+                break;
+            }
+        }
+
+        if (ctx->list_status == NULL) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_parameter",
+                                      "status: provisioning, active, "
+                                      "suspended, failed or deleting",
+                                      "status");
+            return;
+        }
+    }
+
     ngx_http_tenant_api_list_page(ctx,
-        "SELECT coalesce(json_agg(tenant_json(t) ORDER BY t.id), '[]'),"
-        "       CASE WHEN count(*) = $2::int THEN max(t.id) END"
-        "  FROM (SELECT * FROM tenants WHERE id > $1"
-        "         ORDER BY id LIMIT $2::int) t");
+        "SELECT coalesce(json_agg(tenant_json(t) ORDER BY t.id COLLATE \"C\"),"
+        "                '[]'),"
+        "       CASE WHEN count(*) = $2::int"
+        "            THEN max(t.id COLLATE \"C\") END"
+        "  FROM (SELECT * FROM tenants"
+        "         WHERE id COLLATE \"C\" > $1"
+        "           AND ($3 = '' OR (id COLLATE \"C\" >= $3"
+        "                AND id COLLATE \"C\" < $3 || '~'))"
+        "           AND ($4 = '' OR status = $4)"
+        "         ORDER BY id COLLATE \"C\" LIMIT $2::int) t");
 }
 
 
@@ -535,6 +608,7 @@ ngx_http_tenant_api_stores_status(ngx_http_tenant_api_ctx_t *ctx)
         "         'theme', t.theme) ORDER BY t.id), '[]'),"
         "       CASE WHEN count(*) = $2::int THEN max(t.id) END"
         "  FROM (SELECT * FROM tenants WHERE id > $1"
+        "           AND $3 = '' AND $4 = ''"
         "         ORDER BY id LIMIT $2::int) t");
 }
 

@@ -171,6 +171,28 @@ is($failed, 0, '20 sign-ins from 4 clients at once on one worker: all 200');
 is($t->psql(q{SELECT count(*) FROM operator_sessions WHERE operator = 'alice' AND revoked_at IS NULL}), 21,
    '... 20 sessions, and the one before');
 
+# --- the tenant list the dashboard pages through ------------------------------------
+$t->psql(q{INSERT INTO tenants (id, blueprint, status)
+           SELECT 'page' || lpad(i::text, 3, '0'), 'static', CASE WHEN i % 10 = 0 THEN 'failed' ELSE 'active' END
+             FROM generate_series(1, 120) i});
+my @names;
+my $after = '';
+for (1 .. 5) {
+    $r = $t->api(GET => "tenants?prefix=page&limit=50" . ($after ? "&after=$after" : ''));
+    push @names, map { $_->{name} } @{ $r->{json}{tenants} };
+    last unless $after = $r->{json}{next};
+}
+is(scalar(@names), 120, 'prefix=page, 50 a page: all 120, once each');
+is_deeply([ @names[0, 119] ], [ 'page001', 'page120' ], '... in name order');
+$r = $t->api(GET => 'tenants?prefix=page&status=failed&limit=100');
+is(scalar(@{ $r->{json}{tenants} }), 12, 'status=failed: the 12 failed');
+$r = $t->api(GET => 'tenants?prefix=page1');
+is(scalar(@{ $r->{json}{tenants} }), 21, 'prefix=page1: page100-page120 and none else');
+$r = $t->api(GET => 'tenants?prefix=Page%27');
+is($r->{status}, 400, 'a prefix that is no name start: 400');
+is($r->{json}{error}{field}, 'prefix', '... naming it');
+is($t->api(GET => 'tenants?status=gone')->{status}, 400, 'an unknown status: 400');
+
 ($rc, $out) = users(undef, 'remove', 'alice');
 is($rc, 0, 'users remove alice');
 is($t->psql(q{SELECT count(*) FROM operator_sessions WHERE operator = 'alice'}), 0, '... and its sessions go');
