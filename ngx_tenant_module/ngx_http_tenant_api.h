@@ -163,6 +163,9 @@ void ngx_http_tenant_api_session_show(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_signout(ngx_http_tenant_api_ctx_t *ctx);
 ngx_int_t ngx_http_tenant_api_session_auth(ngx_http_tenant_api_ctx_t *ctx);
 
+/* ngx_http_tenant_api_traffic.c */
+void ngx_http_tenant_api_traffic(ngx_http_tenant_api_ctx_t *ctx);
+
 /* ngx_http_tenant_api_jobs.c */
 void ngx_http_tenant_api_job(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_job_reply(ngx_http_tenant_api_ctx_t *ctx,

@@ -103,6 +103,15 @@ $api_limit        }
             deny all;
         }
 
+        location /dashboard/ {
+            tenant off;
+            alias $Tenant::Test::TOP/dashboard/;
+            types { text/html html; text/css css; application/javascript js; image/svg+xml svg; }
+            charset utf-8;
+            add_header Content-Security-Policy "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'" always;
+            add_header X-Content-Type-Options nosniff always;
+        }
+
         location /not-the-api/ {
             tenant off;
             return 404;
