@@ -270,7 +270,8 @@ function tenantPage(name) {
         : el('p', { class: 'muted' }, 'none yet'),
       el('h2', {}, 'Domains'),
       el('ul', { id: 'tenant-domains' },
-         (t.domains || []).map(d => el('li', {}, d.host + ' (' + d.role + ')')),
+         (t.domains || []).map(d => el('li', { 'data-domain': d.host }, d.host + ' (' + d.role + ') ',
+                                       el('span', { class: 'cert muted' }, 'certificate: …'))),
          (t.domain_claims || []).map(c => el('li', {}, c.host + ' ', badge(c.status),
                                              c.token ? ' TXT _ngx-tenant.' + c.host + ' = ' + c.token : ''))),
       el('form', { class: 'row', onsubmit: async (ev) => {
@@ -282,6 +283,14 @@ function tenantPage(name) {
         el('label', {}, 'Add a domain', el('input', { name: 'host', placeholder: 'shop.example.com', required: true })),
         el('button', { type: 'submit' }, 'Add')),
       domainMsg);
+    for (const li of details.querySelectorAll('li[data-domain]')) {
+      const host = li.dataset.domain;
+      const c = await api('GET', 'tenants/' + encodeURIComponent(name) + '/domains/' + encodeURIComponent(host) + '/certificate');
+      const cert = c.json && (c.json.certificate || c.json);
+      li.querySelector('.cert').textContent = c.status === 200 && cert && cert.not_after
+        ? 'certificate until ' + new Date(cert.not_after).toLocaleDateString() + ' (' + (cert.source || '') + ')'
+        : 'no certificate';
+    }
     actions.replaceChildren(
       t.status === 'suspended' ? act('Resume', '/resume', '') : act('Suspend', '/suspend', 'secondary'),
       el('button', { type: 'button', class: 'secondary', id: 'act-seed-admin', onclick: () => seedDialog(name) }, 'Seed admin'),
@@ -428,6 +437,9 @@ function platformPage() {
   const checks = el('tbody', { id: 'health-checks' });
   const overall = el('p', { id: 'health-overall' });
   const edge = el('dl', { id: 'edge-stats', class: 'card' });
+  const provs = el('tbody', { id: 'provisioners' });
+  const edges = el('tbody', { id: 'edges' });
+  const counts = el('p', { id: 'platform-counts' });
   const busy = el('tbody', { id: 'busy-tenants' });
   const failed = el('tbody', { id: 'failed-jobs' });
 
@@ -440,6 +452,16 @@ function platformPage() {
       el('td', {}, c.provisioner), el('td', {}, c.name), el('td', {}, badge(c.status)),
       el('td', {}, c.value === null || c.value === undefined ? '' : String(c.value)),
       el('td', { class: 'hide-narrow' }, c.detail || ''))));
+    const p = await api('GET', 'platform');
+    if (p.status === 200) {
+      const ago = (t) => t ? Math.round((Date.now() - new Date(t)) / 1000) + ' s ago' : 'never';
+      provs.replaceChildren(...p.json.provisioners.map(x => el('tr', {},
+        el('td', {}, x.id), el('td', {}, x.driver), el('td', {}, ago(x.seen_at)), el('td', {}, ago(x.checked_at)))));
+      edges.replaceChildren(...p.json.edges.map(x => el('tr', {},
+        el('td', {}, x.address), el('td', {}, String(x.pid)), el('td', {}, new Date(x.since).toLocaleString()))));
+      const line = (o) => Object.entries(o).map(([k, v]) => k + ' ' + v).join(', ') || 'none';
+      counts.textContent = 'Tenants: ' + line(p.json.tenants) + ' · Jobs: ' + line(p.json.jobs);
+    }
     const f = await api('GET', 'jobs?status=failed&limit=20');
     if (f.status === 200) {
       failed.replaceChildren(...f.json.jobs.map(x => el('tr', {},
@@ -469,7 +491,11 @@ function platformPage() {
     }
   }
 
-  page('Platform', overall,
+  page('Platform', overall, counts,
+    el('h2', {}, 'Provisioners'),
+    el('table', {}, el('thead', {}, el('tr', {}, ['Provisioner', 'Driver', 'Seen', 'Checked'].map(x => el('th', { scope: 'col' }, x)))), provs),
+    el('h2', {}, 'Edges listening to the registry'),
+    el('table', {}, el('thead', {}, el('tr', {}, ['Address', 'Registry backend', 'Since'].map(x => el('th', { scope: 'col' }, x)))), edges),
     el('h2', {}, 'Health checks'),
     el('table', {}, el('thead', {}, el('tr', {}, ['Provisioner', 'Check', 'Status', 'Value'].map(x => el('th', { scope: 'col' }, x)),
                                         el('th', { scope: 'col', class: 'hide-narrow' }, 'Detail'))), checks),

@@ -139,6 +139,7 @@ ngx_int_t ngx_http_tenant_api_number(ngx_http_tenant_api_ctx_t *ctx,
 
 /* ngx_http_tenant_api_browse.c */
 void ngx_http_tenant_api_blueprints(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_platform(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_jobs(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_audit(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_openapi(ngx_http_tenant_api_ctx_t *ctx);

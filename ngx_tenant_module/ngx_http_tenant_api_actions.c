@@ -102,6 +102,8 @@ ngx_http_tenant_api_route_t  ngx_http_tenant_api_routes[] = {
       ngx_http_tenant_api_session_show },
     { NGX_HTTP_DELETE, "session",             1, 0,
       ngx_http_tenant_api_signout },
+    { NGX_HTTP_GET,    "platform",            1, 0,
+      ngx_http_tenant_api_platform },
     { NGX_HTTP_GET,    "traffic",             1, 0,
       ngx_http_tenant_api_traffic },
     { NGX_HTTP_GET,    "openapi.json",        0, 0,

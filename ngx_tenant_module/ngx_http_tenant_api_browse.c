@@ -22,7 +22,7 @@ static ngx_int_t ngx_http_tenant_api_page(ngx_http_tenant_api_ctx_t *ctx,
     u_char **before, u_char **limit);
 static ngx_int_t ngx_http_tenant_api_tenant_filter(
     ngx_http_tenant_api_ctx_t *ctx, u_char **tenant);
-static void ngx_http_tenant_api_blueprints_done(ngx_http_tenant_api_ctx_t *ctx,
+static void ngx_http_tenant_api_one_json(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
 static void ngx_http_tenant_api_jobs_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
@@ -127,12 +127,24 @@ void
 ngx_http_tenant_api_blueprints(ngx_http_tenant_api_ctx_t *ctx)
 {
     (void) ngx_http_tenant_api_query(ctx, "SELECT blueprint_list()",
-                                     ngx_http_tenant_api_blueprints_done, 0);
+                                     ngx_http_tenant_api_one_json, 0);
 }
 
 
+/* GET platform: provisioners, edges listening, tenants and jobs by status */
+
+void
+ngx_http_tenant_api_platform(ngx_http_tenant_api_ctx_t *ctx)
+{
+    (void) ngx_http_tenant_api_query(ctx, "SELECT platform_json()",
+                                     ngx_http_tenant_api_one_json, 0);
+}
+
+
+/* an answer that is the registry's one JSON value */
+
 static void
-ngx_http_tenant_api_blueprints_done(ngx_http_tenant_api_ctx_t *ctx,
+ngx_http_tenant_api_one_json(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
     json_t  *body;

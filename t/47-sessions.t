@@ -10,12 +10,25 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 use POSIX ();
+use IO::Socket::SSL;
 use Tenant::Test;
 use Tenant::Conf;
+use Tenant::Tls;
 
 my $t = Tenant::Test->new->start_pg;
 $t->migrate;
-$t->start_nginx(backends => ['b1'], http => Tenant::Conf::http());
+# the admin API over HTTPS too, where the cookie must be Secure
+my $tls = Tenant::Tls->new($t->dir);
+my $leaf = $tls->leaf('platform', ['localhost'], by_root => 1);
+my $sport = Tenant::Test::free_port();
+$t->start_nginx(backends => ['b1'], http => Tenant::Conf::http() . <<"TLS");
+    server {
+        listen 127.0.0.1:$sport ssl;
+        ssl_certificate $leaf->{cert};
+        ssl_certificate_key $leaf->{key};
+        location /api/ { tenant_admin_api; }
+    }
+TLS
 $t->psql(q{INSERT INTO blueprints (name, themes, modes, definition) VALUES
     ('static', '{default}', '{dedicated}', '{"drivers":["process"]}')});
 
@@ -77,7 +90,18 @@ like($cookie, qr/; SameSite=Strict/, '... SameSite=Strict');
 like($cookie, qr/; Path=\//, '... Path=/');
 unlike($cookie, qr/Secure/, '... not Secure over plain HTTP');
 my ($token) = $cookie =~ /^ngx_tenant_session=([^;]+)/;
+
+my $s = IO::Socket::SSL->new(PeerAddr => '127.0.0.1', PeerPort => $sport, SSL_hostname => 'localhost',
+                             SSL_ca_file => $tls->ca, Timeout => 10) or die "TLS: $SSL_ERROR";
+my $sbody = '{"user":"alice","password":"correct horse battery"}';
+print $s "POST /api/session HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    . "Content-Length: " . length($sbody) . "\r\nConnection: close\r\n\r\n$sbody";
+my $sresp = Tenant::Test::read_response($s, 10);
+close $s;
+is($sresp->{status}, 200, 'signed in over HTTPS');
+like($sresp->{headers}{'set-cookie'} // '', qr/; SameSite=Strict; Secure$/, '... the cookie is Secure there');
 is($t->psql(q{SELECT count(*) FROM operator_sessions WHERE user_agent = 'the test'}), 1, 'the registry has the session');
+$t->psql(q{UPDATE operator_sessions SET revoked_at = now() WHERE user_agent <> 'the test'});
 is($t->psql("SELECT count(*) FROM operator_sessions WHERE token_hash = decode('"
     . unpack('H*', $token) . "', 'hex')"), 0, '... but never its token (a SHA-256 of it)');
 
@@ -103,8 +127,8 @@ $r = as_alice(POST => 'tenants', { name => 'shop1', blueprint => 'static' }, 'X-
 is($r->{status}, 202, 'with the token: 202') or diag($r->{body});
 is($t->psql(q{SELECT actor FROM audit_log WHERE action = 'tenant.create'}), 'user:alice',
    'the audit log names the user');
-is($t->psql(q{SELECT count(*) FROM audit_log WHERE action = 'operator.signin' AND actor = 'user:alice'}), 1,
-   '... and the sign-in');
+is($t->psql(q{SELECT count(*) FROM audit_log WHERE action = 'operator.signin' AND actor = 'user:alice'}), 2,
+   '... and both sign-ins (HTTP, HTTPS)');
 
 # --- API keys keep working ---------------------------------------------------
 $t->{api_key} = $t->create_api_key('machine');

@@ -143,3 +143,29 @@ $$;
 -- a name prefix and a status: each an index range, at a million tenants.
 CREATE INDEX tenants_id_c ON tenants (id COLLATE "C");
 CREATE INDEX tenants_status_id_c ON tenants (status, id COLLATE "C");
+
+-- The dashboard's platform page: the provisioners and when each last
+-- checked in, the edges LISTENing to this registry (what the registry
+-- sees of them: address and since when), tenants and jobs by status.
+CREATE FUNCTION platform_json() RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'provisioners', (SELECT coalesce(json_agg(json_build_object(
+                'id', p.id, 'driver', p.driver, 'seen_at', p.seen_at,
+                'checked_at', (SELECT max(checked_at) FROM health_checks h
+                                WHERE h.provisioner = p.id))
+                ORDER BY p.id), '[]') FROM provisioners p),
+        'edges', (SELECT coalesce(json_agg(json_build_object(
+                'address', coalesce(host(a.client_addr), 'local'),
+                'pid', a.pid, 'since', a.backend_start)
+                ORDER BY a.backend_start), '[]')
+            FROM pg_stat_activity a
+           WHERE a.query = 'LISTEN tenant_changed'
+             AND a.datname = current_database()),
+        'tenants', (SELECT coalesce(json_object_agg(status, n), '{}')
+                      FROM (SELECT status, count(*) AS n FROM tenants
+                             GROUP BY status) t),
+        'jobs', (SELECT coalesce(json_object_agg(status, n), '{}')
+                   FROM (SELECT status, count(*) AS n FROM jobs
+                          GROUP BY status) j))
+$$;

@@ -55,7 +55,11 @@ async function until(fn, secs) {
     page.on('request', (r) => { if (!r.url().startsWith(edge.origin)) foreign.push(r.url()); });
     page.on('console', (m) => {
       if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
-      else if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) errors.push(m.text());
+      // answers of the API are the page's business (a 404 is "no certificate")
+      else if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) errors.push(m.text());
+    });
+    page.on('response', (r) => {
+      if (r.status() >= 400 && !r.url().includes('/api/')) errors.push(r.status() + ' ' + r.url());
     });
     page.on('pageerror', (e) => errors.push(String(e)));
 
@@ -136,6 +140,13 @@ async function until(fn, secs) {
     stop = true;
     check(await until(async () => (await page.$$('#tenant-jobs tr')).length >= 3, 10), 'recent jobs: create, suspend, resume');
     check(await until(async () => / \| /.test(await text(page, '#tenant-logs') || ''), 20), 'the logs show the services\' lines');
+    await page.type('input[name="host"]', 'shop.example.com');
+    await page.keyboard.press('Enter');
+    check(await until(async () => /certificate/.test(await text(page, 'li[data-domain="shop.example.com"]') || '')
+                               && !/…/.test(await text(page, 'li[data-domain="shop.example.com"]') || ''), 15),
+          'a custom domain added from the page, with its certificate state',
+          await text(page, 'li[data-domain="shop.example.com"]'));
+    check((await raw('/', { Host: 'shop.example.com' })).status === 200, '... and the edge routes it');
     await page.screenshot({ path: shots + '/tenant.png', fullPage: true });
 
     // a change without the CSRF token, from the page's own origin
@@ -147,6 +158,8 @@ async function until(fn, secs) {
     await page.click('#nav-platform');
     check(await until(async () => /Registry/.test(await text(page, '#health-overall') || ''), 10), 'the platform page: health');
     check(await until(async () => /cache entries/.test(await text(page, '#edge-stats') || ''), 15), '... and this edge\'s cache');
+    check(await until(async () => (await page.$$('#provisioners tr')).length === 1, 10), '... the provisioner');
+    check(await until(async () => (await page.$$('#edges tr')).length >= 1, 10), '... the edges listening');
     await page.screenshot({ path: shots + '/platform.png', fullPage: true });
 
     // --- on a phone ---------------------------------------------------------
