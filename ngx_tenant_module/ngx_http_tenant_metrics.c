@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_tenant_metrics_series(
 static ngx_int_t ngx_http_tenant_metrics_edge(
     ngx_http_tenant_metrics_ctx_t *mc, ngx_http_tenant_main_conf_t *tmcf);
 static u_char *ngx_http_tenant_metrics_label(u_char *p, ngx_str_t *value);
+static u_char *ngx_http_tenant_metrics_histogram(u_char *p, const char *name,
+    const char *help, ngx_atomic_t *buckets, ngx_uint_t *count);
 static ngx_int_t ngx_http_tenant_metrics_room(
     ngx_http_tenant_metrics_ctx_t *mc, size_t size);
 static char *ngx_http_tenant_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -457,19 +459,10 @@ ngx_http_tenant_metrics_edge(ngx_http_tenant_metrics_ctx_t *mc,
             sh->hits, sh->misses, sh->stale, sh->evictions, sh->zone_full,
             sh->entries, sh->notifications);
 
-        p = ngx_sprintf(p,
-            "# HELP ngx_tenant_registry_query_seconds Time the registry took "
-            "to answer a look-up.\n"
-            "# TYPE ngx_tenant_registry_query_seconds histogram\n");
-
-        sum = 0;
-
-        for (i = 0; i < NGX_HTTP_TENANT_REGISTRY_BUCKETS; i++) {
-            sum += sh->query_buckets[i];
-            p = ngx_sprintf(p, "ngx_tenant_registry_query_seconds_bucket"
-                            "{le=\"%s\"} %ui\n",
-                            ngx_http_tenant_metrics_registry_le[i], sum);
-        }
+        p = ngx_http_tenant_metrics_histogram(p,
+            "ngx_tenant_registry_query_seconds",
+            "Time the registry took to answer a look-up.",
+            sh->query_buckets, &sum);
 
         p = ngx_sprintf(p,
             "ngx_tenant_registry_query_seconds_sum %uA.%03uA\n"
@@ -490,20 +483,11 @@ ngx_http_tenant_metrics_edge(ngx_http_tenant_metrics_ctx_t *mc,
             sh->query_errors, sh->listener_connects,
             sh->listener_ready ? 1 : 0);
 
-        p = ngx_sprintf(p,
-            "# HELP ngx_tenant_propagation_seconds Time from a registry "
-            "commit to its notification on this edge, measured by the "
-            "edge's own probes.\n"
-            "# TYPE ngx_tenant_propagation_seconds histogram\n");
-
-        sum = 0;
-
-        for (i = 0; i < NGX_HTTP_TENANT_REGISTRY_BUCKETS; i++) {
-            sum += sh->probe_buckets[i];
-            p = ngx_sprintf(p, "ngx_tenant_propagation_seconds_bucket"
-                            "{le=\"%s\"} %ui\n",
-                            ngx_http_tenant_metrics_registry_le[i], sum);
-        }
+        p = ngx_http_tenant_metrics_histogram(p,
+            "ngx_tenant_propagation_seconds",
+            "Time from a registry commit to its notification on this edge, "
+            "measured by the edge's own probes.",
+            sh->probe_buckets, &sum);
 
         p = ngx_sprintf(p,
             "ngx_tenant_propagation_seconds_sum %uA.%06uA\n"
@@ -525,6 +509,35 @@ ngx_http_tenant_metrics_edge(ngx_http_tenant_metrics_ctx_t *mc,
     mc->b->last = p;
 
     return NGX_OK;
+}
+
+
+/*
+ * An edge-wide histogram's HELP, TYPE and cumulative buckets (the
+ * registry's bounds); its _sum and _count lines are the caller's, with
+ * *count the total.
+ */
+
+static u_char *
+ngx_http_tenant_metrics_histogram(u_char *p, const char *name,
+    const char *help, ngx_atomic_t *buckets, ngx_uint_t *count)
+{
+    ngx_uint_t  i, sum;
+
+    p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s histogram\n",
+                    name, help, name);
+
+    sum = 0;
+
+    for (i = 0; i < NGX_HTTP_TENANT_REGISTRY_BUCKETS; i++) {
+        sum += buckets[i];
+        p = ngx_sprintf(p, "%s_bucket{le=\"%s\"} %ui\n", name,
+                        ngx_http_tenant_metrics_registry_le[i], sum);
+    }
+
+    *count = sum;
+
+    return p;
 }
 
 
