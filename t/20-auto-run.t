@@ -120,10 +120,15 @@ ok(Tenant::Test::wait_until(sub {
    'the provisioner\'s metrics on the platform host');
 $r = $t->request(port => $http, host => 'localhost', path => '/api/health?deep');
 like($r->{body}, qr/"checks":\[\{/, 'GET /api/health?deep: the provisioner\'s checks');
-for my $path ('/api/health', '/tenant-cache/stats', '/api/tenants', '/metrics', '/metrics/provisioner') {
+$r = $t->request(port => $http, host => 'localhost', path => '/dashboard/');
+is($r->{status}, 200, 'the dashboard on the platform host');
+like($r->{headers}{'content-security-policy'} // '', qr/script-src 'self'/, '... with its CSP');
+is($t->request(port => $http, host => 'localhost', path => '/dashboard/app.js')->{headers}{'content-type'},
+   'application/javascript; charset=utf-8', '... its script as JavaScript');
+for my $path ('/api/health', '/tenant-cache/stats', '/api/tenants', '/metrics', '/metrics/provisioner', '/dashboard/') {
     for my $host ('shop1.localhost', 'admin.shop1.localhost') {
         $r = $t->request(port => $http, host => $host, path => $path);
-        unlike($r->{body}, qr/"registry"|"entries"|"tenants"|"error"|ngx_tenant_/, "$host$path goes to the tenant, not the platform");
+        unlike($r->{body}, qr/"registry"|"entries"|"tenants"|"error"|ngx_tenant_|app\.js/, "$host$path goes to the tenant, not the platform");
     }
 }
 like($t->request(port => $http, host => 'shop1.localhost', path => '/api/health')->{status}, qr/^40[14]$/,

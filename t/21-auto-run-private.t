@@ -55,6 +55,8 @@ my $conf = "$clone/var/provisioner.conf";
 is($rc, 0, 'a tenant is created') or diag $out;
 my $r = $t->request(port => $http, host => 'hidden.localhost');
 is($r->{status}, 200, 'and served through nginx');
+$r = $t->request(port => $http, host => 'localhost', path => '/dashboard/app.js');
+is($r->{status}, 200, 'the dashboard is readable by the workers from the private clone');
 
 ($rc, $out) = Tenant::Test::run_cmd($run, 'stop');
 is($rc, 0, 'auto/run stop succeeds') or diag $out;

@@ -125,6 +125,19 @@ async function until(fn, secs) {
     await page.waitForSelector('#act-resume', { timeout: 10000 });
     await page.click('#act-resume');
     check(await until(async () => (await text(page, '#detail-status')) === 'active', 60), 'resume: active again');
+    // seed-admin from the page: the new login works on the tenant's admin
+    await page.click('#act-seed-admin');
+    await page.waitForSelector('#seed-dialog[open]');
+    await page.type('#seed-dialog input[name="email"]', 'owner@webshop.test');
+    await page.type('#seed-dialog input[name="password"]', 'Owner-pass-1234');
+    await page.click('#seed-dialog button[type="submit"]');
+    check(await until(async () => {
+      const rows = await page.$$eval('#tenant-jobs tr', (trs) => trs.map((tr) => tr.textContent));
+      return rows.some((r) => /seed_admin\s*done/.test(r));
+    }, 30), 'seed-admin from the page: its job done');
+    const basic = 'Basic ' + Buffer.from('owner@webshop.test:Owner-pass-1234').toString('base64');
+    const adm = await raw('/', { Host: 'admin.webshop.localhost', Authorization: basic });
+    check(adm.status === 200, '... and the new login opens the tenant\'s admin', adm.status);
     // traffic for the charts, while the page samples every 5 s
     let stop = false;
     (async () => { while (!stop) { await raw('/', { Host: 'webshop.localhost' }); await new Promise((r) => setTimeout(r, 20)); } })();
@@ -138,7 +151,7 @@ async function until(fn, secs) {
     check(await until(async () => /last (1[0-9]|[2-9][0-9]) s/.test(await text(page, '#chart-rate') || ''), 30),
           'the chart spans more than one sample');
     stop = true;
-    check(await until(async () => (await page.$$('#tenant-jobs tr')).length >= 3, 10), 'recent jobs: create, suspend, resume');
+    check(await until(async () => (await page.$$('#tenant-jobs tr')).length >= 4, 10), 'recent jobs: create, suspend, resume, seed-admin');
     check(await until(async () => / \| /.test(await text(page, '#tenant-logs') || ''), 20), 'the logs show the services\' lines');
     await page.type('input[name="host"]', 'shop.example.com');
     await page.keyboard.press('Enter');
