@@ -76,6 +76,7 @@ void
 ngx_http_tenant_api_signin(ngx_http_tenant_api_ctx_t *ctx)
 {
     size_t                     len;
+    json_t                    *v;
     ngx_str_t                  user, password;
     const char                *why, *field;
     const char                *fields[] = { "user", "password", NULL };
@@ -117,7 +118,10 @@ ngx_http_tenant_api_signin(ngx_http_tenant_api_ctx_t *ctx)
     si->ctx = ctx;
     len = ngx_strlen(password.data);
 
-    /* its own copy, wiped once checked; the body's is wiped with it */
+    /*
+     * Its own copy, wiped once checked, and the parsed body's wiped now
+     * (the request's raw buffer goes with its pool, unwiped).
+     */
     si->password = ngx_pnalloc(ctx->pool, len + 1);
     if (si->password == NULL) {
         goto internal;
@@ -125,6 +129,9 @@ ngx_http_tenant_api_signin(ngx_http_tenant_api_ctx_t *ctx)
 
     ngx_memcpy(si->password, password.data, len + 1);
     ngx_explicit_memzero(password.data, len);
+
+    v = json_object_get(ctx->body, "password");
+    ngx_explicit_memzero((char *) json_string_value(v), json_string_length(v));
 
     ctx->data = si;
     ctx->user = user;
