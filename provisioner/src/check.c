@@ -106,29 +106,48 @@ check_database(struct prov *p, struct check *c)
     PQclear(res);
 }
 
+/*
+ * A count of jobs over a window of n hours or minutes ($1), held to its
+ * thresholds: the result (column 0 the count, 1 what to name) for the
+ * detail, or NULL once the check is said unknown.
+ */
+static PGresult *
+job_count(struct prov *p, struct check *c, const char *what,
+          const char *sql, int n, double warning, double critical)
+{
+    PGresult   *res;
+    char        num[16];
+    const char *params[1] = { num };
+
+    snprintf(num, sizeof(num), "%d", n);
+    res = db_query(p->conn, what, sql, 1, params);
+    if (res == NULL) {
+        unknown(c, "the registry did not answer");
+        return NULL;
+    }
+    judge(c, atof(PQgetvalue(res, 0, 0)), warning, critical, 0);
+    return res;
+}
+
 static void
 check_failed(struct prov *p, struct check *c)
 {
-    PGresult   *res;
-    char        hours[16];
-    const char *params[1] = { hours };
+    PGresult *res;
 
     c->name = "failed_jobs";
-    snprintf(hours, sizeof(hours), "%d", p->conf.check_failed_hours);
-    res = db_query(p->conn, "count failed jobs",
-                   "SELECT count(*), (array_agg(kind || ' ' ||"
-                   "        coalesce(tenant_id, '-') || ': ' ||"
-                   "        left(coalesce(error, ''), 120)"
-                   "        ORDER BY finished_at DESC))[1]"
-                   "  FROM jobs WHERE status = 'failed' AND kind <> 'logs'"
-                   "   AND finished_at > now() - $1::int * interval '1 hour'",
-                   1, params);
+    res = job_count(p, c, "count failed jobs",
+                    "SELECT count(*), (array_agg(kind || ' ' ||"
+                    "        coalesce(tenant_id, '-') || ': ' ||"
+                    "        left(coalesce(error, ''), 120)"
+                    "        ORDER BY finished_at DESC))[1]"
+                    "  FROM jobs WHERE status = 'failed' AND kind <> 'logs'"
+                    "   AND finished_at > now() - $1::int * interval '1 hour'",
+                    p->conf.check_failed_hours,
+                    p->conf.check_failed_jobs_warning,
+                    p->conf.check_failed_jobs_critical);
     if (res == NULL) {
-        unknown(c, "the registry did not answer");
         return;
     }
-    judge(c, atof(PQgetvalue(res, 0, 0)), p->conf.check_failed_jobs_warning,
-          p->conf.check_failed_jobs_critical, 0);
     snprintf(c->detail, sizeof(c->detail), "%s failed in %d h%s%s",
              PQgetvalue(res, 0, 0), p->conf.check_failed_hours,
              PQgetisnull(res, 0, 1) ? "" : "; last: ",
@@ -139,26 +158,21 @@ check_failed(struct prov *p, struct check *c)
 static void
 check_stuck(struct prov *p, struct check *c)
 {
-    PGresult   *res;
-    char        minutes[16];
-    const char *params[1] = { minutes };
+    PGresult *res;
 
     c->name = "stuck_jobs";
-    snprintf(minutes, sizeof(minutes), "%d", p->conf.check_stuck_minutes);
     /* running past its lease, or due and not claimed */
-    res = db_query(p->conn, "count stuck jobs",
-                   "SELECT count(*), min(id) FROM jobs"
-                   " WHERE (status = 'running' AND coalesce(lease_until,"
-                   "        updated_at) < now() - $1::int * interval '1 minute')"
-                   "    OR (status = 'queued'"
-                   "        AND run_after < now() - $1::int * interval '1 minute')",
-                   1, params);
+    res = job_count(p, c, "count stuck jobs",
+                    "SELECT count(*), min(id) FROM jobs"
+                    " WHERE (status = 'running' AND coalesce(lease_until,"
+                    "        updated_at) < now() - $1::int * interval '1 minute')"
+                    "    OR (status = 'queued'"
+                    "        AND run_after < now() - $1::int * interval '1 minute')",
+                    p->conf.check_stuck_minutes, p->conf.check_stuck_warning,
+                    p->conf.check_stuck_critical);
     if (res == NULL) {
-        unknown(c, "the registry did not answer");
         return;
     }
-    judge(c, atof(PQgetvalue(res, 0, 0)), p->conf.check_stuck_warning,
-          p->conf.check_stuck_critical, 0);
     snprintf(c->detail, sizeof(c->detail),
              "%s jobs not moving for %d minutes%s%s",
              PQgetvalue(res, 0, 0), p->conf.check_stuck_minutes,
