@@ -176,13 +176,17 @@ async function until(fn, secs) {
     await page.screenshot({ path: shots + '/platform.png', fullPage: true });
 
     // --- on a phone ---------------------------------------------------------
+    // isMobile reloads the page too
     await page.setViewport({ width: 375, height: 740, isMobile: true });
+    await page.waitForSelector('header:not([hidden]) #nav-tenants', { timeout: 10000 });
     await page.click('#nav-tenants');
     await page.waitForSelector('tr[data-tenant="webshop"]', { timeout: 10000 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 1, 'readable on a phone: nothing wider than the screen', overflow + ' px');
     await page.screenshot({ path: shots + '/tenants-phone.png' });
+    // leaving isMobile reloads the page: wait for its list again
     await page.setViewport({ width: 1200, height: 900 });
+    await page.waitForSelector('tr[data-tenant="webshop"] a', { timeout: 10000 });
 
     // --- delete, typed ---------------------------------------------------------
     await page.click('tr[data-tenant="webshop"] a');
