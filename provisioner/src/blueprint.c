@@ -336,12 +336,57 @@ names_service(json_t *obj, json_t *svcs)
            && json_object_get(svcs, json_string_value(e)) != NULL;
 }
 
+/* "setup" and "migrate": {"service", "commands", "timeout"} */
+static int
+check_step(json_t *root, json_t *v, const char *step,
+           const char *const *keys, json_t *svcs, char *err, size_t len)
+{
+    json_t  *e;
+    size_t   i;
+
+    if (!json_is_object(v) || only_keys(v, keys, step, err, len)) {
+        if (!json_is_object(v)) {
+            fail(err, len, "%s: must be {\"service\", \"commands\"}", step);
+        }
+        return -1;
+    }
+    if (!names_service(v, svcs)) {
+        fail(err, len, "%s.service: no such service", step);
+        return -1;
+    }
+    e = json_object_get(v, "commands");
+    if (!json_is_array(e) || json_array_size(e) == 0) {
+        fail(err, len, "%s.commands: must be an array of commands", step);
+        return -1;
+    }
+    for (i = 0; i < json_array_size(e); i++) {
+        if (!is_command(json_array_get(e, i))) {
+            fail(err, len, "%s.commands[%zu]: must be an array of strings",
+                 step, i);
+            return -1;
+        }
+    }
+    e = json_object_get(v, "timeout");
+    if (e && (!json_is_integer(e) || json_integer_value(e) < 1
+              || json_integer_value(e) > 3600))
+    {
+        fail(err, len, "%s.timeout: seconds, 1-3600", step);
+        return -1;
+    }
+    if (blueprint_json_has(root, "drivers", "docker")) {
+        fail(err, len, "%s: runs on the process driver only; \"drivers\" "
+             "must not list docker", step);
+        return -1;
+    }
+    return 0;
+}
+
 const char *
 blueprint_validate(json_t *root, const char *name, char *err, size_t len)
 {
     static const char *const keys[] = { "name", "description", "drivers",
         "modes", "themes", "database", "roles", "shared", "admin_login",
-        "services", "internal", "setup", NULL };
+        "services", "internal", "setup", "migrate", NULL };
     static const char *const drivers[] = { "process", "docker", NULL };
     static const char *const modes[] = { "dedicated", "shared", NULL };
     static const char *const roles[] = { "site", "admin", NULL };
@@ -350,8 +395,9 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
     static const char *const login_cmd[] = { "command", "service", NULL };
     static const char *const setup[] = { "service", "commands", "timeout",
                                          "template", NULL };
+    static const char *const migrate[] = { "service", "commands", "timeout",
+                                           NULL };
     json_t                  *v, *svcs, *e, *f;
-    size_t                   i;
     const char              *k;
     int                      process, docker, dedicated, shared;
 
@@ -505,33 +551,7 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
     /* one-off commands run as a service runs: the process driver's */
     v = json_object_get(root, "setup");
     if (v) {
-        if (!json_is_object(v) || only_keys(v, setup, "setup", err, len)) {
-            if (!json_is_object(v)) {
-                fail(err, len, "setup: must be {\"service\", \"commands\"}");
-            }
-            return err;
-        }
-        if (!names_service(v, svcs)) {
-            fail(err, len, "setup.service: no such service");
-            return err;
-        }
-        e = json_object_get(v, "commands");
-        if (!json_is_array(e) || json_array_size(e) == 0) {
-            fail(err, len, "setup.commands: must be an array of commands");
-            return err;
-        }
-        for (i = 0; i < json_array_size(e); i++) {
-            if (!is_command(json_array_get(e, i))) {
-                fail(err, len, "setup.commands[%zu]: must be an array of "
-                     "strings", i);
-                return err;
-            }
-        }
-        e = json_object_get(v, "timeout");
-        if (e && (!json_is_integer(e) || json_integer_value(e) < 1
-                  || json_integer_value(e) > 3600))
-        {
-            fail(err, len, "setup.timeout: seconds, 1-3600");
+        if (check_step(root, v, "setup", setup, svcs, err, len) != 0) {
             return err;
         }
         e = json_object_get(v, "template");
@@ -546,11 +566,10 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
                  "\"database\": true");
             return err;
         }
-        if (blueprint_json_has(root, "drivers", "docker")) {
-            fail(err, len, "setup: runs on the process driver only; "
-                 "\"drivers\" must not list docker");
-            return err;
-        }
+    }
+    v = json_object_get(root, "migrate");
+    if (v && check_step(root, v, "migrate", migrate, svcs, err, len) != 0) {
+        return err;
     }
 
     v = json_object_get(root, "admin_login");

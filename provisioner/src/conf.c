@@ -57,6 +57,12 @@ static const struct key keys[] = {
     INT(check_unreachable_warning, 1, 1000000),
     INT(check_unreachable_critical, 1, 1000000),
     STR(metrics_file),
+    STR(backup_dir), INT(backup_interval, 0, 31536000),
+    INT(backup_jitter, 0, 31536000), INT(backup_batch, 1, 100000),
+    INT(backup_keep_daily, 0, 3650), INT(backup_keep_weekly, 0, 520),
+    INT(backup_keep_deleted, 0, 31536000), INT(backup_pass_interval, 1, 86400), INT(check_backup_hours, 0, 87600),
+    INT(check_backup_warning, 1, 1000000),
+    INT(check_backup_critical, 1, 1000000),
     { NULL, KEY_STR, 0, 0, 0, 0 }
 };
 
@@ -120,6 +126,17 @@ conf_defaults(struct conf *c)
     c->check_cert_days_critical = 3;
     c->check_unreachable_warning = 1;
     c->check_unreachable_critical = 3;
+    snprintf(c->backup_dir, sizeof(c->backup_dir), "var/backups");
+    c->backup_interval = 0;
+    c->backup_jitter = 3600;
+    c->backup_batch = 50;
+    c->backup_keep_daily = 7;
+    c->backup_keep_weekly = 4;
+    c->backup_keep_deleted = 30 * 86400;
+    c->backup_pass_interval = 60;
+    c->check_backup_hours = 0;
+    c->check_backup_warning = 1;
+    c->check_backup_critical = 10;
 }
 
 static char *

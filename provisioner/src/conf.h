@@ -64,6 +64,22 @@ struct conf {
     int   check_cert_days_critical;
     int   check_unreachable_warning;   /* active tenants' endpoints down */
     int   check_unreachable_critical;
+    /* backups (backup.c, backup_schedule.c) */
+    char  backup_dir[CONF_STR];    /* the local store: <tenant>/<id>/ */
+    int   backup_interval;         /* seconds between scheduled backups of
+                                      a tenant; 0: none scheduled */
+    int   backup_jitter;           /* up to this much earlier, per tenant */
+    int   backup_batch;            /* scheduled backups queued at a time */
+    int   backup_keep_daily;       /* the newest of each of the last N days */
+    int   backup_keep_weekly;      /* ... and of each of the last M weeks */
+    int   backup_keep_deleted;     /* seconds a deleted tenant's last backup
+                                      is kept */
+    int   backup_pass_interval;    /* seconds between scheduling and
+                                      retention passes */
+    int   check_backup_hours;      /* active tenants without a verified
+                                      backup this recent; 0: not checked */
+    int   check_backup_warning;
+    int   check_backup_critical;
     char  metrics_file[CONF_STR];  /* Prometheus text the daemon rewrites
                                       each check_interval; "": none */
 };

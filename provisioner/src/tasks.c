@@ -8,6 +8,7 @@
  */
 
 #include "tasks.h"
+#include "task.h"
 #include "acme.h"
 #include "db.h"
 #include "log.h"
@@ -18,32 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST, DEFERRED };
-
-#define ERRLEN 512
-
-/* runs a step, records it, and stops on failure, shutdown or a lost claim */
-#define STEP(name, call)                                                     \
-    do {                                                                     \
-        if (*p->stop) {                                                       \
-            return RELEASE;                                                  \
-        }                                                                    \
-        if ((call) != 0) {                                                   \
-            return *p->stop ? RELEASE : FAILED;                              \
-        }                                                                    \
-        failpoint(j->kind, name);                                            \
-        switch (job_step(p, j, name)) {                                      \
-        case 0:                                                              \
-            break;                                                           \
-        case PROV_NONE:                                                      \
-            return LOST;                                                     \
-        default:                                                             \
-            snprintf(err, ERRLEN, "registry: cannot record step %s", name);  \
-            return FAILED;                                                   \
-        }                                                                    \
-    } while (0)
-
 
 /*
  * The tenant's endpoints, replaced in the final transaction: its own
@@ -111,14 +86,14 @@ set_status(struct prov *p, const char *id, const char *from, const char *to,
                   " WHERE id = $1 AND status = $2", 3, params, err, ERRLEN);
 }
 
-static json_t *
-skipped(const char *why)
+json_t *
+task_skipped(const char *why)
 {
     return json_pack("{s:s}", "skipped", why);
 }
 
-static enum outcome
-finish(struct prov *p, struct job *j, json_t *result, char *err)
+enum outcome
+task_finish(struct prov *p, struct job *j, json_t *result, char *err)
 {
     int rc = job_commit(p, j, result);
 
@@ -132,8 +107,8 @@ finish(struct prov *p, struct job *j, json_t *result, char *err)
 
 /* the lease held through a step that may outlast it (migrations, a slow
  * application's health check) */
-static int
-extend(struct prov *p, struct job *j, int seconds, char *err)
+int
+task_extend(struct prov *p, struct job *j, int seconds, char *err)
 {
     if (job_extend(p, j, seconds) != 0) {
         snprintf(err, ERRLEN, "registry: cannot extend the job's lease");
@@ -159,12 +134,12 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
     char                     email[340], password[21], url[400],
                              admin_url[400], rt_id[64];
     json_t                  *result;
-    int                      dedicated;
+    int                      dedicated, clone;
     const char              *runtime;
     const struct blueprint  *rbp;
 
     if (strcmp(t->status, "provisioning") != 0) {
-        return finish(p, j, skipped("the tenant is no longer provisioning"),
+        return task_finish(p, j, task_skipped("the tenant is no longer provisioning"),
                       err);
     }
 
@@ -188,8 +163,13 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
         }
     }
 
+    clone = json_is_integer(json_object_get(j->payload, "from_backup"));
+
     STEP("secrets", tenant_ensure_secrets(p, t, err, ERRLEN));
     STEP("database", tenant_ensure_database(p, t, err, ERRLEN));
+    /* a clone: the backup's data, the blueprint's files rendered over its
+     * files next, and no setup (its database is set up already) */
+    STEP("restore", backup_clone_into(p, j, t, err));
 
     email[0] = password[0] = rt_id[0] = '\0';
 
@@ -218,22 +198,22 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
         STEP("files", tenant_write_files(p, t, err, ERRLEN)
                       || tenant_write_login(p, t, email, password, err,
                                             ERRLEN));
-        if (extend(p, j, tenant_setup_time(t), err) != 0) {
+        if (task_extend(p, j, tenant_setup_time(t), err) != 0) {
             return LOST;
         }
-        STEP("setup", tenant_run_setup(p, t, err, ERRLEN));
+        STEP("setup", clone ? 0 : tenant_run_setup(p, t, err, ERRLEN));
         STEP("services", tenant_start_all(p, t, err, ERRLEN));
         /* made while the service starts: a login made by the application's
          * own command boots about as slowly as the application itself */
         if (login_by_command(t)
-            && extend(p, j, tenant_setup_time(t), err) != 0)
+            && task_extend(p, j, tenant_setup_time(t), err) != 0)
         {
             return LOST;
         }
         STEP("admin", login_by_command(t)
                       && tenant_run_admin_login(p, t, email, password, err,
                                                 ERRLEN));
-        if (extend(p, j, tenant_health_time(p, t), err) != 0) {
+        if (task_extend(p, j, tenant_health_time(p, t), err) != 0) {
             return LOST;
         }
         STEP("health", tenant_wait_healthy(p, t, err, ERRLEN));
@@ -263,7 +243,7 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
         db_rollback(p->conn);
         return FAILED;
     }
-    return finish(p, j, result, err);
+    return task_finish(p, j, result, err);
 }
 
 /* --- delete --------------------------------------------------------------- */
@@ -279,16 +259,21 @@ do_delete(struct prov *p, struct job *j, char *err)
 
     failpoint(j->kind, "finish");
 
-    /* hosts, endpoints, ports and secrets go with the row */
+    /* hosts, endpoints, ports and secrets go with the row; its backups
+     * stay, for backup_keep_deleted */
     if (job_begin(p) != 0
         || db_run(p->conn, "delete the tenant",
                   "DELETE FROM tenants WHERE id = $1", 1, params, err,
-                  ERRLEN) != 0)
+                  ERRLEN) != 0
+        || db_run(p->conn, "mark its backups",
+                  "UPDATE tenant_backups SET tenant_gone_at = now()"
+                  " WHERE tenant_id = $1 AND tenant_gone_at IS NULL", 1,
+                  params, err, ERRLEN) != 0)
     {
         db_rollback(p->conn);
         return FAILED;
     }
-    return finish(p, j, json_pack("{s:b}", "deleted", 1), err);
+    return task_finish(p, j, json_pack("{s:b}", "deleted", 1), err);
 }
 
 /* --- suspend, resume ------------------------------------------------------- */
@@ -297,25 +282,25 @@ static enum outcome
 do_suspend(struct prov *p, struct job *j, struct tenant *t, char *err)
 {
     if (strcmp(t->status, "suspended") != 0) {
-        return finish(p, j, skipped("the tenant is no longer suspended"),
+        return task_finish(p, j, task_skipped("the tenant is no longer suspended"),
                       err);
     }
     STEP("services", tenant_stop_all(p, t, err, ERRLEN));
     if (job_begin(p) != 0) {
         return FAILED;
     }
-    return finish(p, j, json_pack("{s:s}", "status", "suspended"), err);
+    return task_finish(p, j, json_pack("{s:s}", "status", "suspended"), err);
 }
 
 static enum outcome
 do_resume(struct prov *p, struct job *j, struct tenant *t, char *err)
 {
     if (strcmp(t->status, "suspended") != 0) {
-        return finish(p, j, skipped("the tenant is not suspended"), err);
+        return task_finish(p, j, task_skipped("the tenant is not suspended"), err);
     }
     STEP("prepare", tenant_prepare(p, t, err, ERRLEN));
     STEP("services", tenant_start_all(p, t, err, ERRLEN));
-    if (extend(p, j, tenant_health_time(p, t), err) != 0) {
+    if (task_extend(p, j, tenant_health_time(p, t), err) != 0) {
         return LOST;
     }
     STEP("health", tenant_wait_healthy(p, t, err, ERRLEN));
@@ -326,7 +311,7 @@ do_resume(struct prov *p, struct job *j, struct tenant *t, char *err)
         db_rollback(p->conn);
         return FAILED;
     }
-    return finish(p, j, json_pack("{s:s}", "status", "active"), err);
+    return task_finish(p, j, json_pack("{s:s}", "status", "active"), err);
 }
 
 /* --- seed_admin ------------------------------------------------------------ */
@@ -353,7 +338,7 @@ do_seed_admin(struct prov *p, struct job *j, struct tenant *t, char *err)
     }
 
     STEP("prepare", tenant_prepare(p, t, err, ERRLEN));
-    if (login_by_command(t) && extend(p, j, tenant_setup_time(t), err) != 0)
+    if (login_by_command(t) && task_extend(p, j, tenant_setup_time(t), err) != 0)
     {
         return LOST;
     }
@@ -387,7 +372,7 @@ do_seed_admin(struct prov *p, struct job *j, struct tenant *t, char *err)
         db_rollback(p->conn);
         return FAILED;
     }
-    return finish(p, j, json_pack("{s:s}", "email", email), err);
+    return task_finish(p, j, json_pack("{s:s}", "email", email), err);
 }
 
 /* --- logs ------------------------------------------------------------------ */
@@ -417,7 +402,7 @@ do_logs(struct prov *p, struct job *j, struct tenant *t, char *err)
         json_decref(lines);
         return FAILED;
     }
-    return finish(p, j, json_pack("{s:o}", "lines", lines), err);
+    return task_finish(p, j, json_pack("{s:o}", "lines", lines), err);
 }
 
 /* --- certificate ---------------------------------------------------------- */
@@ -430,7 +415,7 @@ do_certificate(struct prov *p, struct job *j, char *err)
 
     switch (acme_certificate(p, j, &result, &wait_s, err, ERRLEN)) {
     case 0:
-        return finish(p, j, result, err);
+        return task_finish(p, j, result, err);
     case ACME_DEFER:
         log_info("job %lld: %s", j->id, err);
         job_defer(p, j, wait_s);
@@ -457,6 +442,9 @@ dispatch(struct prov *p, struct job *j, char *err)
     if (strcmp(j->kind, "certificate") == 0) {
         return do_certificate(p, j, err);
     }
+    if (strcmp(j->kind, "verify") == 0) {
+        return backup_do_verify(p, j, err);
+    }
 
     rc = tenant_load(p, j->tenant, &t, err, ERRLEN);
     if (rc == PROV_NONE) {
@@ -464,7 +452,7 @@ dispatch(struct prov *p, struct job *j, char *err)
         if (job_begin(p) != 0) {
             return FAILED;
         }
-        return finish(p, j, skipped("no such tenant"), err);
+        return task_finish(p, j, task_skipped("no such tenant"), err);
     }
     if (rc != 0) {
         tenant_free(&t);
@@ -481,6 +469,12 @@ dispatch(struct prov *p, struct job *j, char *err)
         o = do_seed_admin(p, j, &t, err);
     } else if (strcmp(j->kind, "logs") == 0) {
         o = do_logs(p, j, &t, err);
+    } else if (strcmp(j->kind, "backup") == 0) {
+        o = backup_do_backup(p, j, &t, err);
+    } else if (strcmp(j->kind, "restore") == 0) {
+        o = backup_do_restore(p, j, &t, err);
+    } else if (strcmp(j->kind, "migrate") == 0) {
+        o = fleet_do_migrate(p, j, &t, err);
     } else {
         snprintf(err, ERRLEN, "unknown job kind %s", j->kind);
         o = PERMANENT;

@@ -68,6 +68,9 @@ int  tenant_run_setup(struct prov *p, struct tenant *t, char *err,
 int  tenant_health_time(struct prov *p, struct tenant *t);
 /* the longest the setup and the admin login may take, in seconds */
 int  tenant_setup_time(const struct tenant *t);
+int  tenant_migrate_time(const struct tenant *t);
+int  tenant_run_migrate(struct prov *p, struct tenant *t, char *err,
+                        size_t len);
 /* the admin login by command ("admin_login": {"command", "service"}):
  * ADMIN_EMAIL and ADMIN_PASSWORD in its environment, never in argv */
 int  tenant_run_admin_login(struct prov *p, struct tenant *t,

@@ -63,10 +63,10 @@ done:
     return rc;
 }
 
-int
-tenant_setup_time(const struct tenant *t)
+static int
+commands_time(const struct tenant *t, const char *step)
 {
-    json_t  *setup = json_object_get(t->bp->json, "setup");
+    json_t  *setup = json_object_get(t->bp->json, step);
     int      timeout = (int) json_integer_value(json_object_get(setup,
                                                                 "timeout"));
 
@@ -74,15 +74,29 @@ tenant_setup_time(const struct tenant *t)
            * (timeout > 0 ? timeout : SETUP_TIMEOUT) + SETUP_TIMEOUT;
 }
 
+int
+tenant_setup_time(const struct tenant *t)
+{
+    return commands_time(t, "setup");
+}
+
+int
+tenant_migrate_time(const struct tenant *t)
+{
+    return commands_time(t, "migrate");
+}
+
+/* the commands of the blueprint's step ("setup", "migrate"), in order */
 static int
-run_commands(struct prov *p, struct tenant *t, char *err, size_t len)
+run_step(struct prov *p, struct tenant *t, const char *step, char *err,
+         size_t len)
 {
     json_t      *setup, *cmds, *cmd;
     const char  *svc;
     size_t       i;
     int          timeout;
 
-    setup = json_object_get(t->bp->json, "setup");
+    setup = json_object_get(t->bp->json, step);
     svc = json_string_value(json_object_get(setup, "service"));
     cmds = json_object_get(setup, "commands");
     timeout = (int) json_integer_value(json_object_get(setup, "timeout"));
@@ -108,7 +122,7 @@ from_template(struct prov *p, struct tenant *t, char *err, size_t len)
     if (rc == 0 && tpl.build) {
         rc = tenant_template_as(&tpl, t, &as, err, len);
         if (rc == 0) {
-            rc = run_commands(p, &as, err, len);
+            rc = run_step(p, &as, "setup", err, len);
             tenant_template_as_free(&as);
         }
         if (rc == 0) {
@@ -127,7 +141,18 @@ tenant_run_setup(struct prov *p, struct tenant *t, char *err, size_t len)
         return 0;
     }
     return tenant_db_templated(t) ? from_template(p, t, err, len)
-                                  : run_commands(p, t, err, len);
+                                  : run_step(p, t, "setup", err, len);
+}
+
+/* a fleet migration's step, run for one tenant (fleet.c) */
+int
+tenant_run_migrate(struct prov *p, struct tenant *t, char *err, size_t len)
+{
+    if (json_object_get(t->bp->json, "migrate") == NULL) {
+        snprintf(err, len, "blueprint %s has no migrate step", t->blueprint);
+        return -1;
+    }
+    return run_step(p, t, "migrate", err, len);
 }
 
 int

@@ -1,0 +1,78 @@
+#ifndef PROV_TASK_H
+#define PROV_TASK_H
+
+/*
+ * What the job executors share (tasks.c, backup.c, fleet.c): how a job
+ * ends, and the step that records its progress.
+ */
+
+#include "jobs.h"
+#include "prov.h"
+
+#include <stdio.h>
+
+enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST, DEFERRED };
+
+#define ERRLEN 512
+
+/* runs a step, records it, and stops on failure, shutdown or a lost claim */
+#define STEP(name, call)                                                     \
+    do {                                                                     \
+        if (*p->stop) {                                                       \
+            return RELEASE;                                                  \
+        }                                                                    \
+        if ((call) != 0) {                                                   \
+            return *p->stop ? RELEASE : FAILED;                              \
+        }                                                                    \
+        failpoint(j->kind, name);                                            \
+        switch (job_step(p, j, name)) {                                      \
+        case 0:                                                              \
+            break;                                                           \
+        case PROV_NONE:                                                      \
+            return LOST;                                                     \
+        default:                                                             \
+            snprintf(err, ERRLEN, "registry: cannot record step %s", name);  \
+            return FAILED;                                                   \
+        }                                                                    \
+    } while (0)
+
+/* the job's completion, in the transaction job_begin opened */
+enum outcome task_finish(struct prov *p, struct job *j, json_t *result,
+                         char *err);
+/* the lease held through a step that may outlast it */
+int          task_extend(struct prov *p, struct job *j, int seconds,
+                         char *err);
+json_t      *task_skipped(const char *why);
+
+struct tenant;
+
+/* backup.c */
+enum outcome backup_do_backup(struct prov *p, struct job *j,
+                              struct tenant *t, char *err);
+enum outcome backup_do_verify(struct prov *p, struct job *j, char *err);
+enum outcome backup_do_restore(struct prov *p, struct job *j,
+                               struct tenant *t, char *err);
+/* a clone's create: the backup's database and files, not the setup */
+int          backup_clone_into(struct prov *p, struct job *j,
+                               struct tenant *t, char *err);
+
+/* a migration's backup: made and recorded (id the job's) at once */
+int          backup_take(struct prov *p, struct job *j, struct tenant *t,
+                         char *err);
+/* the data of that backup put back (its services stopped by the caller);
+ * tag tells one put-back of the job from another */
+int          backup_put_back(struct prov *p, struct job *j, struct tenant *t,
+                             const char *tag, char *err);
+/* run under the tenant's data lock (one backup, restore or migration
+ * of a tenant at a time); deferred while another job holds it */
+enum outcome backup_locked_run(struct prov *p, struct job *j,
+                               struct tenant *t, char *err,
+                               enum outcome (*run)(struct prov *,
+                                                   struct job *,
+                                                   struct tenant *, char *));
+
+/* fleet.c */
+enum outcome fleet_do_migrate(struct prov *p, struct job *j,
+                              struct tenant *t, char *err);
+
+#endif
