@@ -259,6 +259,36 @@ check_services(struct prov *p, struct check *c)
     PQclear(res);
 }
 
+/* active tenants without a verified backup check_backup_hours recent */
+static void
+check_backups(struct prov *p, struct check *c)
+{
+    PGresult *res;
+
+    c->name = "backups";
+    res = job_count(p, c, "count tenants without a backup",
+                    "SELECT count(*), min(t.id) FROM tenants t"
+                    " WHERE t.managed AND t.status = 'active'"
+                    "   AND t.id NOT LIKE 'rt-%'"
+                    "   AND NOT EXISTS (SELECT 1 FROM tenant_backups b"
+                    "        WHERE b.tenant_id = t.id"
+                    "          AND b.tenant_gone_at IS NULL"
+                    "          AND b.verify_status = 'ok'"
+                    "          AND b.created_at > now()"
+                    "              - $1::int * interval '1 hour')",
+                    p->conf.check_backup_hours, p->conf.check_backup_warning,
+                    p->conf.check_backup_critical);
+    if (res == NULL) {
+        return;
+    }
+    snprintf(c->detail, sizeof(c->detail),
+             "%s active tenants without a verified backup in %d h%s%s",
+             PQgetvalue(res, 0, 0), p->conf.check_backup_hours,
+             PQgetisnull(res, 0, 1) ? "" : "; first: ",
+             PQgetisnull(res, 0, 1) ? "" : PQgetvalue(res, 0, 1));
+    PQclear(res);
+}
+
 int
 checks_run(struct prov *p, struct check *out, int *n)
 {
@@ -272,6 +302,9 @@ checks_run(struct prov *p, struct check *out, int *n)
     check_certs(p, &out[4]);
     check_services(p, &out[5]);
     *n = 6;
+    if (p->conf.check_backup_hours > 0) {
+        check_backups(p, &out[(*n)++]);
+    }
     for (i = 1; i < *n; i++) {
         if (!out[i].has_value && strncmp(out[i].detail, "cannot", 6) == 0) {
             rc = -1;

@@ -10,6 +10,7 @@
 #include "tasks.h"
 #include "tenant.h"
 #include "acme.h"
+#include "backup_schedule.h"
 #include "runtime.h"
 #include "domains.h"
 
@@ -367,7 +368,8 @@ static int
 serve(struct prov *p)
 {
     struct pollfd   pfd;
-    double          next_reconcile = 0, next_check = 0, wait;
+    double          next_reconcile = 0, next_check = 0, next_backup = 0,
+                    wait;
     struct check    checks[CHECKS_MAX];
     int             rc, nchecks;
 
@@ -391,6 +393,13 @@ serve(struct prov *p)
                 log_warn("certificate scheduling pass failed");
             }
             next_reconcile = now_s() + p->conf.reconcile_interval;
+        }
+
+        if (p->worker == 0 && !stop_requested && now_s() >= next_backup) {
+            if (backup_schedule(p) < 0) {
+                log_warn("backup scheduling pass failed");
+            }
+            next_backup = now_s() + p->conf.backup_pass_interval;
         }
 
         if (p->worker == 0 && !stop_requested && now_s() >= next_check) {
