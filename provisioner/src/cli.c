@@ -12,6 +12,7 @@
 #include "cli_certs.h"
 #include "cli_limits.h"
 #include "cli_users.h"
+#include "cli_backups.h"
 #include "actor.h"
 
 #include <errno.h>
@@ -42,13 +43,18 @@ struct opts {
     int         days;
     int         wait;      /* seconds; 0: do not wait */
     int         lines;
+    int         no_verify;
+    int         wave;
+    int         max_failures;
 };
 
 static const char *const verbs[] = { "create", "delete", "suspend", "resume",
                                      "list", "logs", "health", "show",
                                      "seed-admin", "domains", "jobs",
                                      "certs", "limits", "plans", "users",
-                                     NULL };
+                                     "backup", "backups", "verify",
+                                     "restore", "clone", "migrate",
+                                     "migration", NULL };
 
 int
 cli_is_verb(const char *verb)
@@ -107,6 +113,8 @@ static const struct {
     { "--cert", offsetof(struct opts, cert), 0, 0 },
     { "--key", offsetof(struct opts, key), 0, 0 },
     { "--days", offsetof(struct opts, days), 0, 36500 },
+    { "--wave", offsetof(struct opts, wave), 1, 1000 },
+    { "--max-failures", offsetof(struct opts, max_failures), 0, 1000000 },
     { NULL, 0, 0, 0 }
 };
 
@@ -120,6 +128,7 @@ parse(const char *verb, int argc, char **argv, struct opts *o)
     o->lines = 100;
     o->limit = 50;
     o->days = 30;
+    o->wave = 10;
 
     for (i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -129,6 +138,10 @@ parse(const char *verb, int argc, char **argv, struct opts *o)
             if (v && v[0] != '-' && int_arg(v, 1, 3600, &o->wait) == 0) {
                 i++;
             }
+            continue;
+        }
+        if (strcmp(a, "--no-verify") == 0) {
+            o->no_verify = 1;
             continue;
         }
         if (a[0] == '-' && a[1] == '-') {
@@ -169,8 +182,8 @@ parse(const char *verb, int argc, char **argv, struct opts *o)
     return 0;
 }
 
-static void
-print_json(const char *text)
+void
+cli_print_json(const char *text)
 {
     json_t *v = json_loads(text, 0, NULL);
     char   *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
@@ -301,14 +314,27 @@ answer(struct prov *p, PGresult *res, const char *verb, int create,
         rc = wait_job(p, id, o->wait, &job);
         if (job) {
             text = json_dumps(job, JSON_COMPACT);
-            print_json(text ? text : "{}");
+            cli_print_json(text ? text : "{}");
             free(text);
             json_decref(job);
         }
         return rc;
     }
-    print_json(PQgetvalue(res, 0, 1));
+    cli_print_json(PQgetvalue(res, 0, 1));
     return EXIT_OK;
+}
+
+int
+cli_job_answer(struct prov *p, PGresult *res, const char *verb,
+               const char *name, int wait, int made)
+{
+    struct opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.name = name;
+    o.wait = wait;
+    /* made: column 0 is NULL when the job was made (as create's is) */
+    return answer(p, res, verb, made, &o);
 }
 
 static int
@@ -507,7 +533,7 @@ show(struct prov *p, const struct opts *o)
         fprintf(stderr, "provisioner show: no tenant named %s\n", o->name);
         return EXIT_NOT_FOUND;
     }
-    print_json(PQgetvalue(res, 0, 0));
+    cli_print_json(PQgetvalue(res, 0, 0));
     PQclear(res);
     return EXIT_OK;
 }
@@ -669,7 +695,7 @@ domains(struct prov *p, const struct opts *o)
                 : "provisioner domains: %s has no such domain\n", o->name);
         rc = strcmp(sub, "add") == 0 ? EXIT_CONFLICT : EXIT_NOT_FOUND;
     } else {
-        print_json(PQgetvalue(res, 0, 1));
+        cli_print_json(PQgetvalue(res, 0, 1));
         rc = EXIT_OK;
     }
     PQclear(res);
@@ -766,6 +792,13 @@ cli_main(struct prov *p, const char *verb, int argc, char **argv)
     }
     if (strcmp(verb, "jobs") == 0) {
         return jobs(p, &o);
+    }
+    if (cli_backup_verb(verb)) {
+        struct backup_args a = { o.name, o.args[0], o.args[1],
+                                 o.display_name, o.status, o.wait,
+                                 !o.no_verify, o.wave, o.max_failures };
+
+        return cli_backups(p, verb, &a);
     }
     if (strcmp(verb, "certs") == 0) {
         struct cert_args a = { o.name, o.args[0], o.args[1], o.cert, o.key,

@@ -15,6 +15,13 @@ enum {
 };
 
 int cli_main(struct prov *p, const char *verb, int argc, char **argv);
+/* for the verbs' own files: JSON printed indented */
+void cli_print_json(const char *text);
+/* a job made by one of the SQL functions returning state, job, tenant
+ * (state the status before, or with made NULL once checked): printed, or
+ * waited for up to wait seconds; the exit code */
+int cli_job_answer(struct prov *p, PGresult *res, const char *verb,
+                   const char *name, int wait, int made);
 int cli_is_verb(const char *verb);
 
 #endif
