@@ -228,7 +228,11 @@ ngx_http_tenant_api_handler(ngx_http_request_t *r)
         ctx->wait = rc;
     }
 
-    if (route->body) {
+    /* body 2: optional, read only when one is sent */
+    if (route->body == 1
+        || (route->body == 2 && (r->headers_in.content_length_n > 0
+                                 || r->headers_in.chunked)))
+    {
         if (r->headers_in.content_length_n > NGX_HTTP_TENANT_API_MAX_BODY) {
             ngx_http_tenant_api_error(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                       "body_too_large",
@@ -371,6 +375,10 @@ ngx_http_tenant_api_body(ngx_http_request_t *r)
          * flag) and numbers it cannot hold; nesting is capped by jansson.
          */
 
+        if (text.len == 0 && ctx->route->body == 2) {
+            goto parsed;
+        }
+
         if (text.len == 0) {
             ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
                                       "empty_body",
@@ -395,6 +403,8 @@ ngx_http_tenant_api_body(ngx_http_request_t *r)
             return;
         }
     }
+
+parsed:
 
     if (!ctx->route->auth) {
         ctx->route->action(ctx);

@@ -175,5 +175,45 @@ void ngx_http_tenant_api_job_reply(ngx_http_tenant_api_ctx_t *ctx,
 /* ngx_http_tenant_api_actions.c */
 extern ngx_http_tenant_api_route_t  ngx_http_tenant_api_routes[];
 
+/*
+ * A mutation waiting to be sent: after the Idempotency-Key replay check, or
+ * at once without the header.
+ */
+typedef struct {
+    const char                     *sql;
+    const char                     *params[NGX_HTTP_TENANT_API_MAX_PARAMS];
+    ngx_uint_t                      nparams;
+    ngx_http_tenant_api_next_pt     next;
+
+    /* a 409 held back while the Idempotency-Key is looked up once more */
+    const char                     *code;
+    const char                     *message;
+    const char                     *field;
+} ngx_http_tenant_api_stmt_t;
+
+ngx_int_t ngx_http_tenant_api_name_arg(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_str_t *name);
+ngx_http_tenant_api_stmt_t *ngx_http_tenant_api_stmt(
+    ngx_http_tenant_api_ctx_t *ctx, const char *sql,
+    ngx_http_tenant_api_next_pt next);
+/* sends st with the idempotency key and the actor as its last params */
+void ngx_http_tenant_api_mutate(ngx_http_tenant_api_ctx_t *ctx,
+    ngx_http_tenant_api_stmt_t *st);
+/* the answer of a tenant_* lifecycle function: the job, or 404/409 */
+void ngx_http_tenant_api_job_made(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
+
+/* ngx_http_tenant_api_backups.c */
+void ngx_http_tenant_api_backups(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_backup_create(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_backup_get(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_backup_verify(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_backup_restore(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_backup_clone(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_migrations(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_migration_start(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_migration_get(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_migration_resume(ngx_http_tenant_api_ctx_t *ctx);
+
 
 #endif /* _NGX_HTTP_TENANT_API_H_INCLUDED_ */

@@ -82,6 +82,26 @@ ngx_http_tenant_api_route_t  ngx_http_tenant_api_routes[] = {
       ngx_http_tenant_api_limits_get },
     { NGX_HTTP_PUT,    "tenants/*/limits",    1, 1,
       ngx_http_tenant_api_limits_put },
+    { NGX_HTTP_GET,    "tenants/*/backups",   1, 0,
+      ngx_http_tenant_api_backups },
+    { NGX_HTTP_POST,   "tenants/*/backups",   1, 2,
+      ngx_http_tenant_api_backup_create },
+    { NGX_HTTP_GET,    "backups/*",           1, 0,
+      ngx_http_tenant_api_backup_get },
+    { NGX_HTTP_POST,   "backups/*/verify",    1, 0,
+      ngx_http_tenant_api_backup_verify },
+    { NGX_HTTP_POST,   "backups/*/restore",   1, 0,
+      ngx_http_tenant_api_backup_restore },
+    { NGX_HTTP_POST,   "backups/*/clone",     1, 1,
+      ngx_http_tenant_api_backup_clone },
+    { NGX_HTTP_GET,    "migrations",          1, 0,
+      ngx_http_tenant_api_migrations },
+    { NGX_HTTP_POST,   "migrations",          1, 1,
+      ngx_http_tenant_api_migration_start },
+    { NGX_HTTP_GET,    "migrations/*",        1, 0,
+      ngx_http_tenant_api_migration_get },
+    { NGX_HTTP_POST,   "migrations/*/resume", 1, 0,
+      ngx_http_tenant_api_migration_resume },
     { NGX_HTTP_GET,    "plans",               1, 0,
       ngx_http_tenant_api_plans },
     { NGX_HTTP_PUT,    "plans/*",             1, 1,
@@ -154,7 +174,7 @@ ngx_http_tenant_api_rate_limited(ngx_http_tenant_api_ctx_t *ctx,
 
 /* the tenant name in the path: a name that cannot exist is a 404 */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_tenant_api_name_arg(ngx_http_tenant_api_ctx_t *ctx, ngx_str_t *name)
 {
     if (ngx_http_tenant_api_arg(ctx, 0, name) != NGX_OK) {
@@ -175,21 +195,6 @@ ngx_http_tenant_api_name_arg(ngx_http_tenant_api_ctx_t *ctx, ngx_str_t *name)
 }
 
 
-/*
- * A mutation waiting to be sent: after the Idempotency-Key replay check, or
- * at once without the header.
- */
-typedef struct {
-    const char                     *sql;
-    const char                     *params[NGX_HTTP_TENANT_API_MAX_PARAMS];
-    ngx_uint_t                      nparams;
-    ngx_http_tenant_api_next_pt     next;
-
-    /* a 409 held back while the Idempotency-Key is looked up once more */
-    const char                     *code;
-    const char                     *message;
-    const char                     *field;
-} ngx_http_tenant_api_stmt_t;
 
 
 static void ngx_http_tenant_api_conflict(ngx_http_tenant_api_ctx_t *ctx,
@@ -307,7 +312,7 @@ ngx_http_tenant_api_written(ngx_http_tenant_api_ctx_t *ctx, PGresult *res,
 }
 
 
-static void
+void
 ngx_http_tenant_api_job_made(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
 {
     static const ngx_http_tenant_api_conflict_t  conflicts[] = {
@@ -737,7 +742,7 @@ ngx_http_tenant_api_replayed(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
  * filled in here.
  */
 
-static void
+void
 ngx_http_tenant_api_mutate(ngx_http_tenant_api_ctx_t *ctx,
     ngx_http_tenant_api_stmt_t *st)
 {
@@ -769,7 +774,7 @@ ngx_http_tenant_api_mutate(ngx_http_tenant_api_ctx_t *ctx,
 }
 
 
-static ngx_http_tenant_api_stmt_t *
+ngx_http_tenant_api_stmt_t *
 ngx_http_tenant_api_stmt(ngx_http_tenant_api_ctx_t *ctx, const char *sql,
     ngx_http_tenant_api_next_pt next)
 {
