@@ -29,10 +29,22 @@ sub make {
         services => { web => {
             command => ['busybox', 'sh', '-c',
                 'printf %s "$DATABASE_URL" > db_url && exec busybox httpd -f -v -p 127.0.0.1:{{port}} -h {{dir}}/site'],
-            env => { DATABASE_URL => '{{db_url}}', APP_KEY => '{{secret:app_key}}' },
+            # libpq's own variables too: a tool run as the service finds its
+            # database with no password on its command line
+            env => { DATABASE_URL => '{{db_url}}', APP_KEY => '{{secret:app_key}}',
+                     PGHOST => '{{db_host}}', PGPORT => '{{db_port}}', PGUSER => '{{db_user}}',
+                     PGPASSWORD => '{{db_password}}', PGDATABASE => '{{db_name}}' },
             health => { path => '/', timeout => 10 },
             files => { 'site/index.html' => 'index.html' },
         } },
+        # a fleet migration in two statements, so one that fails in the
+        # second leaves the first applied unless the tenant is put back
+        migrate => { service => 'web', timeout => 60, commands => [
+            ['/usr/bin/psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+             '-c', 'ALTER TABLE items ADD COLUMN tag text'],
+            ['/usr/bin/psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+             '-c', 'CREATE TABLE audit (at timestamptz)'],
+        ] },
     }));
     if ($o{shared}) {
         Tenant::Test::write_file("$dir/sharedapp.json", $json->encode({

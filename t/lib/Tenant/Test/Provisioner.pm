@@ -38,6 +38,7 @@ sub start_provisioner {
         "blueprints = " . ($o{blueprints} // "$TOP/blueprints"),
         "runtimes = $TOP/runtimes",
         "state_dir = $dir/tenants",
+        "backup_dir = $dir/backups",
         "secret_key = $dir/secret-key",
         "id = $name",
         "base_domain = localhost",
