@@ -191,8 +191,27 @@ typedef struct {
     const char                     *field;
 } ngx_http_tenant_api_stmt_t;
 
+/* a constraint the registry may report, and the 409 it stands for */
+typedef struct {
+    const char                     *constraint;
+    const char                     *code;
+    const char                     *message;
+    const char                     *field;
+} ngx_http_tenant_api_conflict_t;
+
+/* ngx_http_tenant_api_mutate.c */
+extern const char  ngx_http_tenant_api_replay_sql[];
+/* the answer of the replay look-up: the first request's job, or the
+ * statement sent */
+void ngx_http_tenant_api_replayed(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
 ngx_int_t ngx_http_tenant_api_name_arg(ngx_http_tenant_api_ctx_t *ctx,
     ngx_str_t *name);
+ngx_int_t ngx_http_tenant_api_written(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res, const ngx_http_tenant_api_conflict_t *conflicts,
+    const char *wrong);
+void ngx_http_tenant_api_conflict(ngx_http_tenant_api_ctx_t *ctx,
+    const char *code, const char *message, const char *field);
 ngx_http_tenant_api_stmt_t *ngx_http_tenant_api_stmt(
     ngx_http_tenant_api_ctx_t *ctx, const char *sql,
     ngx_http_tenant_api_next_pt next);

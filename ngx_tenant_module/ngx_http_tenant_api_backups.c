@@ -56,7 +56,9 @@ ngx_http_tenant_api_id_arg(ngx_http_tenant_api_ctx_t *ctx, const char *what,
 
     if (id->len == 0 || id->len > 18 || i < id->len || id->data[0] == '0') {
         *ngx_snprintf(msg, sizeof(msg) - 1, "no %s has this id", what) = '\0';
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND,
+                                  what[0] == 'b' ? "no_such_backup"
+                                                 : "no_such_migration",
                                   (const char *) msg, "id");
         return NGX_ERROR;
     }
@@ -190,8 +192,9 @@ ngx_http_tenant_api_backup_done(ngx_http_tenant_api_ctx_t *ctx,
     }
 
     if (PQntuples(res) != 1) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
-                                  "no backup has this id", "id");
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND,
+                                      "no_such_backup",
+                                      "no backup has this id", "id");
         return;
     }
 
@@ -252,7 +255,8 @@ ngx_http_tenant_api_backup_job(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
         state = PQgetvalue(res, 0, 0);
 
         if (ngx_strcmp(state, "backup") == 0) {
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND,
+                                      "no_such_backup",
                                       "no backup has this id", "id");
             return;
         }
@@ -498,7 +502,8 @@ ngx_http_tenant_api_migration_made(ngx_http_tenant_api_ctx_t *ctx,
         }
 
         if (ngx_strcmp(state, "migration") == 0) {
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND,
+                                      "no_such_migration",
                                       "no migration has this id", "id");
             return;
         }
@@ -581,7 +586,8 @@ ngx_http_tenant_api_migration_done(ngx_http_tenant_api_ctx_t *ctx,
     }
 
     if (PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "not_found",
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND,
+                                  "no_such_migration",
                                   "no migration has this id", "id");
         return;
     }
