@@ -15,11 +15,15 @@ enum {
 };
 
 int cli_main(struct prov *p, const char *verb, int argc, char **argv);
-/* for the verbs' own files: JSON printed indented */
+/* cli_job.c: waits up to seconds for the job to finish, the finished job
+ * in *out (the caller's to free); the job decides the exit code */
+int cli_wait_job(struct prov *p, const char *job, int seconds, json_t **out);
+/* JSON printed indented */
 void cli_print_json(const char *text);
-/* a job made by one of the SQL functions returning state, job, tenant
- * (state the status before, or with made NULL once checked): printed, or
- * waited for up to wait seconds; the exit code */
+/* a job made by one of the SQL functions returning state, job, tenant:
+ * printed, or waited for up to wait seconds; the exit code. Column 0 is
+ * the status before (NULL: no tenant), or with made what was wrong (NULL:
+ * the job was made) */
 int cli_job_answer(struct prov *p, PGresult *res, const char *verb,
                    const char *name, int wait, int made);
 int cli_is_verb(const char *verb);

@@ -1,7 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 /*
- * `provisioner backup|backups|verify|restore|clone|migrate|migration`:
+ * `provisioner backup|backups|verify|restore|clone|fleet-migrate|migration`:
  * the same SQL functions (migration 016) as the admin API's routes.
  */
 
@@ -18,7 +18,7 @@
 #include <string.h>
 
 static const char *const verbs[] = { "backup", "backups", "verify",
-                                     "restore", "clone", "migrate",
+                                     "restore", "clone", "fleet-migrate",
                                      "migration", NULL };
 
 int
@@ -273,10 +273,10 @@ migrate(struct prov *p, const struct backup_args *a)
     PGresult    *res;
 
     if (a->name == NULL) {
-        return usage("migrate", "a blueprint name is required", "BLUEPRINT");
+        return usage("fleet-migrate", "a blueprint name is required", "BLUEPRINT");
     }
     if (a->arg != NULL) {
-        return usage("migrate", "unexpected argument", a->arg);
+        return usage("fleet-migrate", "unexpected argument", a->arg);
     }
     snprintf(wave, sizeof(wave), "%d", a->wave);
     snprintf(fails, sizeof(fails), "%d", a->max_failures);
@@ -286,7 +286,7 @@ migrate(struct prov *p, const struct backup_args *a)
     params[3] = cli_actor();
     res = PQexecParams(p->conn, "SELECT * FROM fleet_start($1, $2::integer,"
                        " $3::integer, $4)", 4, NULL, params, NULL, NULL, 0);
-    return migration_answer(res, "migrate", a->name);
+    return migration_answer(res, "fleet-migrate", a->name);
 }
 
 static int
@@ -340,7 +340,7 @@ cli_backups(struct prov *p, const char *verb, const struct backup_args *a)
     if (strcmp(verb, "backups") == 0) {
         return backups(p, a);
     }
-    if (strcmp(verb, "migrate") == 0) {
+    if (strcmp(verb, "fleet-migrate") == 0) {
         return migrate(p, a);
     }
     if (strcmp(verb, "migration") == 0) {

@@ -86,37 +86,6 @@ set_status(struct prov *p, const char *id, const char *from, const char *to,
                   " WHERE id = $1 AND status = $2", 3, params, err, ERRLEN);
 }
 
-json_t *
-task_skipped(const char *why)
-{
-    return json_pack("{s:s}", "skipped", why);
-}
-
-enum outcome
-task_finish(struct prov *p, struct job *j, json_t *result, char *err)
-{
-    int rc = job_commit(p, j, result);
-
-    json_decref(result);
-    if (rc != 0) {
-        snprintf(err, ERRLEN, "registry: cannot finish the job");
-        return LOST;
-    }
-    return DONE;
-}
-
-/* the lease held through a step that may outlast it (migrations, a slow
- * application's health check) */
-int
-task_extend(struct prov *p, struct job *j, int seconds, char *err)
-{
-    if (job_extend(p, j, seconds) != 0) {
-        snprintf(err, ERRLEN, "registry: cannot extend the job's lease");
-        return -1;
-    }
-    return 0;
-}
-
 /* the blueprint's admin login is a command to run, not a file to write */
 static int
 login_by_command(const struct tenant *t)

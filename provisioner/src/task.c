@@ -1,0 +1,38 @@
+#define _GNU_SOURCE
+
+/* What every job executor ends or extends its job with (task.h). */
+
+#include "task.h"
+
+#include <stdio.h>
+
+json_t *
+task_skipped(const char *why)
+{
+    return json_pack("{s:s}", "skipped", why);
+}
+
+enum outcome
+task_finish(struct prov *p, struct job *j, json_t *result, char *err)
+{
+    int rc = job_commit(p, j, result);
+
+    json_decref(result);
+    if (rc != 0) {
+        snprintf(err, ERRLEN, "registry: cannot finish the job");
+        return LOST;
+    }
+    return DONE;
+}
+
+/* the lease held through a step that may outlast it (migrations, a slow
+ * application's health check) */
+int
+task_extend(struct prov *p, struct job *j, int seconds, char *err)
+{
+    if (job_extend(p, j, seconds) != 0) {
+        snprintf(err, ERRLEN, "registry: cannot extend the job's lease");
+        return -1;
+    }
+    return 0;
+}
