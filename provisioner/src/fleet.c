@@ -83,10 +83,11 @@ migrate_locked(struct prov *p, struct job *j, struct tenant *t, char *err)
     if (task_extend(p, j, 3600 + tenant_migrate_time(t), err) != 0) {
         return LOST;
     }
+    /* its ports and secrets: the step's commands are rendered with them */
+    STEP("prepare", tenant_prepare(p, t, err, ERRLEN));
     STEP("stop", tenant_stop_all(p, t, err, ERRLEN));
     if (rc == 0) {
-        STEP("backup", tenant_ensure_user(p, t, err, ERRLEN)
-                       || backup_take(p, j, t, err));
+        STEP("backup", backup_take(p, j, t, err));
     } else {
         /* an attempt stopped somewhere in the migration: undo it all */
         log_info("job %lld: %s was backed up by an earlier attempt; putting "
