@@ -112,6 +112,7 @@ for my $route (sort keys %documented) {
     $path =~ s{tenants/\*/domains/\*}{tenants/lister1/domains/nothere.example.com};
     $path =~ s{tenants/\*}{tenants/lister1};
     $path =~ s{jobs/\*}{jobs/$job};
+    $path =~ s{(backups|migrations)/\*}{$1/999999};
     my $body = $method eq 'POST' ? {} : undef;
     $r = $t->api($method => $path, $body);
     ok($r->{status} != 405 && !($r->{status} == 404 && ($r->{json}{error}{code} // '') eq 'not_found'),
