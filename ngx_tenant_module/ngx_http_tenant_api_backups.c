@@ -31,6 +31,8 @@ static void ngx_http_tenant_api_migration_made(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
 static void ngx_http_tenant_api_migrations_done(
     ngx_http_tenant_api_ctx_t *ctx, PGresult *res);
+static void ngx_http_tenant_api_wrapped(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res, const char *name);
 
 
 /* a backup's or migration's id in the path: one that cannot exist is 404 */
@@ -67,6 +69,26 @@ ngx_http_tenant_api_id_arg(ngx_http_tenant_api_ctx_t *ctx, const char *what,
 }
 
 
+/* the registry's one JSON value (column 0) as {name: value} */
+
+static void
+ngx_http_tenant_api_wrapped(ngx_http_tenant_api_ctx_t *ctx, PGresult *res,
+    const char *name)
+{
+    json_t  *v;
+
+    v = ngx_http_tenant_api_json(res, 0);
+
+    if (v == NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "bad registry answer", NULL);
+        return;
+    }
+
+    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK, json_pack("{s:o}", name, v));
+}
+
+
 /* --- backups ------------------------------------------------------------- */
 
 
@@ -93,8 +115,6 @@ static void
 ngx_http_tenant_api_backups_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
-    json_t  *list;
-
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         ngx_http_tenant_api_db_error(ctx, res);
         return;
@@ -106,16 +126,7 @@ ngx_http_tenant_api_backups_done(ngx_http_tenant_api_ctx_t *ctx,
         return;
     }
 
-    list = ngx_http_tenant_api_json(res, 0);
-
-    if (list == NULL) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "internal", "bad registry answer", NULL);
-        return;
-    }
-
-    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
-                              json_pack("{s:o}", "backups", list));
+    ngx_http_tenant_api_wrapped(ctx, res, "backups");
 }
 
 
@@ -383,23 +394,12 @@ static void
 ngx_http_tenant_api_migrations_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
-    json_t  *list;
-
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         ngx_http_tenant_api_db_error(ctx, res);
         return;
     }
 
-    list = ngx_http_tenant_api_json(res, 0);
-
-    if (list == NULL) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "internal", "bad registry answer", NULL);
-        return;
-    }
-
-    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
-                              json_pack("{s:o}", "migrations", list));
+    ngx_http_tenant_api_wrapped(ctx, res, "migrations");
 }
 
 
@@ -578,8 +578,6 @@ static void
 ngx_http_tenant_api_migration_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
-    json_t  *m;
-
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         ngx_http_tenant_api_db_error(ctx, res);
         return;
@@ -592,16 +590,7 @@ ngx_http_tenant_api_migration_done(ngx_http_tenant_api_ctx_t *ctx,
         return;
     }
 
-    m = ngx_http_tenant_api_json(res, 0);
-
-    if (m == NULL) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "internal", "bad registry answer", NULL);
-        return;
-    }
-
-    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
-                              json_pack("{s:o}", "migration", m));
+    ngx_http_tenant_api_wrapped(ctx, res, "migration");
 }
 
 

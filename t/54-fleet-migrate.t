@@ -123,4 +123,37 @@ $r = $t->api(GET => 'migrations');
 is($r->{json}{migrations}[0]{id}, $id, 'GET migrations lists it');
 is($t->psql("SELECT count(*) FROM audit_log WHERE action IN ('fleet.migrate', 'fleet.resume')"), 2, 'start and resume are audited');
 
+# --- a provisioner killed in the middle of a tenant's migration ---------------
+# A second blueprint like dbapp, three tenants of it, one worker: the first
+# migrate job is killed after its commands ran, before it finished. The job
+# resumed puts that tenant's backup back first, then migrates it again.
+my $def = decode_json(Tenant::Test::slurp("$bps/dbapp.json"));
+$def->{name} = 'dbapp2';
+Tenant::Test::write_file("$bps/dbapp2.json", JSON::PP->new->canonical->encode($def));
+symlink "$bps/dbapp", "$bps/dbapp2";
+$t->start_provisioner(blueprints => $bps);
+for my $n (qw(km1 km2 km3)) {
+    ($rc, $out) = $t->cli('create', $n, '--blueprint', 'dbapp2', '--wait', '60');
+    die "create $n: $out" if $rc;
+    tenant_sql($n, "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items SELECT g, 'x' FROM generate_series(1, 10) g");
+}
+$t->start_provisioner(blueprints => $bps, env => { PROVISIONER_FAILPOINT => 'migrate:migrated' });
+($rc, $out) = $t->cli('fleet-migrate', 'dbapp2', '--wave', '3');
+is($rc, 0, 'a migration of dbapp2') or diag $out;
+my $id2 = decode_json($out)->{id};
+ok(Tenant::Test::wait_until(sub { $t->provisioner_exited }, 60), 'the provisioner is killed after a tenant\'s migrate step ran');
+my ($victim) = $t->psql("SELECT tenant_id FROM jobs WHERE kind = 'migrate' AND status = 'running'") =~ /(km\d)/;
+ok($victim, "$victim was being migrated");
+is(shape($victim), 'migrated', '... its database migrated, its job not finished');
+$t->start_provisioner(blueprints => $bps);
+ok(Tenant::Test::wait_until(sub { $t->psql("SELECT status FROM fleet_migrations WHERE id = $id2") eq 'done' }, 120),
+   'restarted, the migration finishes');
+is($t->psql("SELECT string_agg(status, ',') FROM fleet_tenants WHERE migration_id = $id2"), 'migrated,migrated,migrated',
+   'all three migrated');
+is(shape($_), 'migrated', "$_ is migrated") for qw(km1 km2 km3);
+is($t->psql("SELECT attempts FROM jobs WHERE kind = 'migrate' AND tenant_id = '$victim'"), 2, "${victim}'s job took two attempts");
+like($t->provisioner_log, qr/$victim was backed up by an earlier attempt; putting that backup back before migrating again/,
+     '... the second put its backup back before migrating again');
+is(tenant_sql($victim, 'SELECT count(*) FROM items'), 10, '... and kept its rows');
+
 Tenant::Test::finish();

@@ -804,21 +804,6 @@ restore_cleanup(struct prov *p, struct tenant *t, const char *tag)
     }
 }
 
-/* the tenant's services again, once its data is back */
-static int
-restart(struct prov *p, struct tenant *t, char *err)
-{
-    if (strcmp(t->status, "active") != 0) {
-        return 0;
-    }
-    if (tenant_prepare(p, t, err, ERRLEN) != 0
-        || tenant_start_all(p, t, err, ERRLEN) != 0)
-    {
-        return -1;
-    }
-    return tenant_wait_healthy(p, t, err, ERRLEN);
-}
-
 static enum outcome
 restore_locked(struct prov *p, struct job *j, struct tenant *t, char *err)
 {
@@ -851,7 +836,7 @@ restore_locked(struct prov *p, struct job *j, struct tenant *t, char *err)
     if (task_extend(p, j, tenant_health_time(p, t), err) != 0) {
         return LOST;
     }
-    STEP("services", restart(p, t, err));
+    STEP("services", task_start_active(p, t, err));
 
     failpoint(j->kind, "finish");
 

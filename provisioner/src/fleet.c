@@ -52,20 +52,6 @@ wanted(struct prov *p, struct job *j)
     return n;
 }
 
-static int
-start(struct prov *p, struct tenant *t, char *err)
-{
-    if (strcmp(t->status, "active") != 0) {
-        return 0;
-    }
-    if (tenant_prepare(p, t, err, ERRLEN) != 0
-        || tenant_start_all(p, t, err, ERRLEN) != 0)
-    {
-        return -1;
-    }
-    return tenant_wait_healthy(p, t, err, ERRLEN);
-}
-
 static enum outcome
 migrate_locked(struct prov *p, struct job *j, struct tenant *t, char *err)
 {
@@ -98,7 +84,7 @@ migrate_locked(struct prov *p, struct job *j, struct tenant *t, char *err)
     rc = tenant_run_migrate(p, t, why, sizeof(why));
     failpoint(j->kind, "migrated");
     if (rc == 0) {
-        rc = start(p, t, why);
+        rc = task_start_active(p, t, why);
     }
 
     if (rc == 0) {
@@ -111,7 +97,7 @@ migrate_locked(struct prov *p, struct job *j, struct tenant *t, char *err)
                  "%s", j->id, t->id, why);
         STEP("stop-again", tenant_stop_all(p, t, err, ERRLEN));
         STEP("rollback", backup_put_back(p, j, t, "b", err));
-        STEP("services", start(p, t, err));
+        STEP("services", task_start_active(p, t, err));
         outcome = "rolled_back";
     }
 

@@ -3,8 +3,10 @@
 /* What every job executor ends or extends its job with (task.h). */
 
 #include "task.h"
+#include "tenant.h"
 
 #include <stdio.h>
+#include <string.h>
 
 json_t *
 task_skipped(const char *why)
@@ -35,4 +37,18 @@ task_extend(struct prov *p, struct job *j, int seconds, char *err)
         return -1;
     }
     return 0;
+}
+
+int
+task_start_active(struct prov *p, struct tenant *t, char *err)
+{
+    if (strcmp(t->status, "active") != 0) {
+        return 0;
+    }
+    if (tenant_prepare(p, t, err, ERRLEN) != 0
+        || tenant_start_all(p, t, err, ERRLEN) != 0)
+    {
+        return -1;
+    }
+    return tenant_wait_healthy(p, t, err, ERRLEN);
 }

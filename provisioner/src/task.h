@@ -46,6 +46,10 @@ json_t      *task_skipped(const char *why);
 
 struct tenant;
 
+/* an active tenant's services started again and healthy (after its data
+ * changed); a suspended one's left stopped */
+int          task_start_active(struct prov *p, struct tenant *t, char *err);
+
 /* backup.c */
 enum outcome backup_do_backup(struct prov *p, struct job *j,
                               struct tenant *t, char *err);

@@ -34,7 +34,9 @@ sub setup {
     $t->migrate;
     $t->start_nginx(workers => 1, log_level => 'error', http => Tenant::Conf::http());
     my $bps = Tenant::Blueprints::make($t);
-    $t->start_provisioner(blueprints => $bps, extra => ["workers = $o{workers}"]);
+    # a port block of its own the size of the fleet (the tests' is 100)
+    $t->start_provisioner(blueprints => $bps, extra => ["workers = $o{workers}",
+        'port_min = 40000', 'port_max = ' . (40000 + ($o{ports} // 100) + 100)]);
     return $t;
 }
 
@@ -80,7 +82,7 @@ sub bench_data {
 sub bench_fleet {
     my (%o) = @_;
     my ($n, $wave, $fail) = ($o{tenants} // 1000, $o{wave} // 50, $o{fail} // 500);
-    my $t = setup(workers => 2);
+    my $t = setup(workers => 2, ports => $n);
     my @names = map { sprintf 'f%04d', $_ } 1 .. $n;
     my $t0 = time;
     for my $name (@names) {
