@@ -30,6 +30,8 @@
 #define TAR           "/bin/tar"
 #define TAR_TIMEOUT   3600
 #define NOBODY        65534
+/* seconds a job's lease is extended to before a dump or a restore */
+#define BACKUP_LEASE  3600
 
 struct backup_row {
     long long   id;
@@ -316,6 +318,11 @@ backup_locked(struct prov *p, struct job *j, struct tenant *t, char *err)
     verify = !json_is_false(json_object_get(j->payload, "verify"));
 
     STEP("user", tenant_ensure_user(p, t, err, ERRLEN));
+    /* a step renews the lease to the default: the long ones extend it
+     * first (a crashed claimer's job is retaken at once all the same) */
+    if (task_extend(p, j, BACKUP_LEASE, err) != 0) {
+        return LOST;
+    }
     STEP("dump", backup_make(p, j, t, &m, err, ERRLEN));
 
     failpoint(j->kind, "finish");
@@ -555,6 +562,7 @@ verify_checks(struct prov *p, struct job *j, struct backup_row *b,
         rc = fetch_checked(&store, b, "files.tar", b->files_sha,
                            b->files_bytes, path, sizeof(path), bad);
         if (rc != 0) {
+            snprintf(err, ERRLEN, "%s", bad);
             return rc;
         }
         /* the archive read through by tar, with nobody's rights */
@@ -576,6 +584,7 @@ verify_checks(struct prov *p, struct job *j, struct backup_row *b,
     rc = fetch_checked(&store, b, "db.dump", b->db_sha, b->db_bytes, path,
                        sizeof(path), bad);
     if (rc != 0) {
+        snprintf(err, ERRLEN, "%s", bad);
         return rc;
     }
 
@@ -625,7 +634,7 @@ enum outcome
 backup_do_verify(struct prov *p, struct job *j, char *err)
 {
     struct backup_row   b;
-    char                bad[ERRLEN] = "";
+    char                bad[ERRLEN] = "", drop[ERRLEN];
     const char         *params[3];
     int                 rc;
 
@@ -636,13 +645,22 @@ backup_do_verify(struct prov *p, struct job *j, char *err)
         }
         return task_finish(p, j, task_skipped("no such backup"), err);
     }
+    if (rc == 0 && task_extend(p, j, BACKUP_LEASE, err) != 0) {
+        row_free(&b);
+        return LOST;
+    }
     if (rc != 0) {
         return FAILED;
     }
 
     rc = verify_checks(p, j, &b, bad, err);
     row_free(&b);
-    if (scratch_drop(p, j, rc == -1 ? bad : err) != 0 && rc != -1) {
+    /* the scratch copy goes whatever the verdict; a verdict is kept only
+     * once it is gone, so a retry does not find it */
+    if (scratch_drop(p, j, drop) != 0) {
+        if (rc != -1) {
+            snprintf(err, ERRLEN, "%s", drop);
+        }
         return FAILED;
     }
     if (rc == -1) {
@@ -654,7 +672,6 @@ backup_do_verify(struct prov *p, struct job *j, char *err)
     params[0] = j->idstr;
     params[1] = rc == 0 ? "ok" : "failed";
     params[2] = rc == 0 ? NULL : bad;
-    snprintf(err, ERRLEN, "%lld", b.id);
     if (job_begin(p) != 0
         || db_run(p->conn, "record the verification",
                   "UPDATE tenant_backups SET verify_status = $2,"
@@ -824,12 +841,12 @@ restore_locked(struct prov *p, struct job *j, struct tenant *t, char *err)
     }
     snprintf(tag, sizeof(tag), "%lld", j->id);
 
-    if (task_extend(p, j, 3600, err) != 0) {
+    STEP("user", tenant_ensure_user(p, t, err, ERRLEN));
+    STEP("stop", tenant_stop_all(p, t, err, ERRLEN));
+    if (task_extend(p, j, BACKUP_LEASE, err) != 0) {
         row_free(&b);
         return LOST;
     }
-    STEP("user", tenant_ensure_user(p, t, err, ERRLEN));
-    STEP("stop", tenant_stop_all(p, t, err, ERRLEN));
     rc = restore_data(p, t, &b, tag, err);
     row_free(&b);
     STEP("restore", rc);

@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* seconds a job's lease is extended to before a backup or a put-back */
+#define MIGRATE_LEASE  3600
+
 /* 1 this job's backup is recorded (an earlier attempt made it), 0 not */
 static int
 backed_up(struct prov *p, struct job *j)
@@ -66,12 +69,14 @@ migrate_locked(struct prov *p, struct job *j, struct tenant *t, char *err)
         return FAILED;
     }
 
-    if (task_extend(p, j, 3600 + tenant_migrate_time(t), err) != 0) {
-        return LOST;
-    }
     /* its ports and secrets: the step's commands are rendered with them */
     STEP("prepare", tenant_prepare(p, t, err, ERRLEN));
     STEP("stop", tenant_stop_all(p, t, err, ERRLEN));
+    /* each step renews the lease to the default: the long ones extend it
+     * first (a crashed claimer's job is retaken at once all the same) */
+    if (task_extend(p, j, MIGRATE_LEASE, err) != 0) {
+        return LOST;
+    }
     if (rc == 0) {
         STEP("backup", backup_take(p, j, t, err));
     } else {
@@ -81,6 +86,11 @@ migrate_locked(struct prov *p, struct job *j, struct tenant *t, char *err)
         STEP("put-back", backup_put_back(p, j, t, "a", err));
     }
 
+    if (task_extend(p, j, MIGRATE_LEASE + tenant_migrate_time(t)
+                          + tenant_health_time(p, t), err) != 0)
+    {
+        return LOST;
+    }
     rc = tenant_run_migrate(p, t, why, sizeof(why));
     failpoint(j->kind, "migrated");
     if (rc == 0) {
@@ -96,7 +106,13 @@ migrate_locked(struct prov *p, struct job *j, struct tenant *t, char *err)
         log_warn("job %lld: %s: migration failed, putting its backup back: "
                  "%s", j->id, t->id, why);
         STEP("stop-again", tenant_stop_all(p, t, err, ERRLEN));
+        if (task_extend(p, j, MIGRATE_LEASE, err) != 0) {
+            return LOST;
+        }
         STEP("rollback", backup_put_back(p, j, t, "b", err));
+        if (task_extend(p, j, tenant_health_time(p, t), err) != 0) {
+            return LOST;
+        }
         STEP("services", task_start_active(p, t, err));
         outcome = "rolled_back";
     }

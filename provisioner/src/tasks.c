@@ -138,6 +138,9 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
     STEP("database", tenant_ensure_database(p, t, err, ERRLEN));
     /* a clone: the backup's data, the blueprint's files rendered over its
      * files next, and no setup (its database is set up already) */
+    if (clone && task_extend(p, j, 3600, err) != 0) {
+        return LOST;
+    }
     STEP("restore", backup_clone_into(p, j, t, err));
 
     email[0] = password[0] = rt_id[0] = '\0';
