@@ -33,7 +33,7 @@ base64url(char *dst, const unsigned char *src, size_t n)
 }
 
 static int
-create(PGconn *conn, const char *name)
+create(PGconn *conn, const char *name, const char *tenant)
 {
     unsigned char  id[KEY_ID_BYTES], secret[KEY_SECRET_BYTES];
     unsigned char  digest[EVP_MAX_MD_SIZE];
@@ -41,7 +41,7 @@ create(PGconn *conn, const char *name)
     char           id_hex[2 * KEY_ID_BYTES + 1];
     char           secret_b64[64];
     char           hash_param[2 + 2 * EVP_MAX_MD_SIZE + 1];
-    const char    *params[3];
+    const char    *params[4];
     PGresult      *res;
 
     if (name == NULL || *name == '\0' || strlen(name) > 100) {
@@ -73,12 +73,22 @@ create(PGconn *conn, const char *name)
     params[0] = id_hex;
     params[1] = name;
     params[2] = hash_param;
+    params[3] = tenant;
 
+    /* a tenant's key: none is made for a tenant that does not exist */
     res = db_query(conn, "store api key",
-                   "INSERT INTO api_keys (id, name, key_hash)"
-                   " VALUES ($1, $2, $3::bytea)", 3, params);
+                   "INSERT INTO api_keys (id, name, key_hash, tenant_id)"
+                   " SELECT $1, $2, $3::bytea, $4"
+                   "  WHERE $4::text IS NULL"
+                   "     OR EXISTS (SELECT 1 FROM tenants WHERE id = $4)",
+                   4, params);
     if (res == NULL) {
         return 1;
+    }
+    if (atoi(PQcmdTuples(res)) != 1) {
+        PQclear(res);
+        log_err("apikey create: --tenant: no tenant named \"%s\"", tenant);
+        return 3;
     }
     PQclear(res);
 
@@ -94,17 +104,19 @@ list(PGconn *conn)
     int       i;
 
     res = db_query(conn, "list api keys",
-                   "SELECT id, name, created_at, coalesce(revoked_at::text, '')"
+                   "SELECT id, name, coalesce(tenant_id, '-'), created_at,"
+                   "       coalesce(revoked_at::text, '')"
                    " FROM api_keys ORDER BY created_at", 0, NULL);
     if (res == NULL) {
         return 1;
     }
 
-    printf("%-16s  %-24s  %-32s  %s\n", "ID", "NAME", "CREATED", "REVOKED");
+    printf("%-16s  %-24s  %-30s  %-32s  %s\n", "ID", "NAME", "TENANT",
+           "CREATED", "REVOKED");
     for (i = 0; i < PQntuples(res); i++) {
-        printf("%-16s  %-24s  %-32s  %s\n", PQgetvalue(res, i, 0),
+        printf("%-16s  %-24s  %-30s  %-32s  %s\n", PQgetvalue(res, i, 0),
                PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-               PQgetvalue(res, i, 3));
+               PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
     }
 
     PQclear(res);
@@ -145,12 +157,20 @@ int
 apikey_main(PGconn *conn, int argc, char **argv)
 {
     if (argc < 1) {
-        log_err("usage: provisioner apikey create NAME | list | revoke ID");
+        log_err("usage: provisioner apikey create NAME [--tenant T] | list |"
+                " revoke ID");
         return 2;
     }
 
     if (strcmp(argv[0], "create") == 0) {
-        return create(conn, argc > 1 ? argv[1] : NULL);
+        if (argc == 4 && strcmp(argv[2], "--tenant") == 0) {
+            return create(conn, argv[1], argv[3]);
+        }
+        if (argc > 2) {
+            log_err("usage: provisioner apikey create NAME [--tenant T]");
+            return 2;
+        }
+        return create(conn, argc > 1 ? argv[1] : NULL, NULL);
     }
     if (strcmp(argv[0], "list") == 0) {
         return list(conn);
