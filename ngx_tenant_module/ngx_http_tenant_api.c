@@ -36,6 +36,10 @@ static ngx_int_t ngx_http_tenant_api_key(ngx_http_request_t *r,
 static void ngx_http_tenant_api_auth(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_auth_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
+static void ngx_http_tenant_api_scope(ngx_http_tenant_api_ctx_t *ctx);
+static void ngx_http_tenant_api_owned(ngx_http_tenant_api_ctx_t *ctx,
+    PGresult *res);
+static void ngx_http_tenant_api_not_owned(ngx_http_tenant_api_ctx_t *ctx);
 static void ngx_http_tenant_api_cleanup(void *data);
 static ngx_int_t ngx_http_tenant_api_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -697,7 +701,7 @@ ngx_http_tenant_api_auth(ngx_http_tenant_api_ctx_t *ctx)
     }
 
     (void) ngx_http_tenant_api_query(ctx,
-        "SELECT encode(key_hash, 'hex'), revoked_at IS NOT NULL"
+        "SELECT encode(key_hash, 'hex'), revoked_at IS NOT NULL, tenant_id"
         " FROM api_keys WHERE id = $1",
         ngx_http_tenant_api_auth_done, 1, ctx->key_id.data);
 
@@ -755,7 +759,23 @@ ngx_http_tenant_api_auth_done(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
         return;
     }
 
-    ctx->route->action(ctx);
+    if (PQgetisnull(res, 0, 2)) {
+        ctx->route->action(ctx);
+        return;
+    }
+
+    ctx->key_tenant.len = PQgetlength(res, 0, 2);
+    ctx->key_tenant.data = ngx_pnalloc(ctx->pool, ctx->key_tenant.len + 1);
+    if (ctx->key_tenant.data == NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "out of memory", NULL);
+        return;
+    }
+
+    *ngx_cpymem(ctx->key_tenant.data, PQgetvalue(res, 0, 2),
+                ctx->key_tenant.len) = '\0';
+
+    ngx_http_tenant_api_scope(ctx);
     return;
 
 invalid:
@@ -764,6 +784,113 @@ invalid:
                               "invalid API key", NULL);
 }
 
+
+
+/*
+ * A tenant's key: its own tenant's routes only.  Another tenant's, or a
+ * job or backup of another, is 404 as if it did not exist, so a key
+ * learns no other tenant's name; a platform route is 403.
+ */
+
+static void
+ngx_http_tenant_api_scope(ngx_http_tenant_api_ctx_t *ctx)
+{
+    ngx_str_t   *arg;
+    ngx_uint_t   i;
+    const char  *sql;
+
+    arg = &ctx->arg[0];
+
+    switch (ctx->route->scope) {
+
+    case NGX_HTTP_TENANT_API_TENANT:
+
+        if (arg->len != ctx->key_tenant.len
+            || ngx_strncmp(arg->data, ctx->key_tenant.data, arg->len) != 0)
+        {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND,
+                                      "no_such_tenant",
+                                      "no tenant has this name", "name");
+            return;
+        }
+
+        ctx->route->action(ctx);
+        return;
+
+    case NGX_HTTP_TENANT_API_OWNED:
+
+        for (i = 0; i < arg->len; i++) {
+            if (arg->data[i] < '0' || arg->data[i] > '9') {
+                break;
+            }
+        }
+
+        if (arg->len == 0 || arg->len > 18 || i < arg->len) {
+            ngx_http_tenant_api_not_owned(ctx);
+            return;
+        }
+
+        ctx->owned.data = ngx_pnalloc(ctx->pool, arg->len + 1);
+        if (ctx->owned.data == NULL) {
+            ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal", "out of memory", NULL);
+            return;
+        }
+
+        ctx->owned.len = arg->len;
+        *ngx_cpymem(ctx->owned.data, arg->data, arg->len) = '\0';
+
+        sql = ctx->route->path[0] == 'j'
+              ? "SELECT 1 FROM jobs WHERE id = $1::bigint AND tenant_id = $2"
+              : "SELECT 1 FROM tenant_backups WHERE id = $1::bigint"
+                " AND tenant_id = $2 AND tenant_gone_at IS NULL";
+
+        (void) ngx_http_tenant_api_query(ctx, sql,
+                                         ngx_http_tenant_api_owned, 2,
+                                         ctx->owned.data,
+                                         ctx->key_tenant.data);
+        return;
+
+    default:
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_FORBIDDEN, "tenant_key",
+                                  "this key is bound to one tenant: it may "
+                                  "use that tenant's routes only (tenants/"
+                                  "{name}, its jobs and backups)", NULL);
+    }
+}
+
+
+static void
+ngx_http_tenant_api_owned(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_tenant_api_not_owned(ctx);
+        return;
+    }
+
+    ctx->route->action(ctx);
+}
+
+
+/* the answer a job or backup that does not exist gets */
+
+static void
+ngx_http_tenant_api_not_owned(ngx_http_tenant_api_ctx_t *ctx)
+{
+    if (ctx->route->path[0] == 'j') {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_job",
+                                  "no job has this id", "id");
+        return;
+    }
+
+    ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_backup",
+                              "no backup has this id", "id");
+}
 
 
 static void

@@ -43,12 +43,20 @@ typedef struct {
 } ngx_http_tenant_api_args_t;
 
 
+/* what a tenant's key may do with a route (api_keys.tenant_id) */
+#define NGX_HTTP_TENANT_API_PLATFORM    0   /* nothing: 403 */
+#define NGX_HTTP_TENANT_API_TENANT      1   /* tenants/{name}: its own */
+#define NGX_HTTP_TENANT_API_OWNED       2   /* jobs/{id}, backups/{id}: its
+                                               tenant's */
+
+
 typedef struct {
     ngx_uint_t                      method;
     const char                     *path;       /* "tenants/{name}" style, see below */
     ngx_uint_t                      auth;
     ngx_uint_t                      body;
     ngx_http_tenant_api_action_pt   action;
+    ngx_uint_t                      scope;      /* NGX_HTTP_TENANT_API_* */
 } ngx_http_tenant_api_route_t;
 
 
@@ -71,6 +79,9 @@ struct ngx_http_tenant_api_ctx_s {
 
     ngx_str_t                       key_id;
     u_char                          key_hash[32];
+    ngx_str_t                       key_tenant; /* a tenant's key: its
+                                                   tenant; len 0: none */
+    ngx_str_t                       owned;      /* the path's id it owns */
     ngx_str_t                       actor;      /* "key:<id>", "user:<name>" */
 
     /* an operator's session (ngx_http_tenant_api_session.c) */
