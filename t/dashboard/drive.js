@@ -34,6 +34,23 @@ async function text(page, sel) {
   return page.$eval(sel, (e) => e.textContent).catch(() => null);
 }
 
+// a click as a person makes it: on the element there when the click lands.
+// The page re-renders a view when its data arrives, so an element found a
+// moment before may have been replaced: find it again and retry.
+async function click(page, sel, opts) {
+  const end = Date.now() + 10000;
+  for (;;) {
+    try {
+      await page.waitForSelector(sel, { timeout: 10000 });
+      await page.click(sel, opts);
+      return;
+    } catch (e) {
+      if (!/detached|not clickable|No node found/i.test(String(e)) || Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 async function until(fn, secs) {
   const end = Date.now() + secs * 1000;
   while (Date.now() < end) {
@@ -71,13 +88,13 @@ async function until(fn, secs) {
     await page.screenshot({ path: shots + '/signin.png' });
     await page.type('#user', user);
     await page.type('#password', 'not the password');
-    await page.click('#signin-submit');
+    await click(page, '#signin-submit');
     check(await until(async () => /wrong user name or password/.test(await text(page, '#signin-error') || ''), 10),
           'a wrong password is refused, and the page says so');
     check(await page.$('#tenant-rows') === null, '... and shows no tenants');
 
     // by keyboard: focus starts in the user field; Tab to the password, Enter
-    await page.click('#user', { clickCount: 3 });
+    await click(page, '#user', { clickCount: 3 });
     await page.keyboard.type(user);
     await page.keyboard.press('Tab');
     await page.keyboard.type(password);
@@ -90,18 +107,18 @@ async function until(fn, secs) {
     check(await page.evaluate(() => document.cookie.indexOf('ngx_tenant_session') < 0), '... out of the page\'s scripts\' reach');
 
     // --- create, credentials once -----------------------------------------
-    await page.click('#new-tenant');
+    await click(page, '#new-tenant');
     await page.waitForSelector('#create-dialog[open]');
     await page.type('#create-name', 'webshop');
     await page.select('#create-blueprint', 'static');
     await page.select('#create-theme', 'fashion');
-    await page.click('#create-submit');
+    await click(page, '#create-submit');
     check(await page.waitForSelector('#cred-password', { timeout: 60000 }).then(() => true, () => false),
           'the create job runs in a dialog and ends with the admin credentials');
     const pw = await text(page, '#cred-password');
     check(/^[A-Za-z0-9]{20}$/.test(pw || ''), 'the admin password is shown', (pw || '').length + ' characters');
     await page.screenshot({ path: shots + '/create-credentials.png' });
-    await page.click('#job-close');
+    await click(page, '#job-close');
 
     // live: the row turns active without a reload
     check(await until(async () => (await text(page, 'tr[data-tenant="webshop"] .tenant-status')) === 'active', 60),
@@ -117,20 +134,20 @@ async function until(fn, secs) {
     check(await until(async () => (await page.$$('tr[data-tenant]')).length === 1, 10), 'search by name prefix: one row');
 
     // --- the tenant's page: suspend, resume, pictures ------------------------
-    await page.click('tr[data-tenant="webshop"] a');
+    await click(page, 'tr[data-tenant="webshop"] a');
     await page.waitForSelector('#act-suspend', { timeout: 10000 });
-    await page.click('#act-suspend');
+    await click(page, '#act-suspend');
     check(await until(async () => (await text(page, '#detail-status')) === 'suspended', 30), 'suspend: the page shows suspended');
     check((await raw('/', { Host: 'webshop.localhost' })).status === 503, '... and the edge answers 503');
     await page.waitForSelector('#act-resume', { timeout: 10000 });
-    await page.click('#act-resume');
+    await click(page, '#act-resume');
     check(await until(async () => (await text(page, '#detail-status')) === 'active', 60), 'resume: active again');
     // seed-admin from the page: the new login works on the tenant's admin
-    await page.click('#act-seed-admin');
+    await click(page, '#act-seed-admin');
     await page.waitForSelector('#seed-dialog[open]');
     await page.type('#seed-dialog input[name="email"]', 'owner@webshop.test');
     await page.type('#seed-dialog input[name="password"]', 'Owner-pass-1234');
-    await page.click('#seed-dialog button[type="submit"]');
+    await click(page, '#seed-dialog button[type="submit"]');
     check(await until(async () => {
       const rows = await page.$$eval('#tenant-jobs tr', (trs) => trs.map((tr) => tr.textContent));
       return rows.some((r) => /seed_admin\s*done/.test(r));
@@ -168,7 +185,7 @@ async function until(fn, secs) {
     check(nocsrf === 403, 'a change with the cookie and no CSRF token is refused', nocsrf);
 
     // --- the platform --------------------------------------------------------
-    await page.click('#nav-platform');
+    await click(page, '#nav-platform');
     check(await until(async () => /Registry/.test(await text(page, '#health-overall') || ''), 10), 'the platform page: health');
     check(await until(async () => /cache entries/.test(await text(page, '#edge-stats') || ''), 15), '... and this edge\'s cache');
     check(await until(async () => (await page.$$('#provisioners tr')).length === 1, 10), '... the provisioner');
@@ -179,7 +196,7 @@ async function until(fn, secs) {
     // isMobile reloads the page too
     await page.setViewport({ width: 375, height: 740, isMobile: true });
     await page.waitForSelector('header:not([hidden]) #nav-tenants', { timeout: 10000 });
-    await page.click('#nav-tenants');
+    await click(page, '#nav-tenants');
     await page.waitForSelector('tr[data-tenant="webshop"]', { timeout: 10000 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(overflow <= 1, 'readable on a phone: nothing wider than the screen', overflow + ' px');
@@ -189,24 +206,24 @@ async function until(fn, secs) {
     await page.waitForSelector('tr[data-tenant="webshop"] a', { timeout: 10000 });
 
     // --- delete, typed ---------------------------------------------------------
-    await page.click('tr[data-tenant="webshop"] a');
+    await click(page, 'tr[data-tenant="webshop"] a');
     await page.waitForSelector('#act-delete', { timeout: 10000 });
-    await page.click('#act-delete');
+    await click(page, '#act-delete');
     await page.waitForSelector('#confirm-dialog[open]');
     check(await page.$eval('#confirm-ok', (b) => b.disabled), 'delete waits for the name to be typed');
     await page.type('#confirm-name', 'webshox');
     check(await page.$eval('#confirm-ok', (b) => b.disabled), '... a wrong name does not do');
-    await page.click('#confirm-name', { clickCount: 3 });
+    await click(page, '#confirm-name', { clickCount: 3 });
     await page.type('#confirm-name', 'webshop');
     check(!(await page.$eval('#confirm-ok', (b) => b.disabled)), '... the right one does');
     await page.screenshot({ path: shots + '/delete-confirm.png' });
-    await page.click('#confirm-ok');
+    await click(page, '#confirm-ok');
     check(await until(async () => /no tenant|not found|no_such/i.test(await text(page, '#tenant-details') || '')
                                || (await text(page, '#detail-status')) === 'deleting', 60),
           'deleted: the page shows it going');
 
     // --- sign-out ---------------------------------------------------------------
-    await page.click('#signout');
+    await click(page, '#signout');
     check(await page.waitForSelector('#user', { timeout: 10000 }).then(() => true, () => false), 'signed out: the sign-in page');
     const after = await raw('/api/tenants', { Host: 'localhost', Cookie: 'ngx_tenant_session=' + (session ? session.value : '') });
     check(after.status === 401, 'the old session cookie is refused after sign-out', after.status);
