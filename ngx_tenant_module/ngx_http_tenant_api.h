@@ -233,6 +233,11 @@ void ngx_http_tenant_api_mutate(ngx_http_tenant_api_ctx_t *ctx,
 void ngx_http_tenant_api_job_made(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
 
+/* ngx_http_tenant_api_keys.c */
+void ngx_http_tenant_api_keys(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_key_create(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_key_revoke(ngx_http_tenant_api_ctx_t *ctx);
+
 /* ngx_http_tenant_api_backups.c */
 void ngx_http_tenant_api_backups(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_backup_create(ngx_http_tenant_api_ctx_t *ctx);

@@ -267,8 +267,9 @@ const char *
 ngx_http_tenant_api_str_max(ngx_http_tenant_api_ctx_t *ctx,
     const char *name, ngx_uint_t required, size_t max, ngx_str_t *value)
 {
-    json_t     *v;
-    ngx_str_t   s;
+    json_t      *v;
+    ngx_str_t    s;
+    const char  *msg;
 
     ngx_str_null(value);
 
@@ -286,8 +287,17 @@ ngx_http_tenant_api_str_max(ngx_http_tenant_api_ctx_t *ctx,
     s.len = json_string_length(v);
 
     if (s.len > max) {
-        return max == 4096 ? "is too long: at most 4096 bytes"
-                           : "is too long: at most 65536 bytes";
+        value->data = ngx_pnalloc(ctx->pool, sizeof("is too long: at most  "
+                                                    "bytes") + NGX_SIZE_T_LEN);
+        if (value->data == NULL) {
+            return "is too long";
+        }
+
+        *ngx_sprintf(value->data, "is too long: at most %uz bytes", max)
+            = '\0';
+        msg = (const char *) value->data;
+        ngx_str_null(value);
+        return msg;
     }
 
     value->data = ngx_pnalloc(ctx->pool, s.len + 1);
