@@ -103,6 +103,35 @@ $t->{api_key} = $platform;
 is($t->api(GET => "jobs/$b_job")->{status}, 200, 'the platform key reads any job');
 is($t->api(GET => 'tenants')->{status}, 200, '... and lists tenants');
 
+
+# keys made through the API by the platform
+$r = $t->api(POST => 'tenants/shop-b/keys', { name => 'shop-b integration' });
+is($r->{status}, 201, 'POST tenants/shop-b/keys: 201');
+my $key_b = $r->{json}{key}{key};
+like($key_b // '', qr/^tk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/, '... with the key, shown this once');
+my $id_b = $r->{json}{key}{id};
+unlike($t->psql("SELECT string_agg(encode(key_hash, 'hex'), ' ') FROM api_keys"), qr/\Q@{[substr($key_b, 20)]}\E/, 'the registry keeps its hash only');
+$r = $t->api(GET => 'tenants/shop-b/keys');
+is(scalar @{ $r->{json}{keys} }, 1, 'GET tenants/shop-b/keys lists it');
+ok(!exists $r->{json}{keys}[0]{key}, '... without the secret');
+is($t->api(POST => 'tenants/nobody/keys', { name => 'x' })->{status}, 404, 'a key for no tenant: 404');
+$r = $t->api(POST => 'tenants/shop-b/keys', { name => '' });
+is($r->{status}, 422, 'an empty name: 422');
+is($r->{json}{error}{field}, 'name', '... naming it');
+is($t->psql("SELECT count(*) FROM audit_log WHERE action = 'key.create' AND tenant_id = 'shop-b'"), 1, 'audited');
+$t->{api_key} = $key_b;
+is($t->api(GET => 'tenants/shop-b')->{status}, 200, 'the API-made key opens its tenant');
+is($t->api(GET => 'tenants/shop-a')->{status}, 404, '... and not another');
+$r = $t->api(POST => 'tenants/shop-b/keys', { name => 'more' });
+is($r->{status}, 403, 'a tenant key cannot make keys');
+$t->{api_key} = $platform;
+$r = $t->api(DELETE => "tenants/shop-b/keys/$id_b");
+is($r->{status}, 200, 'DELETE tenants/shop-b/keys/ID revokes it');
+is($t->api(DELETE => "tenants/shop-a/keys/$id_b")->{status}, 404, 'another tenant\'s key id: 404');
+$t->{api_key} = $key_b;
+is($t->api(GET => 'tenants/shop-b')->{status}, 403, 'revoked: refused at its next request');
+$t->{api_key} = $platform;
+
 # the key goes with its tenant
 $r = $t->api(DELETE => 'tenants/shop-a?wait=60');
 is($r->{json}{job}{status}, 'done', 'shop-a deleted');
