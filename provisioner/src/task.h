@@ -75,6 +75,10 @@ enum outcome backup_locked_run(struct prov *p, struct job *j,
                                                    struct job *,
                                                    struct tenant *, char *));
 
+/* webhook.c: a sign-up's decision posted, signed, to the tenant's stack */
+enum outcome webhook_do_send(struct prov *p, struct job *j, struct tenant *t,
+                             char *err);
+
 /* fleet.c */
 enum outcome fleet_do_migrate(struct prov *p, struct job *j,
                               struct tenant *t, char *err);

@@ -447,6 +447,8 @@ dispatch(struct prov *p, struct job *j, char *err)
         o = backup_do_restore(p, j, &t, err);
     } else if (strcmp(j->kind, "migrate") == 0) {
         o = fleet_do_migrate(p, j, &t, err);
+    } else if (strcmp(j->kind, "webhook") == 0) {
+        o = webhook_do_send(p, j, &t, err);
     } else {
         snprintf(err, ERRLEN, "unknown job kind %s", j->kind);
         o = PERMANENT;

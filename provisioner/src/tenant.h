@@ -49,6 +49,8 @@ int  tenant_ensure_secrets(struct prov *p, struct tenant *t, char *err,
 /* re-encrypts secrets stored before migration 007, bound to their tenant
  * and name; how many, or -1 */
 int  tenant_secrets_bind(struct prov *p);
+int  tenant_ensure_named_secret(struct prov *p, struct tenant *t,
+                                const char *name, char *err, size_t len);
 int  tenant_ensure_database(struct prov *p, struct tenant *t, char *err,
                             size_t len);
 int  tenant_drop_database(struct prov *p, const char *id, char *err,

@@ -186,6 +186,26 @@ tenant_ensure_secrets(struct prov *p, struct tenant *t, char *err, size_t len)
     return tenant_load_secrets(p, t, err, len);
 }
 
+/* one secret by name, made if it is not there yet (a webhook's key) */
+int
+tenant_ensure_named_secret(struct prov *p, struct tenant *t,
+                           const char *name, char *err, size_t len)
+{
+    struct need nd = { p, t, err, len };
+
+    if (!p->have_key) {
+        snprintf(err, len, "secret_key is not configured");
+        return -1;
+    }
+    if (tenant_load_secrets(p, t, err, len) != 0
+        || need_secret(name, &nd) != 0)
+    {
+        return -1;
+    }
+    json_object_clear(t->secrets);
+    return tenant_load_secrets(p, t, err, len);
+}
+
 /*
  * Rows written before secrets were bound to their tenant and name
  * (migration 007) are re-encrypted bound, once, when the daemon starts.
