@@ -233,6 +233,13 @@ void ngx_http_tenant_api_mutate(ngx_http_tenant_api_ctx_t *ctx,
 void ngx_http_tenant_api_job_made(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
 
+/* ngx_http_tenant_api_signups.c */
+void ngx_http_tenant_api_signup(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_signups(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_signup_settings(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_signup_approve(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_signup_reject(ngx_http_tenant_api_ctx_t *ctx);
+
 /* ngx_http_tenant_api_keys.c */
 void ngx_http_tenant_api_keys(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_key_create(ngx_http_tenant_api_ctx_t *ctx);
