@@ -20,7 +20,7 @@ $t->start_provisioner(blueprints => $bps);
 $t->{api_key} = $t->create_api_key('prov');
 
 is($t->psql('SELECT string_agg(name, \',\' ORDER BY name) FROM blueprints'),
-   'blog,dbapp,sharedapp,static,static-shared', 'blueprints published to the registry');
+   'blog,dbapp,hookapp,sharedapp,static,static-shared', 'blueprints published to the registry');
 
 # --- through the API -------------------------------------------------------
 my $r = $t->api(POST => 'tenants?wait=30', { name => 'acme', blueprint => 'static', theme => 'electronics', display_name => 'Acme Gadgets' });

@@ -46,6 +46,41 @@ sub make {
              '-c', 'CREATE TABLE audit (at timestamptz)'],
         ] },
     }));
+    # hookapp: its stack receives the platform's webhooks (busybox httpd CGI):
+    # each delivery's signature, body and tries land in its home's hooks/,
+    # the key it was given to check them in webhook_secret; a fail-next file
+    # makes it answer the next one 503
+    make_path("$dir/hookapp");
+    Tenant::Test::write_file("$dir/hookapp/index.html", "<h1>{{display_name}} takes sign-ups</h1>\n");
+    Tenant::Test::write_file("$dir/hookapp/hook", <<'SH');
+#!/bin/sh
+d=../../hooks
+mkdir -p $d
+id=$HTTP_X_NGX_TENANT_DELIVERY
+case "$id" in *[!0-9]*|'') printf 'Status: 400 Bad Request\r\n\r\n'; exit 0;; esac
+n=$(cat $d/$id.tries 2>/dev/null || echo 0); echo $((n + 1)) > $d/$id.tries
+if [ -e ../../fail-next ]; then
+    rm -f ../../fail-next
+    printf 'Status: 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nlater\n'
+    exit 0
+fi
+printf %s "$HTTP_X_NGX_TENANT_SIGNATURE" > $d/$id.sig
+head -c "$CONTENT_LENGTH" > $d/$id.body
+printf 'Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nok\n'
+SH
+    Tenant::Test::write_file("$dir/hookapp.json", $json->encode({
+        name => 'hookapp', drivers => ['process'], modes => ['dedicated'],
+        themes => ['default'], database => JSON::PP::false,
+        roles => { site => 'web' },
+        services => { web => {
+            command => ['busybox', 'sh', '-c',
+                'chmod 755 site/cgi-bin/hook && printf %s "$WEBHOOK_SECRET" > webhook_secret'
+                . ' && exec busybox httpd -f -v -p 127.0.0.1:{{port}} -h {{dir}}/site'],
+            env => { WEBHOOK_SECRET => '{{secret:webhook_secret}}' },
+            health => { path => '/', timeout => 10 },
+            files => { 'site/index.html' => 'index.html', 'site/cgi-bin/hook' => 'hook' },
+        } },
+    }));
     if ($o{shared}) {
         Tenant::Test::write_file("$dir/sharedapp.json", $json->encode({
             name => 'sharedapp', drivers => ['process'], modes => ['shared'],
