@@ -147,6 +147,11 @@ const char *ngx_http_tenant_api_str_max(ngx_http_tenant_api_ctx_t *ctx,
 ngx_int_t ngx_http_tenant_api_number(ngx_http_tenant_api_ctx_t *ctx,
     ngx_str_t *v, const char *name, ngx_int_t def, ngx_int_t lo,
     ngx_int_t hi);
+ngx_int_t ngx_http_tenant_api_status_arg(ngx_http_tenant_api_ctx_t *ctx,
+    const char **values, const char *valid, const char **out);
+void ngx_http_tenant_api_wrap(ngx_http_tenant_api_ctx_t *ctx, PGresult *res,
+    const char *name, const char *code, const char *message,
+    const char *field);
 
 /* ngx_http_tenant_api_browse.c */
 void ngx_http_tenant_api_blueprints(ngx_http_tenant_api_ctx_t *ctx);

@@ -31,8 +31,6 @@ static void ngx_http_tenant_api_migration_made(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res);
 static void ngx_http_tenant_api_migrations_done(
     ngx_http_tenant_api_ctx_t *ctx, PGresult *res);
-static void ngx_http_tenant_api_wrapped(ngx_http_tenant_api_ctx_t *ctx,
-    PGresult *res, const char *name);
 
 
 /* a backup's or migration's id in the path: one that cannot exist is 404 */
@@ -66,26 +64,6 @@ ngx_http_tenant_api_id_arg(ngx_http_tenant_api_ctx_t *ctx, const char *what,
     }
 
     return NGX_OK;
-}
-
-
-/* the registry's one JSON value (column 0) as {name: value} */
-
-static void
-ngx_http_tenant_api_wrapped(ngx_http_tenant_api_ctx_t *ctx, PGresult *res,
-    const char *name)
-{
-    json_t  *v;
-
-    v = ngx_http_tenant_api_json(res, 0);
-
-    if (v == NULL) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "internal", "bad registry answer", NULL);
-        return;
-    }
-
-    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK, json_pack("{s:o}", name, v));
 }
 
 
@@ -126,7 +104,8 @@ ngx_http_tenant_api_backups_done(ngx_http_tenant_api_ctx_t *ctx,
         return;
     }
 
-    ngx_http_tenant_api_wrapped(ctx, res, "backups");
+    ngx_http_tenant_api_wrap(ctx, res, "backups", "no_such_tenant",
+                             "no tenant has this name", "name");
 }
 
 
@@ -394,12 +373,8 @@ static void
 ngx_http_tenant_api_migrations_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
-    }
-
-    ngx_http_tenant_api_wrapped(ctx, res, "migrations");
+    ngx_http_tenant_api_wrap(ctx, res, "migrations", "no_such_migration",
+                             "no migration", "id");
 }
 
 
@@ -533,8 +508,7 @@ ngx_http_tenant_api_migration_made(ngx_http_tenant_api_ctx_t *ctx,
 void
 ngx_http_tenant_api_migration_get(ngx_http_tenant_api_ctx_t *ctx)
 {
-    ngx_str_t    id, v;
-    ngx_uint_t   i;
+    ngx_str_t    id;
     const char  *status;
 
     static const char  *statuses[] = { "pending", "queued", "migrated",
@@ -545,27 +519,13 @@ ngx_http_tenant_api_migration_get(ngx_http_tenant_api_ctx_t *ctx)
         return;
     }
 
-    status = NULL;
-    v = ctx->args.status;
-
-    if (v.data) {
-        for (i = 0; statuses[i]; i++) {
-            if (v.len == ngx_strlen(statuses[i])
-                && ngx_strncmp(v.data, statuses[i], v.len) == 0)
-            {
-                status = statuses[i];
-                break;
-            }
-        }
-
-        if (status == NULL) {
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "invalid_parameter",
-                                      "status must be pending, queued, "
-                                      "migrated, rolled_back, failed or "
-                                      "skipped", "status");
-            return;
-        }
+    if (ngx_http_tenant_api_status_arg(ctx, statuses,
+                                       "status must be pending, queued, "
+                                       "migrated, rolled_back, failed or "
+                                       "skipped", &status)
+        != NGX_OK)
+    {
+        return;
     }
 
     (void) ngx_http_tenant_api_query(ctx,
@@ -578,19 +538,8 @@ static void
 ngx_http_tenant_api_migration_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
-    }
-
-    if (PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND,
-                                  "no_such_migration",
-                                  "no migration has this id", "id");
-        return;
-    }
-
-    ngx_http_tenant_api_wrapped(ctx, res, "migration");
+    ngx_http_tenant_api_wrap(ctx, res, "migration", "no_such_migration",
+                             "no migration has this id", "id");
 }
 
 

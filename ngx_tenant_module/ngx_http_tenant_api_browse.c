@@ -172,8 +172,6 @@ void
 ngx_http_tenant_api_jobs(ngx_http_tenant_api_ctx_t *ctx)
 {
     u_char      *tenant, *before, *limit;
-    ngx_str_t    v;
-    ngx_uint_t   i;
     const char  *status;
 
     static const char  *statuses[] = { "queued", "running", "done", "failed",
@@ -185,27 +183,12 @@ ngx_http_tenant_api_jobs(ngx_http_tenant_api_ctx_t *ctx)
         return;
     }
 
-    status = NULL;
-
-    v = ctx->args.status;
-
-    if (v.data) {
-        for (i = 0; statuses[i]; i++) {
-            if (v.len == ngx_strlen(statuses[i])
-                && ngx_strncmp(v.data, statuses[i], v.len) == 0)
-            {
-                status = statuses[i];
-                break;
-            }
-        }
-
-        if (status == NULL) {
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "invalid_parameter",
-                                      "status must be queued, running, done "
-                                      "or failed", "status");
-            return;
-        }
+    if (ngx_http_tenant_api_status_arg(ctx, statuses,
+                                       "status must be queued, running, "
+                                       "done or failed", &status)
+        != NGX_OK)
+    {
+        return;
     }
 
     (void) ngx_http_tenant_api_query(ctx,

@@ -378,3 +378,74 @@ ngx_http_tenant_api_number(ngx_http_tenant_api_ctx_t *ctx, ngx_str_t *v,
 
     return n;
 }
+
+
+/*
+ * ?status= checked against the values a route knows: NGX_OK with *out one
+ * of them (NULL when absent), or NGX_ERROR once the 400 (its message
+ * listing them) is sent.
+ */
+
+ngx_int_t
+ngx_http_tenant_api_status_arg(ngx_http_tenant_api_ctx_t *ctx,
+    const char **values, const char *valid, const char **out)
+{
+    ngx_str_t   v;
+    ngx_uint_t  i;
+
+    *out = NULL;
+    v = ctx->args.status;
+
+    if (v.data == NULL) {
+        return NGX_OK;
+    }
+
+    for (i = 0; values[i]; i++) {
+        if (v.len == ngx_strlen(values[i])
+            && ngx_strncmp(v.data, values[i], v.len) == 0)
+        {
+            *out = values[i];
+            return NGX_OK;
+        }
+    }
+
+    ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST, "invalid_parameter",
+                              valid, "status");
+    return NGX_ERROR;
+}
+
+
+/*
+ * An answer that is the registry's one JSON value, sent as {name: value};
+ * a NULL value is the 404 code, message and field given (what was looked
+ * for is not there).
+ */
+
+void
+ngx_http_tenant_api_wrap(ngx_http_tenant_api_ctx_t *ctx, PGresult *res,
+    const char *name, const char *code, const char *message,
+    const char *field)
+{
+    json_t  *v;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        ngx_http_tenant_api_db_error(ctx, res);
+        return;
+    }
+
+    if (PQgetisnull(res, 0, 0)) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, code, message,
+                                  field);
+        return;
+    }
+
+    v = ngx_http_tenant_api_json(res, 0);
+
+    if (v == NULL) {
+        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal", "bad registry answer", NULL);
+        return;
+    }
+
+    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK, json_pack("{s:o}", name, v));
+}

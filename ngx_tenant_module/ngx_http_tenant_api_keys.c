@@ -171,29 +171,8 @@ ngx_http_tenant_api_keys(ngx_http_tenant_api_ctx_t *ctx)
 static void
 ngx_http_tenant_api_keys_done(ngx_http_tenant_api_ctx_t *ctx, PGresult *res)
 {
-    json_t  *keys;
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
-    }
-
-    if (PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", "name");
-        return;
-    }
-
-    keys = ngx_http_tenant_api_json(res, 0);
-
-    if (keys == NULL) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "internal", "bad registry answer", NULL);
-        return;
-    }
-
-    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
-                              json_pack("{s:o}", "keys", keys));
+    ngx_http_tenant_api_wrap(ctx, res, "keys", "no_such_tenant",
+                             "no tenant has this name", "name");
 }
 
 

@@ -151,8 +151,7 @@ ngx_http_tenant_api_signup_made(ngx_http_tenant_api_ctx_t *ctx,
 void
 ngx_http_tenant_api_signups(ngx_http_tenant_api_ctx_t *ctx)
 {
-    ngx_str_t    tenant, v;
-    ngx_uint_t   i;
+    ngx_str_t    tenant;
     const char  *status;
 
     static const char  *statuses[] = { "pending", "approved", "rejected",
@@ -162,26 +161,12 @@ ngx_http_tenant_api_signups(ngx_http_tenant_api_ctx_t *ctx)
         return;
     }
 
-    status = NULL;
-    v = ctx->args.status;
-
-    if (v.data) {
-        for (i = 0; statuses[i]; i++) {
-            if (v.len == ngx_strlen(statuses[i])
-                && ngx_strncmp(v.data, statuses[i], v.len) == 0)
-            {
-                status = statuses[i];
-                break;
-            }
-        }
-
-        if (status == NULL) {
-            ngx_http_tenant_api_error(ctx, NGX_HTTP_BAD_REQUEST,
-                                      "invalid_parameter",
-                                      "status must be pending, approved or "
-                                      "rejected", "status");
-            return;
-        }
+    if (ngx_http_tenant_api_status_arg(ctx, statuses,
+                                       "status must be pending, approved or "
+                                       "rejected", &status)
+        != NGX_OK)
+    {
+        return;
     }
 
     (void) ngx_http_tenant_api_query(ctx,
@@ -194,29 +179,8 @@ static void
 ngx_http_tenant_api_signups_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
-    json_t  *list;
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
-    }
-
-    if (PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", "name");
-        return;
-    }
-
-    list = ngx_http_tenant_api_json(res, 0);
-
-    if (list == NULL) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "internal", "bad registry answer", NULL);
-        return;
-    }
-
-    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
-                              json_pack("{s:o}", "signups", list));
+    ngx_http_tenant_api_wrap(ctx, res, "signups", "no_such_tenant",
+                             "no tenant has this name", "name");
 }
 
 
@@ -280,29 +244,8 @@ static void
 ngx_http_tenant_api_signup_settings_done(ngx_http_tenant_api_ctx_t *ctx,
     PGresult *res)
 {
-    json_t  *s;
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        ngx_http_tenant_api_db_error(ctx, res);
-        return;
-    }
-
-    if (PQgetisnull(res, 0, 0)) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_NOT_FOUND, "no_such_tenant",
-                                  "no tenant has this name", "name");
-        return;
-    }
-
-    s = ngx_http_tenant_api_json(res, 0);
-
-    if (s == NULL) {
-        ngx_http_tenant_api_error(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "internal", "bad registry answer", NULL);
-        return;
-    }
-
-    ngx_http_tenant_api_reply(ctx, NGX_HTTP_OK,
-                              json_pack("{s:o}", "signups", s));
+    ngx_http_tenant_api_wrap(ctx, res, "signups", "no_such_tenant",
+                             "no tenant has this name", "name");
 }
 
 
