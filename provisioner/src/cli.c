@@ -52,21 +52,25 @@ static const char *const verbs[] = { "create", "delete", "suspend", "resume",
                                      "list", "logs", "health", "show",
                                      "seed-admin", "domains", "jobs",
                                      "certs", "limits", "plans", "users",
-                                     "backup", "backups", "verify",
-                                     "restore", "clone", "fleet-migrate",
-                                     "migration", NULL };
+                                     NULL };
 
-int
-cli_is_verb(const char *verb)
+static int
+in_list(const char *const *list, const char *verb)
 {
     const char *const *v;
 
-    for (v = verbs; *v; v++) {
+    for (v = list; *v; v++) {
         if (strcmp(*v, verb) == 0) {
             return 1;
         }
     }
     return 0;
+}
+
+int
+cli_is_verb(const char *verb)
+{
+    return in_list(verbs, verb) || in_list(cli_backup_verbs, verb);
 }
 
 static int
@@ -638,7 +642,7 @@ cli_main(struct prov *p, const char *verb, int argc, char **argv)
     if (strcmp(verb, "jobs") == 0) {
         return jobs(p, &o);
     }
-    if (cli_backup_verb(verb)) {
+    if (in_list(cli_backup_verbs, verb)) {
         struct backup_args a = { o.name, o.args[0], o.args[1],
                                  o.display_name, o.status, o.wait,
                                  !o.no_verify, o.wave, o.max_failures };

@@ -17,22 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const verbs[] = { "backup", "backups", "verify",
-                                     "restore", "clone", "fleet-migrate",
-                                     "migration", NULL };
-
-int
-cli_backup_verb(const char *verb)
-{
-    const char *const *v;
-
-    for (v = verbs; *v; v++) {
-        if (strcmp(*v, verb) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
+const char *const cli_backup_verbs[] = { "backup", "backups", "verify",
+                                        "restore", "clone", "fleet-migrate",
+                                        "migration", NULL };
 
 static int
 usage(const char *verb, const char *msg, const char *what)

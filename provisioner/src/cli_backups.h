@@ -15,7 +15,8 @@ struct backup_args {
     int          max_failures;
 };
 
-int cli_backup_verb(const char *verb);
+/* the verbs this file serves */
+extern const char *const cli_backup_verbs[];
 int cli_backups(struct prov *p, const char *verb, const struct backup_args *a);
 
 #endif
