@@ -21,26 +21,15 @@ $t->start_provisioner(blueprints => $bps, extra => \@conf);
 $t->{api_key} = $t->create_api_key('backups');
 my $backups = "$t->{dir}/prov/backups";
 
-# the tenant's own database, as its service was told to reach it
-sub tenant_sql {
-    my ($name, $sql) = @_;
-    my $url = Tenant::Test::slurp("$t->{state_dir}/$name/home/db_url");
-    my ($rc, $out) = Tenant::Test::run_cmd('/usr/bin/psql', '-X', '-q', '-At',
-        '-v', 'ON_ERROR_STOP=1', '-d', $url, '-c', $sql);
-    die "tenant psql ($sql): $out" if $rc;
-    chomp $out;
-    return $out;
-}
-
 sub job_of { decode_json($_[0])->{id} }
 
 my ($rc, $out) = $t->cli('create', 'shop1', '--blueprint', 'dbapp', '--wait', '60');
 is($rc, 0, 'a tenant with a database') or diag $out;
-tenant_sql('shop1', 'CREATE TABLE items (id int PRIMARY KEY, name text, price numeric, made timestamptz DEFAULT now());'
+$t->tenant_sql('shop1', 'CREATE TABLE items (id int PRIMARY KEY, name text, price numeric, made timestamptz DEFAULT now());'
                   . " INSERT INTO items SELECT g, 'item ' || g, g * 1.5 FROM generate_series(1, 5000) g;"
                   . ' CREATE TABLE orders (id serial, item int, note text);'
                   . " INSERT INTO orders (item, note) SELECT g % 50 + 1, repeat('x', g % 7) FROM generate_series(1, 700) g");
-my $sum = tenant_sql('shop1', "SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM items i");
+my $sum = $t->tenant_sql('shop1', "SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM items i");
 my $home = "$t->{state_dir}/shop1/home";
 mkdir "$home/uploads";
 Tenant::Test::write_file("$home/uploads/logo.txt", "the shop's logo\n");
@@ -70,22 +59,22 @@ is($t->psql("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'scratch\\_%'"), 0
 like($out, qr/^$bid\s+manual\s+ok\s+\d+\s+\d+/m, 'CLI backups lists it, verified');
 
 # --- corrupt, then restore --------------------------------------------------
-tenant_sql('shop1', "DELETE FROM items WHERE id % 3 = 0; UPDATE items SET price = 0; DROP TABLE orders;"
+$t->tenant_sql('shop1', "DELETE FROM items WHERE id % 3 = 0; UPDATE items SET price = 0; DROP TABLE orders;"
                   . " CREATE TABLE junk (x int)");
 unlink "$home/uploads/logo.txt";
 Tenant::Test::write_file("$home/uploads/evil.txt", "not the shop's\n");
-isnt(tenant_sql('shop1', "SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM items i"), $sum, 'the data is corrupted');
+isnt($t->tenant_sql('shop1', "SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM items i"), $sum, 'the data is corrupted');
 my @before = $t->tenant_pids('shop1');
 
 ($rc, $out) = $t->cli('restore', $bid, '--wait', '60');
 is($rc, 0, 'CLI restore --wait: exit 0') or diag $out;
 is(decode_json($out)->{status}, 'done', 'the restore job is done');
-is(tenant_sql('shop1', "SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM items i"), $sum, 'every item is back, as it was');
-is(tenant_sql('shop1', 'SELECT count(*) FROM orders'), 700, 'the dropped table is back');
-is(tenant_sql('shop1', "SELECT count(*) FROM pg_tables WHERE tablename = 'junk'"), 0, 'what came after the backup is gone');
+is($t->tenant_sql('shop1', "SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM items i"), $sum, 'every item is back, as it was');
+is($t->tenant_sql('shop1', 'SELECT count(*) FROM orders'), 700, 'the dropped table is back');
+is($t->tenant_sql('shop1', "SELECT count(*) FROM pg_tables WHERE tablename = 'junk'"), 0, 'what came after the backup is gone');
 is(Tenant::Test::slurp("$home/uploads/logo.txt"), "the shop's logo\n", 'the deleted file is back');
 ok(!-e "$home/uploads/evil.txt", 'the file written after the backup is gone');
-is(tenant_sql('shop1', "SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"), 'tenant_shop1',
+is($t->tenant_sql('shop1', "SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"), 'tenant_shop1',
    'the restored tables belong to the tenant\'s role');
 is($t->psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'restore\\_%' OR datname LIKE 'retired\\_%'"), 0,
    'the old database was dropped once the restore succeeded');
@@ -129,8 +118,8 @@ like($out, qr/failed verification/, '... saying why');
 is($rc, 0, 'CLI clone --wait: exit 0') or diag $out;
 is($t->psql("SELECT status || ' ' || blueprint || ' ' || display_name FROM tenants WHERE id = 'shop2'"), 'active dbapp Shop Two',
    'the clone is an active tenant of the same blueprint');
-is(tenant_sql('shop2', "SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM items i"), $sum, 'with the backup\'s data');
-is(tenant_sql('shop2', "SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"), 'tenant_shop2',
+is($t->tenant_sql('shop2', "SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM items i"), $sum, 'with the backup\'s data');
+is($t->tenant_sql('shop2', "SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"), 'tenant_shop2',
    'owned by its own role');
 is(Tenant::Test::slurp("$t->{state_dir}/shop2/home/uploads/logo.txt"), "the shop's logo\n", 'and the backup\'s files');
 like(Tenant::Test::slurp("$t->{state_dir}/shop2/home/db_url"), qr{/tenant_shop2$}, 'its own database URL, not the source\'s');
@@ -222,10 +211,10 @@ is($r->{status}, 200, 'GET backups/ID');
 is($r->{json}{backup}{tables}, 2, '... its manifest: 2 tables');
 $r = $t->api(POST => "backups/$api_bid/verify?wait=60");
 is($r->{json}{job}{result}{ok}, JSON::PP::true, 'POST backups/ID/verify: ok');
-tenant_sql('shop1', 'DELETE FROM items');
+$t->tenant_sql('shop1', 'DELETE FROM items');
 $r = $t->api(POST => "backups/$api_bid/restore?wait=60");
 is($r->{json}{job}{status}, 'done', 'POST backups/ID/restore');
-is(tenant_sql('shop1', "SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM items i"), $sum, '... the items are back');
+is($t->tenant_sql('shop1', "SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM items i"), $sum, '... the items are back');
 $r = $t->api(POST => "backups/$api_bid/clone?wait=60", { name => 'shop5' });
 is($r->{json}{job}{status}, 'done', 'POST backups/ID/clone');
 is($r->{json}{tenant}{status}, 'active', '... an active tenant');

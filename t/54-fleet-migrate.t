@@ -23,21 +23,11 @@ $t->{api_key} = $t->create_api_key('fleet');
 
 my @names = map { sprintf 'fm%02d', $_ } 1 .. $N;
 
-sub tenant_sql {
-    my ($name, $sql) = @_;
-    my $url = Tenant::Test::slurp("$t->{state_dir}/$name/home/db_url");
-    my ($rc, $out) = Tenant::Test::run_cmd('/usr/bin/psql', '-X', '-q', '-At',
-        '-v', 'ON_ERROR_STOP=1', '-d', $url, '-c', $sql);
-    die "tenant psql ($sql): $out" if $rc;
-    chomp $out;
-    return $out;
-}
-
 # migrated: the new column and the new table; as before: neither
 sub shape {
     my ($name) = @_;
-    my $tag = tenant_sql($name, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'tag'");
-    my $at = tenant_sql($name, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'audit' AND column_name = 'at'");
+    my $tag = $t->tenant_sql($name, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'tag'");
+    my $at = $t->tenant_sql($name, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'audit' AND column_name = 'at'");
     return $tag && $at ? 'migrated' : !$tag && !$at ? 'before' : 'HALF';
 }
 
@@ -48,10 +38,10 @@ for my $n (@names) {
 ok(Tenant::Test::wait_until(sub { $t->psql("SELECT count(*) FROM tenants WHERE status = 'active'") == $N }, 300),
    "$N tenants active") or diag $t->psql("SELECT string_agg(id || ' ' || status, ', ') FROM tenants WHERE status <> 'active'");
 for my $n (@names) {
-    tenant_sql($n, "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items SELECT g, '$n ' || g FROM generate_series(1, 10) g");
+    $t->tenant_sql($n, "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items SELECT g, '$n ' || g FROM generate_series(1, 10) g");
 }
 # what makes #25's second statement fail, after its first one worked
-tenant_sql('fm25', 'CREATE TABLE audit (x int); INSERT INTO audit VALUES (25)');
+$t->tenant_sql('fm25', 'CREATE TABLE audit (x int); INSERT INTO audit VALUES (25)');
 
 my $r = $t->api(POST => 'migrations', { blueprint => 'nope' });
 is($r->{status}, 422, 'an unknown blueprint: 422');
@@ -87,8 +77,8 @@ my %shape = map { $_ => shape($_) } @names;
 is(scalar(grep { $shape{$_} eq 'HALF' } @names), 0, '0 tenants half-migrated');
 is(join(',', grep { $shape{$_} eq 'migrated' } @names), join(',', grep { $_ ne 'fm25' } @names[0 .. 29]),
    'the database of every tenant marked migrated is, and only those');
-is(tenant_sql('fm25', 'SELECT x FROM audit'), 25, '#25 has its own table as it was');
-is(tenant_sql('fm25', 'SELECT count(*) FROM items'), 10, '... and its rows');
+is($t->tenant_sql('fm25', 'SELECT x FROM audit'), 25, '#25 has its own table as it was');
+is($t->tenant_sql('fm25', 'SELECT count(*) FROM items'), 10, '... and its rows');
 is($t->psql("SELECT count(*) FROM tenant_backups WHERE reason = 'migration'"), 30, 'each tenant migrated was backed up first');
 is($t->psql("SELECT count(*) FROM pg_database WHERE datname ~ '^(restore|retired|scratch)_'"), 0, 'no database is left from the put-back');
 
@@ -100,7 +90,7 @@ is(scalar @{ $r->{json}{migration}{tenant_list} }, 1, '... one tenant');
 is($r->{json}{migration}{tenant_list}[0]{tenant}, 'fm25', '... #25');
 
 # the cause fixed, the migration resumed
-tenant_sql('fm25', 'DROP TABLE audit');
+$t->tenant_sql('fm25', 'DROP TABLE audit');
 ($rc, $out) = $t->cli('migration', $id, 'resume');
 is($rc, 0, 'CLI migration ID resume: exit 0') or diag $out;
 ok(Tenant::Test::wait_until(sub { $t->psql("SELECT status FROM fleet_migrations WHERE id = $id") eq 'done' }, 600),
@@ -114,7 +104,7 @@ is($t->psql("SELECT string_agg(n::text, ',') FROM (SELECT count(*) AS n FROM job
    'each tenant but #25 was migrated by exactly one job');
 is($t->psql("SELECT count(*) FROM jobs WHERE kind = 'migrate' AND tenant_id = 'fm25'"), 2, '#25 twice: rolled back, then migrated');
 is($t->psql("SELECT count(*) FROM jobs WHERE kind = 'migrate' AND status <> 'done'"), 0, 'no migrate job failed or is left');
-is(tenant_sql($_, 'SELECT count(*) FROM items'), 10, "$_ kept its rows") for @names[0, 24, 49];
+is($t->tenant_sql($_, 'SELECT count(*) FROM items'), 10, "$_ kept its rows") for @names[0, 24, 49];
 ok(Tenant::Test::wait_until(sub { $t->get("$_.localhost")->{status} == 200 }, 20), "$_ answers 200 after it") for @names[0, 24, 49];
 $r = $t->api(POST => "migrations/$id/resume");
 is($r->{status}, 409, 'resuming a finished migration: 409');
@@ -135,7 +125,7 @@ $t->start_provisioner(blueprints => $bps);
 for my $n (qw(km1 km2 km3)) {
     ($rc, $out) = $t->cli('create', $n, '--blueprint', 'dbapp2', '--wait', '60');
     die "create $n: $out" if $rc;
-    tenant_sql($n, "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items SELECT g, 'x' FROM generate_series(1, 10) g");
+    $t->tenant_sql($n, "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items SELECT g, 'x' FROM generate_series(1, 10) g");
 }
 $t->start_provisioner(blueprints => $bps, env => { PROVISIONER_FAILPOINT => 'migrate:migrated' });
 ($rc, $out) = $t->cli('fleet-migrate', 'dbapp2', '--wave', '3');
@@ -154,6 +144,6 @@ is(shape($_), 'migrated', "$_ is migrated") for qw(km1 km2 km3);
 is($t->psql("SELECT attempts FROM jobs WHERE kind = 'migrate' AND tenant_id = '$victim'"), 2, "${victim}'s job took two attempts");
 like($t->provisioner_log, qr/$victim was backed up by an earlier attempt; putting that backup back before migrating again/,
      '... the second put its backup back before migrating again');
-is(tenant_sql($victim, 'SELECT count(*) FROM items'), 10, '... and kept its rows');
+is($t->tenant_sql($victim, 'SELECT count(*) FROM items'), 10, '... and kept its rows');
 
 Tenant::Test::finish();

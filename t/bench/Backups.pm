@@ -13,16 +13,6 @@ use Tenant::Test;
 use Tenant::Conf;
 use Tenant::Blueprints;
 
-sub tenant_sql {
-    my ($t, $name, $sql) = @_;
-    my $url = Tenant::Test::slurp("$t->{state_dir}/$name/home/db_url");
-    my ($rc, $out) = Tenant::Test::run_cmd('/usr/bin/psql', '-X', '-q', '-At',
-        '-v', 'ON_ERROR_STOP=1', '-d', $url, '-c', $sql);
-    die "tenant psql ($sql): $out" if $rc;
-    chomp $out;
-    return $out;
-}
-
 sub job_seconds {
     my ($t, $id) = @_;
     return $t->psql("SELECT extract(epoch FROM finished_at - created_at) FROM jobs WHERE id = $id");
@@ -50,9 +40,9 @@ sub bench_data {
     die "create: $out" if $rc;
     # about 125 bytes a row on disk with its index
     my $rows = int($mb * 1024 * 1024 / 125);
-    tenant_sql($t, 'big', "CREATE TABLE items (id int PRIMARY KEY, name text, body text, at timestamptz);"
+    $t->tenant_sql('big', "CREATE TABLE items (id int PRIMARY KEY, name text, body text, at timestamptz);"
         . " INSERT INTO items SELECT g, md5(g::text), repeat(chr(97 + g % 26), 40), now() FROM generate_series(1, $rows) g");
-    tenant_sql($t, 'big', 'VACUUM ANALYZE items');
+    $t->tenant_sql('big', 'VACUUM ANALYZE items');
     my %r = (rows => $rows, db_mb => $t->psql("SELECT pg_database_size('tenant_big') / 1048576.0"));
 
     ($rc, $out) = $t->cli('backup', 'big', '--wait', '600');
@@ -69,12 +59,12 @@ sub bench_data {
     $r{backup_verify_s} = $t->psql("SELECT extract(epoch FROM (SELECT finished_at FROM jobs WHERE id = $vid)"
                                  . " - (SELECT created_at FROM jobs WHERE id = $job->{id}))");
 
-    my $sum = tenant_sql($t, 'big', 'SELECT sum(hashtext(name)) FROM items');
-    tenant_sql($t, 'big', 'DELETE FROM items WHERE id % 2 = 0');
+    my $sum = $t->tenant_sql('big', 'SELECT sum(hashtext(name)) FROM items');
+    $t->tenant_sql('big', 'DELETE FROM items WHERE id % 2 = 0');
     ($rc, $out) = $t->cli('restore', $bid, '--wait', '600');
     die "restore: $out" if $rc;
     $r{restore_s} = job_seconds($t, decode_json($out)->{id});
-    $r{restored} = tenant_sql($t, 'big', 'SELECT sum(hashtext(name)) FROM items') eq $sum ? 'identical' : 'DIFFERENT';
+    $r{restored} = $t->tenant_sql('big', 'SELECT sum(hashtext(name)) FROM items') eq $sum ? 'identical' : 'DIFFERENT';
     $t->cleanup;
     return \%r;
 }
@@ -94,10 +84,10 @@ sub bench_fleet {
         or die 'the tenants did not all become active';
     my %r = (tenants => $n, wave => $wave, fail => $fail, create_s => time - $t0);
     for my $name (@names) {
-        tenant_sql($t, $name, "CREATE TABLE items (id int PRIMARY KEY, name text);"
+        $t->tenant_sql($name, "CREATE TABLE items (id int PRIMARY KEY, name text);"
             . " INSERT INTO items SELECT g, 'x' || g FROM generate_series(1, 100) g");
     }
-    tenant_sql($t, $names[$fail - 1], 'CREATE TABLE audit (x int)');
+    $t->tenant_sql($names[$fail - 1], 'CREATE TABLE audit (x int)');
 
     $t0 = time;
     my ($rc, $out) = $t->cli('fleet-migrate', 'dbapp', '--wave', $wave, '--max-failures', '0');
@@ -111,13 +101,13 @@ sub bench_fleet {
     $r{rolled_back} = $t->psql("SELECT coalesce(string_agg(tenant_id, ','), '-') FROM fleet_tenants WHERE migration_id = $id AND status = 'rolled_back'");
     my $half = 0;
     for my $name (@names) {
-        my $shape = tenant_sql($t, $name, "SELECT (SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'tag')"
+        my $shape = $t->tenant_sql($name, "SELECT (SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'tag')"
             . " || ',' || (SELECT count(*) FROM information_schema.columns WHERE table_name = 'audit' AND column_name = 'at')");
         $half++ if $shape eq '1,0' || $shape eq '0,1';
     }
     $r{half} = $half;
 
-    tenant_sql($t, $names[$fail - 1], 'DROP TABLE audit');
+    $t->tenant_sql($names[$fail - 1], 'DROP TABLE audit');
     $t0 = time;
     ($rc, $out) = $t->cli('migration', $id, 'resume');
     die "resume: $out" if $rc;

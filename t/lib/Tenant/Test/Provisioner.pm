@@ -150,6 +150,18 @@ sub stray_processes {
     return @p;
 }
 
+# SQL in a tenant's own database, as its service was told to reach it
+# (the dbapp blueprints write their database URL to db_url)
+sub tenant_sql {
+    my ($self, $name, $sql) = @_;
+    my $url = slurp("$self->{state_dir}/$name/home/db_url");
+    my ($rc, $out) = run_cmd('/usr/bin/psql', '-X', '-q', '-At',
+        '-v', 'ON_ERROR_STOP=1', '-d', $url, '-c', $sql);
+    die "tenant psql ($sql): $out" if $rc;
+    chomp $out;
+    return $out;
+}
+
 sub wait_job {
     my ($self, $id, $timeout) = @_;
     wait_until(sub { $self->psql("SELECT status FROM jobs WHERE id = $id") =~ /^(done|failed)$/ }, $timeout // 20);
