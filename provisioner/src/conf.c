@@ -60,7 +60,7 @@ static const struct key keys[] = {
     STR(backup_dir), INT(backup_interval, 0, 31536000),
     INT(backup_jitter, 0, 31536000), INT(backup_batch, 1, 100000),
     INT(backup_keep_daily, 0, 3650), INT(backup_keep_weekly, 0, 520),
-    INT(backup_keep_deleted, 0, 31536000), INT(backup_pass_interval, 1, 86400), INT(check_backup_hours, 0, 87600),
+    INT(backup_keep_deleted, 0, 31536000), INT(backup_pass_interval, 1, 86400), INT(jwks_pass_interval, 1, 3600), INT(check_backup_hours, 0, 87600),
     INT(check_backup_warning, 1, 1000000),
     INT(check_backup_critical, 1, 1000000),
     { NULL, KEY_STR, 0, 0, 0, 0 }
@@ -134,6 +134,7 @@ conf_defaults(struct conf *c)
     c->backup_keep_weekly = 4;
     c->backup_keep_deleted = 30 * 86400;
     c->backup_pass_interval = 60;
+    c->jwks_pass_interval = 10;
     c->check_backup_hours = 0;
     c->check_backup_warning = 1;
     c->check_backup_critical = 10;

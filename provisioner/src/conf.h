@@ -76,6 +76,8 @@ struct conf {
                                       is kept */
     int   backup_pass_interval;    /* seconds between scheduling and
                                       retention passes */
+    int   jwks_pass_interval;      /* seconds between looks for JWKS
+                                    * sources due a refresh (jwks.c) */
     int   check_backup_hours;      /* active tenants without a verified
                                       backup this recent; 0: not checked */
     int   check_backup_warning;

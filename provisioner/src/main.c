@@ -4,6 +4,7 @@
 #include "blueprint.h"
 #include "check_cmd.h"
 #include "cli.h"
+#include "cli_jwt.h"
 #include "conf.h"
 #include "db.h"
 #include "log.h"
@@ -29,6 +30,11 @@ usage(FILE *out)
         "  blueprints sync           publish the blueprints to the registry\n"
         "  apikey create NAME [--tenant T] | list | revoke ID\n"
         "                            (--tenant: the key acts on T only)\n"
+        "  jwt keys | sources        the keys tenant_jwt checks tokens with\n"
+        "  jwt upload KID FILE       a PEM public key or certificate (RS256,\n"
+        "                            ES256)\n"
+        "  jwt jwks URL [--refresh SECONDS]   an issuer's JWKS, kept current\n"
+        "  jwt remove KID|URL\n"
         "\n"
         "tenants (write jobs exactly as the admin API does):\n"
         "  create NAME --blueprint B [--theme T] [--mode dedicated|shared]\n"
@@ -277,7 +283,7 @@ main(int argc, char **argv)
     }
 
     if (strcmp(cmd, "migrate") != 0 && strcmp(cmd, "apikey") != 0
-        && strcmp(cmd, "check") != 0 && !cli_is_verb(cmd))
+        && strcmp(cmd, "check") != 0 && strcmp(cmd, "jwt") != 0 && !cli_is_verb(cmd))
     {
         log_err("unknown command \"%s\"", cmd);
         usage(stderr);
@@ -298,6 +304,8 @@ main(int argc, char **argv)
         }
     } else if (strcmp(cmd, "apikey") == 0) {
         rc = apikey_main(p.conn, argc - i, argv + i);
+    } else if (strcmp(cmd, "jwt") == 0) {
+        rc = cli_jwt(&p, argc - i, argv + i);
     } else if (strcmp(cmd, "check") == 0) {
         rc = check_cmd(&p, argc - i, argv + i);
     } else {

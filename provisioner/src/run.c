@@ -11,6 +11,7 @@
 #include "tenant.h"
 #include "acme.h"
 #include "backup_schedule.h"
+#include "jwks.h"
 #include "runtime.h"
 #include "domains.h"
 
@@ -369,7 +370,7 @@ serve(struct prov *p)
 {
     struct pollfd   pfd;
     double          next_reconcile = 0, next_check = 0, next_backup = 0,
-                    wait;
+                    next_jwks = 0, wait;
     struct check    checks[CHECKS_MAX];
     int             rc, nchecks;
 
@@ -400,6 +401,13 @@ serve(struct prov *p)
                 log_warn("backup scheduling pass failed");
             }
             next_backup = now_s() + p->conf.backup_pass_interval;
+        }
+
+        if (p->worker == 0 && !stop_requested && now_s() >= next_jwks) {
+            if (jwks_refresh(p) < 0) {
+                log_warn("JWKS refresh pass failed");
+            }
+            next_jwks = now_s() + p->conf.jwks_pass_interval;
         }
 
         if (p->worker == 0 && !stop_requested && now_s() >= next_check) {

@@ -1,0 +1,141 @@
+-- The public keys the edge checks tenant tokens with (tenant_jwt): each a
+-- DER SubjectPublicKeyInfo and the one algorithm it may verify, so a token
+-- naming another algorithm for the same key (HS256 keyed with the public
+-- key, "none") never matches. Keys are uploaded (source 'upload') or
+-- copied from an issuer's JWKS by the provisioner ('jwks'); a worker never
+-- fetches anything. The edge holds at most 64; more are refused here, where
+-- the operator sees why.
+
+CREATE TABLE jwks_sources (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    url         text NOT NULL UNIQUE
+                CHECK (url ~ '^https?://[^[:space:]]+$' AND length(url) <= 2000),
+    refresh     int NOT NULL DEFAULT 300 CHECK (refresh BETWEEN 1 AND 86400),
+    next_at     timestamptz NOT NULL DEFAULT now(),
+    fetched_at  timestamptz,
+    error       text,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE jwt_keys (
+    kid         text PRIMARY KEY CHECK (kid ~ '^[!-~]{1,128}$'),
+    alg         text NOT NULL CHECK (alg IN ('RS256', 'ES256')),
+    der         bytea NOT NULL CHECK (octet_length(der) BETWEEN 32 AND 1200),
+    source      text NOT NULL CHECK (source IN ('upload', 'jwks')),
+    jwks_id     bigint REFERENCES jwks_sources (id) ON DELETE CASCADE,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK ((source = 'jwks') = (jwks_id IS NOT NULL))
+);
+
+-- the edge reloads the whole (small) set on any change; per row, so a
+-- statement that changes nothing tells it nothing (and PostgreSQL folds a
+-- transaction's identical notifications into one)
+CREATE FUNCTION notify_jwt_keys_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('tenant_changed', 'jwt:*');
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jwt_keys_changed AFTER INSERT OR UPDATE OR DELETE ON jwt_keys
+    FOR EACH ROW EXECUTE FUNCTION notify_jwt_keys_changed();
+CREATE TRIGGER jwt_keys_truncated AFTER TRUNCATE ON jwt_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_jwt_keys_changed();
+
+CREATE FUNCTION jwt_keys_full(p_adding int) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT (SELECT count(*) FROM jwt_keys) + p_adding > 64
+$$;
+
+-- state: NULL done, 'exists' (the kid is taken), 'full'
+CREATE FUNCTION jwt_key_upload(p_kid text, p_alg text, p_der bytea,
+    p_actor text)
+RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7340019);
+    IF EXISTS (SELECT 1 FROM jwt_keys WHERE kid = p_kid) THEN
+        RETURN 'exists';
+    END IF;
+    IF jwt_keys_full(1) THEN
+        RETURN 'full';
+    END IF;
+    INSERT INTO jwt_keys (kid, alg, der, source)
+    VALUES (p_kid, p_alg, p_der, 'upload');
+    INSERT INTO audit_log (actor, action, detail)
+    VALUES (p_actor, 'jwt.key.upload',
+            jsonb_build_object('kid', p_kid, 'alg', p_alg));
+    RETURN NULL;
+END
+$$;
+
+-- removed: a key's kid, or a JWKS source's URL with its keys; NULL: none
+CREATE FUNCTION jwt_key_remove(p_what text, p_actor text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    done  text;
+BEGIN
+    DELETE FROM jwt_keys WHERE kid = p_what AND source = 'upload'
+        RETURNING kid INTO done;
+    IF done IS NULL THEN
+        DELETE FROM jwks_sources WHERE url = p_what RETURNING url INTO done;
+    END IF;
+    IF done IS NOT NULL THEN
+        INSERT INTO audit_log (actor, action, detail)
+        VALUES (p_actor, 'jwt.key.remove', jsonb_build_object('what', done));
+    END IF;
+    RETURN done;
+END
+$$;
+
+-- A source's keys become exactly the set fetched: new kids added, changed
+-- ones replaced, gone ones removed, in one transaction (so one reload at
+-- the edge). A kid an upload already holds is not taken over. state: NULL
+-- done, 'source' (no such source), 'full', or 'taken: <kid>'.
+CREATE FUNCTION jwks_sync(p_source bigint, p_kids text[], p_algs text[],
+    p_ders bytea[])
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    taken  text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7340019);
+    PERFORM 1 FROM jwks_sources WHERE id = p_source FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'source';
+    END IF;
+    SELECT k INTO taken FROM unnest(p_kids) k
+     WHERE EXISTS (SELECT 1 FROM jwt_keys j WHERE j.kid = k
+                      AND j.jwks_id IS DISTINCT FROM p_source) LIMIT 1;
+    IF taken IS NOT NULL THEN
+        RETURN 'taken: ' || taken;
+    END IF;
+    IF (SELECT count(*) FROM jwt_keys WHERE jwks_id IS DISTINCT FROM p_source)
+       + cardinality(p_kids) > 64 THEN
+        RETURN 'full';
+    END IF;
+    -- unchanged keys are left alone: a refresh that finds nothing new
+    -- changes no row, and the edge reloads nothing
+    DELETE FROM jwt_keys j WHERE j.jwks_id = p_source
+       AND NOT EXISTS (SELECT 1 FROM unnest(p_kids, p_algs, p_ders) n(kid, alg, der)
+                        WHERE n.kid = j.kid AND n.alg = j.alg AND n.der = j.der);
+    INSERT INTO jwt_keys (kid, alg, der, source, jwks_id)
+    SELECT n.kid, n.alg, n.der, 'jwks', p_source
+      FROM unnest(p_kids, p_algs, p_ders) n(kid, alg, der)
+     WHERE NOT EXISTS (SELECT 1 FROM jwt_keys j WHERE j.kid = n.kid);
+    UPDATE jwks_sources SET fetched_at = now(), error = NULL,
+           next_at = now() + make_interval(secs => refresh)
+     WHERE id = p_source;
+    RETURN NULL;
+END
+$$;
+
+-- a fetch that failed: the keys stay as they were, and it is tried again
+-- sooner than a full refresh
+CREATE FUNCTION jwks_failed(p_source bigint, p_error text) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE jwks_sources SET error = left(p_error, 500),
+           next_at = now() + make_interval(secs => least(refresh, 30))
+     WHERE id = p_source
+$$;
