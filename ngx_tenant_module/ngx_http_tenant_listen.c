@@ -61,6 +61,7 @@ struct ngx_http_tenant_listen_s {
     ngx_http_tenant_cache_t        *cache;
     ngx_http_tenant_filter_t       *filter;     /* NULL: none configured */
     ngx_http_tenant_certs_t        *certs;      /* NULL: no tenant_ssl_zone */
+    ngx_http_tenant_jwt_keys_t     *jwt;        /* NULL: no tenant_jwt on */
     ngx_http_tenant_pg_listener_t  *listener;
     ngx_http_tenant_probe_t        *probe;
     ngx_uint_t                      owner;
@@ -94,7 +95,7 @@ ngx_http_tenant_listen_filter_want(ngx_http_tenant_listen_t *lst)
 ngx_http_tenant_listen_t *
 ngx_http_tenant_listen_init_process(ngx_cycle_t *cycle,
     ngx_http_tenant_cache_t *cache, ngx_http_tenant_filter_t *filter,
-    ngx_http_tenant_certs_t *certs)
+    ngx_http_tenant_certs_t *certs, ngx_http_tenant_jwt_keys_t *jwt)
 {
     ngx_http_tenant_listen_t  *lst;
 
@@ -106,6 +107,7 @@ ngx_http_tenant_listen_init_process(ngx_cycle_t *cycle,
     lst->cache = cache;
     lst->filter = filter;
     lst->certs = certs;
+    lst->jwt = jwt;
 
     lst->probe = ngx_http_tenant_probe_create(cycle, cache);
     if (lst->probe == NULL) {
@@ -372,6 +374,10 @@ ngx_http_tenant_listen_ready(void *data)
         ngx_http_tenant_acme_load(lst->certs);
     }
 
+    if (lst->jwt) {
+        ngx_http_tenant_jwt_keys_load(lst->jwt);
+    }
+
     /* from now on, a reconnect means a gap */
     lst->gap = 1;
 
@@ -383,7 +389,8 @@ ngx_http_tenant_listen_ready(void *data)
 
 /*
  * payload: "*", "<tenant>" or "<tenant> <host>" (see migration 002), a
- * certificate's "cert:<host>" (migration 008), or an edge's "probe:..."
+ * certificate's "cert:<host>" (migration 008), the token keys' "jwt:*"
+ * (migration 019), or an edge's "probe:..."
  */
 
 static void
@@ -422,6 +429,14 @@ ngx_http_tenant_listen_notify(void *data, PGnotify *n)
     if (last - p > 5 && ngx_strncmp(p, "acme:", 5) == 0) {
         if (lst->certs) {
             ngx_http_tenant_acme_changed(lst->certs, p + 5, last - p - 5);
+        }
+        return;
+    }
+
+    /* "jwt:*": the token keys (migration 019) */
+    if (last - p > 4 && ngx_strncmp(p, "jwt:", 4) == 0) {
+        if (lst->jwt) {
+            ngx_http_tenant_jwt_keys_load(lst->jwt);
         }
         return;
     }

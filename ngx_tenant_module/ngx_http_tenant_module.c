@@ -1437,7 +1437,9 @@ ngx_http_tenant_init_process(ngx_cycle_t *cycle)
         tmcf->lookups = ngx_http_tenant_lookup_init_process(cycle, cache);
         tmcf->listen = ngx_http_tenant_listen_init_process(cycle, cache,
                                            filter,
-                                           ngx_http_tenant_ssl_certs(cycle));
+                                           ngx_http_tenant_ssl_certs(cycle),
+                                           tmcf->jwt_zone
+                                           ? tmcf->jwt_zone->data : NULL);
 
         if (tmcf->lookups == NULL || tmcf->listen == NULL) {
             return NGX_ERROR;

@@ -97,6 +97,7 @@ typedef struct {
     ngx_shm_zone_t                 *shm_zone;
     ngx_shm_zone_t                 *filter_zone;   /* tenant_host_filter */
     ngx_shm_zone_t                 *traffic_zone;  /* tenant_traffic_zone */
+    ngx_shm_zone_t                 *jwt_zone;      /* tenant_jwt's keys */
     time_t                          ttl;
     time_t                          negative_ttl;
     time_t                          max_stale;
