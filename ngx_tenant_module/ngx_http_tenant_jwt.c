@@ -9,7 +9,8 @@
  * Runs in the access phase, after the tenant module has resolved the Host
  * in preaccess.  Each worker keeps the keys parsed (again only when the
  * set's serial moves) and the tokens it has verified (a bounded LRU), so a
- * token seen again is not verified again.
+ * token seen again is not verified again.  With tenant_jwt_approved the
+ * token's subject must also be an approved sign-up of the tenant.
  */
 
 
@@ -20,6 +21,12 @@
 #include "ngx_http_tenant_jwt_keys.h"
 #include "ngx_http_tenant_jwt_token.h"
 #include "ngx_http_tenant_jwt_cache.h"
+#include "ngx_http_tenant_jwt_signup.h"
+
+
+/* how long a worker trusts the registry's word on a token's sign-up */
+#define NGX_HTTP_TENANT_JWT_APPROVED_TTL  10
+#define NGX_HTTP_TENANT_JWT_NOT_TTL       1
 
 
 typedef struct {
@@ -56,12 +63,18 @@ typedef struct {
 } ngx_http_tenant_jwt_loc_conf_t;
 
 
-/* per request, for the variables */
+/* per request: the sign-up question, and what the variables give */
 typedef struct {
+    ngx_str_t                       raw;
     ngx_str_t                       payload_b64;
     ngx_str_t                       tenant;
     ngx_str_t                       sub;
+    ngx_str_t                       subject;   /* tenant_jwt_approved's */
     json_t                         *payload;   /* parsed when first asked */
+    ngx_http_tenant_jwt_signup_t   *ask;
+    ngx_uint_t                      answer;
+    unsigned                        waiting:1;
+    unsigned                        answered:1;
 } ngx_http_tenant_jwt_ctx_t;
 
 
@@ -69,6 +82,10 @@ static ngx_int_t ngx_http_tenant_jwt_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_tenant_jwt_check(ngx_http_request_t *r,
     ngx_http_tenant_jwt_loc_conf_t *jlcf, ngx_str_t *raw,
     ngx_http_tenant_jwt_ctx_t *jctx, const char **why);
+static ngx_int_t ngx_http_tenant_jwt_approved(ngx_http_request_t *r,
+    ngx_http_tenant_jwt_loc_conf_t *jlcf, ngx_http_tenant_jwt_ctx_t *jctx);
+static void ngx_http_tenant_jwt_answered(ngx_http_request_t *r,
+    ngx_uint_t answer);
 static ngx_int_t ngx_http_tenant_jwt_verify(ngx_http_tenant_jwt_worker_t *w,
     ngx_http_tenant_jwt_keys_t *jk, ngx_http_tenant_jwt_token_t *tok);
 static void ngx_http_tenant_jwt_refresh(ngx_http_tenant_jwt_worker_t *w,
@@ -136,6 +153,13 @@ static ngx_command_t  ngx_http_tenant_jwt_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_tenant_jwt_loc_conf_t, rules.claim),
+      NULL },
+
+    { ngx_string("tenant_jwt_approved"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_tenant_jwt_loc_conf_t, rules.approved),
       NULL },
 
     { ngx_string("tenant_jwt_leeway"),
@@ -224,6 +248,14 @@ ngx_http_tenant_jwt_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    jctx = ngx_http_get_module_ctx(r, ngx_http_tenant_jwt_module);
+
+    if (jctx) {
+        /* back from the registry, or still waiting for it */
+        return jctx->waiting ? NGX_AGAIN
+                             : ngx_http_tenant_jwt_approved(r, jlcf, jctx);
+    }
+
     ctx = ngx_http_tenant_get_ctx(r);
 
     if (ctx == NULL || ctx->record.id.len == 0) {
@@ -254,6 +286,7 @@ ngx_http_tenant_jwt_handler(ngx_http_request_t *r)
 
     jctx = cln->data;
     ngx_memzero(jctx, sizeof(ngx_http_tenant_jwt_ctx_t));
+    jctx->raw = raw;
     cln->handler = ngx_http_tenant_jwt_cleanup;
 
     rc = ngx_http_tenant_jwt_check(r, jlcf, &raw, jctx, &why);
@@ -279,7 +312,114 @@ ngx_http_tenant_jwt_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, jctx, ngx_http_tenant_jwt_module);
 
-    return NGX_OK;
+    if (jlcf->rules.approved.len == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_http_tenant_jwt_approved(r, jlcf, jctx);
+}
+
+
+/*
+ * tenant_jwt_approved: the token's subject must be an approved sign-up of
+ * the tenant.  The registry is asked without blocking, and its word kept
+ * with the verified token for a few seconds, so a decision reaches the
+ * edge within NGX_HTTP_TENANT_JWT_APPROVED_TTL (a refusal within _NOT_TTL)
+ * while a busy token costs one question per interval.
+ */
+
+static ngx_int_t
+ngx_http_tenant_jwt_approved(ngx_http_request_t *r,
+    ngx_http_tenant_jwt_loc_conf_t *jlcf, ngx_http_tenant_jwt_ctx_t *jctx)
+{
+    ngx_int_t                         rc;
+    ngx_uint_t                        answer;
+    ngx_http_tenant_ctx_t            *ctx;
+    ngx_http_tenant_jwt_cached_t     *c;
+    ngx_http_tenant_jwt_main_conf_t  *jmcf;
+
+    jmcf = ngx_http_get_module_main_conf(r, ngx_http_tenant_jwt_module);
+
+    c = ngx_http_tenant_jwt_cache_find(jmcf->worker->cache, &jctx->raw,
+                                       &jlcf->rules);
+
+    if (jctx->answered) {
+        answer = jctx->answer;
+
+        if (c && answer != NGX_HTTP_TENANT_JWT_SIGNUP_FAILED) {
+            c->approved = answer;
+            c->approved_at = ngx_time();
+        }
+
+    } else if (c && c->approved == NGX_HTTP_TENANT_JWT_SIGNUP_APPROVED
+               && ngx_time() - c->approved_at
+                  < NGX_HTTP_TENANT_JWT_APPROVED_TTL)
+    {
+        answer = c->approved;
+
+    } else if (c && c->approved == NGX_HTTP_TENANT_JWT_SIGNUP_NOT
+               && ngx_time() - c->approved_at < NGX_HTTP_TENANT_JWT_NOT_TTL)
+    {
+        answer = c->approved;
+
+    } else if (jctx->subject.len == 0) {
+        answer = NGX_HTTP_TENANT_JWT_SIGNUP_NOT;
+
+    } else {
+        ctx = ngx_http_tenant_get_ctx(r);
+
+        rc = ngx_http_tenant_jwt_signup_ask(r, &ctx->record.id,
+                                            &jctx->subject,
+                                            ngx_http_tenant_jwt_answered,
+                                            &jctx->ask);
+
+        if (rc == NGX_OK) {
+            jctx->waiting = 1;
+            /* a client that leaves while waiting is noticed and finalized */
+            r->read_event_handler = ngx_http_test_reading;
+            return NGX_AGAIN;
+        }
+
+        answer = (rc == NGX_ERROR) ? NGX_HTTP_TENANT_JWT_SIGNUP_UNKNOWN
+                                   : NGX_HTTP_TENANT_JWT_SIGNUP_FAILED;
+    }
+
+    switch (answer) {
+
+    case NGX_HTTP_TENANT_JWT_SIGNUP_APPROVED:
+        return NGX_OK;
+
+    case NGX_HTTP_TENANT_JWT_SIGNUP_NOT:
+        return ngx_http_tenant_jwt_refuse(r, NGX_HTTP_FORBIDDEN,
+                                          "insufficient_scope",
+                                          "the token's subject is not an "
+                                          "approved sign-up of this tenant");
+
+    case NGX_HTTP_TENANT_JWT_SIGNUP_FAILED:
+        /* fail closed: no answer is not a yes */
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+static void
+ngx_http_tenant_jwt_answered(ngx_http_request_t *r, ngx_uint_t answer)
+{
+    ngx_http_tenant_jwt_ctx_t  *jctx;
+
+    jctx = ngx_http_get_module_ctx(r, ngx_http_tenant_jwt_module);
+
+    jctx->ask = NULL;
+    jctx->waiting = 0;
+    jctx->answered = 1;
+    jctx->answer = answer;
+
+    /* resume the phases from the event loop, not from inside the answer */
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_post_event(r->connection->write, &ngx_posted_events);
 }
 
 
@@ -328,6 +468,7 @@ ngx_http_tenant_jwt_check(ngx_http_request_t *r,
                                 - jctx->payload_b64.data;
         jctx->tenant = c->tenant;
         jctx->sub = c->sub;
+        jctx->subject = c->subject;
 
         return NGX_OK;
     }
@@ -360,7 +501,8 @@ ngx_http_tenant_jwt_check(ngx_http_request_t *r,
     }
 
     c = ngx_http_tenant_jwt_cache_add(w->cache, raw, &jlcf->rules,
-                                      &claims.tenant, &claims.sub);
+                                      &claims.tenant, &claims.sub,
+                                      &claims.subject);
     if (c) {
         c->serial = w->serial;
         c->exp = claims.exp;
@@ -370,6 +512,7 @@ ngx_http_tenant_jwt_check(ngx_http_request_t *r,
     jctx->payload_b64 = tok.payload_b64;
     jctx->tenant = claims.tenant;
     jctx->sub = claims.sub;
+    jctx->subject = claims.subject;
 
     return NGX_OK;
 }
@@ -575,6 +718,10 @@ static void
 ngx_http_tenant_jwt_cleanup(void *data)
 {
     ngx_http_tenant_jwt_ctx_t  *jctx = data;
+
+    if (jctx->ask) {
+        ngx_http_tenant_jwt_signup_cancel(jctx->ask);
+    }
 
     if (jctx->payload) {
         json_decref(jctx->payload);
@@ -872,6 +1019,17 @@ ngx_http_tenant_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->rules.claim, prev->rules.claim,
                              "tenant_id");
     ngx_conf_merge_sec_value(conf->rules.leeway, prev->rules.leeway, 30);
+
+    /* tenant_jwt_approved off | on (the "sub" claim) | the claim's name */
+    ngx_conf_merge_str_value(conf->rules.approved, prev->rules.approved,
+                             "off");
+
+    if (ngx_strcmp(conf->rules.approved.data, "off") == 0) {
+        ngx_str_set(&conf->rules.approved, "");
+
+    } else if (ngx_strcmp(conf->rules.approved.data, "on") == 0) {
+        ngx_str_set(&conf->rules.approved, "sub");
+    }
 
     if (conf->rules.claim.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -89,7 +89,8 @@ ngx_http_tenant_jwt_cache_find(ngx_http_tenant_jwt_cache_t *cache,
 
 ngx_http_tenant_jwt_cached_t *
 ngx_http_tenant_jwt_cache_add(ngx_http_tenant_jwt_cache_t *cache,
-    ngx_str_t *token, void *rules, ngx_str_t *tenant, ngx_str_t *sub)
+    ngx_str_t *token, void *rules, ngx_str_t *tenant, ngx_str_t *sub,
+    ngx_str_t *subject)
 {
     u_char                        *p;
     ngx_queue_t                   *q;
@@ -102,12 +103,14 @@ ngx_http_tenant_jwt_cache_add(ngx_http_tenant_jwt_cache_t *cache,
     }
 
     c = ngx_alloc(offsetof(ngx_http_tenant_jwt_cached_t, data) + token->len
-                  + tenant->len + sub->len, ngx_cycle->log);
+                  + tenant->len + sub->len + subject->len, ngx_cycle->log);
     if (c == NULL) {
         return NULL;
     }
 
     c->rules = rules;
+    c->approved = 0;
+    c->approved_at = 0;
 
     p = c->data;
     c->token.data = p;
@@ -118,7 +121,10 @@ ngx_http_tenant_jwt_cache_add(ngx_http_tenant_jwt_cache_t *cache,
     p = ngx_cpymem(p, tenant->data, tenant->len);
     c->sub.data = p;
     c->sub.len = sub->len;
-    ngx_memcpy(p, sub->data, sub->len);
+    p = ngx_cpymem(p, sub->data, sub->len);
+    c->subject.data = p;
+    c->subject.len = subject->len;
+    ngx_memcpy(p, subject->data, subject->len);
 
     c->node.key = ngx_murmur_hash2(token->data, token->len);
 

@@ -22,9 +22,12 @@ typedef struct {
     ngx_atomic_uint_t               serial;    /* of the key set */
     time_t                          exp;
     time_t                          nbf;
-    ngx_str_t                       token;     /* these three in data */
+    ngx_uint_t                      approved;  /* the registry's last word */
+    time_t                          approved_at;
+    ngx_str_t                       token;     /* these four in data */
     ngx_str_t                       tenant;
     ngx_str_t                       sub;
+    ngx_str_t                       subject;
     u_char                          data[1];
 } ngx_http_tenant_jwt_cached_t;
 
@@ -49,7 +52,7 @@ ngx_http_tenant_jwt_cached_t *ngx_http_tenant_jwt_cache_find(
 /* the oldest entry goes when the cache is full; NULL: no memory */
 ngx_http_tenant_jwt_cached_t *ngx_http_tenant_jwt_cache_add(
     ngx_http_tenant_jwt_cache_t *cache, ngx_str_t *token, void *rules,
-    ngx_str_t *tenant, ngx_str_t *sub);
+    ngx_str_t *tenant, ngx_str_t *sub, ngx_str_t *subject);
 
 void ngx_http_tenant_jwt_cache_remove(ngx_http_tenant_jwt_cache_t *cache,
     ngx_http_tenant_jwt_cached_t *c);

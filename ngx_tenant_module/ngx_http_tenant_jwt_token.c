@@ -211,6 +211,7 @@ ngx_http_tenant_jwt_token_claims(ngx_pool_t *pool,
     out->nbf = 0;
     ngx_str_null(&out->tenant);
     ngx_str_null(&out->sub);
+    ngx_str_null(&out->subject);
 
     if (ngx_http_tenant_jwt_time(json_object_get(claims, "exp"), &out->exp)
         != NGX_OK)
@@ -256,6 +257,13 @@ ngx_http_tenant_jwt_token_claims(ngx_pool_t *pool,
                                    &out->tenant);
         (void) ngx_http_tenant_jwt_string(pool, json_object_get(claims, "sub"),
                                           &out->sub);
+
+        if (rules->approved.len) {
+            (void) ngx_http_tenant_jwt_string(pool,
+                                json_object_get(claims,
+                                                (char *) rules->approved.data),
+                                &out->subject);
+        }
     }
 
     json_decref(claims);

@@ -30,6 +30,7 @@ typedef struct {
     ngx_str_t                       issuer;        /* empty: any */
     ngx_str_t                       audience;      /* empty: any */
     ngx_str_t                       claim;         /* the tenant's */
+    ngx_str_t                       approved;      /* empty: not checked */
     time_t                          leeway;
 } ngx_http_tenant_jwt_rules_t;
 
@@ -40,6 +41,7 @@ typedef struct {
     time_t                          nbf;
     ngx_str_t                       tenant;        /* in the pool */
     ngx_str_t                       sub;           /* in the pool */
+    ngx_str_t                       subject;       /* rules->approved's */
 } ngx_http_tenant_jwt_claims_t;
 
 

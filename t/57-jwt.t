@@ -48,6 +48,11 @@ my $http = Tenant::Conf::http(extra => <<"EXTRA") . <<"SERVERS";
             tenant_jwt on;
             proxy_pass http://tenant_backend;
         }
+        location /members/ {
+            tenant_jwt on;
+            tenant_jwt_approved email;
+            proxy_pass http://tenant_backend;
+        }
 EXTRA
     server {
         listen 127.0.0.1:$stack;
@@ -206,6 +211,25 @@ is(app(rs(tenant_id => 'club'), host => 'other.localhost', path => '/plain/')->{
 $r = app(rs(email => "a\@b.test\r\nX-Evil: 1", sub => "u\n1"));
 is($r->{status}, 200, 'a claim with CR LF: the request goes on');
 like($r->{body}, qr/sub= email= roles=\S+ evil=\n/, '... without those claims, and no injected header');
+
+# tenant_jwt_approved email: the token's email must be an approved sign-up
+# of the Host's tenant; the registry is asked without blocking
+sub member { app(rs(tenant_id => 'club', @_), path => '/members/') }
+$r = member(email => 'cat@example.com');
+is($r->{status}, 403, 'no sign-up: 403');
+like($r->{headers}{'www-authenticate'}, qr/not an approved sign-up/, '... saying why');
+$t->psql("INSERT INTO tenant_signups (tenant_id, email) VALUES ('club', 'cat\@example.com')");
+sleep 1.1;
+is(member(email => 'cat@example.com')->{status}, 403, 'a pending sign-up: 403');
+$t->psql("UPDATE tenant_signups SET status = 'approved' WHERE email = 'cat\@example.com'");
+ok(Tenant::Test::wait_until(sub { member(email => 'cat@example.com')->{status} == 200 }, 5),
+   'approved: 200 within a second or so');
+is(member(email => 'Cat@Example.COM')->{status}, 200, 'the address in another case: the same sign-up');
+$t->psql("INSERT INTO tenant_signups (tenant_id, email, status) VALUES ('other', 'dan\@example.com', 'approved')");
+is(member(email => 'dan@example.com')->{status}, 403, 'approved by another tenant only: 403');
+is(member(email => undef)->{status}, 403, 'no email claim: 403');
+is(member(email => 'cat@example.com', tenant_id => 'other')->{status}, 403,
+   'an approved subject does not make another tenant\'s token good');
 
 # verified tokens are remembered; nginx does not reload for key changes
 my @workers = $t->nginx_worker_pids;
