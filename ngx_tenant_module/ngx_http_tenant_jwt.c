@@ -18,6 +18,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_http_tenant_module.h"
+#include "ngx_http_tenant_reply.h"
 #include "ngx_http_tenant_jwt_keys.h"
 #include "ngx_http_tenant_jwt_token.h"
 #include "ngx_http_tenant_jwt_cache.h"
@@ -295,6 +296,15 @@ ngx_http_tenant_jwt_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (rc == NGX_BUSY) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "tenant: no token keys loaded yet: 503");
+
+        return (ngx_http_tenant_reply_header(r, "Retry-After", 1, "1")
+                == NGX_OK)
+               ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (rc == NGX_DECLINED) {
         return ngx_http_tenant_jwt_refuse(r, NGX_HTTP_UNAUTHORIZED,
                                           "invalid_token", why);
@@ -425,7 +435,8 @@ ngx_http_tenant_jwt_answered(ngx_http_request_t *r, ngx_uint_t answer)
 
 /*
  * The token verified (or found verified) and its claims checked: NGX_OK
- * with jctx filled, NGX_DECLINED with why, or NGX_ERROR.
+ * with jctx filled, NGX_DECLINED with why, NGX_BUSY before the keys were
+ * first loaded, or NGX_ERROR.
  */
 
 static ngx_int_t
@@ -482,6 +493,14 @@ ngx_http_tenant_jwt_check(ngx_http_request_t *r,
 
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (jk->sh->loads == 0) {
+        /*
+         * Just started, the keys not read yet (or the registry down since
+         * start): a good token must not be told it is bad.
+         */
+        return NGX_BUSY;
     }
 
     rc = ngx_http_tenant_jwt_verify(w, jk, &tok);
@@ -665,52 +684,28 @@ static ngx_int_t
 ngx_http_tenant_jwt_refuse(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *why)
 {
-    u_char           *p;
-    size_t            len;
-    ngx_table_elt_t  *h;
-
-    if (error) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "tenant: token refused: %s", why);
-    }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = sizeof("Bearer realm=\"tenant\"") - 1;
-
-    if (error) {
-        len += sizeof(", error=\"\", error_description=\"\"") - 1
-               + ngx_strlen(error) + ngx_strlen(why);
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    h->value.data = p;
+    ngx_int_t  rc;
 
     /* error and why are this module's own text, never the token's */
-    p = ngx_cpymem(p, "Bearer realm=\"tenant\"",
-                   sizeof("Bearer realm=\"tenant\"") - 1);
 
-    if (error) {
-        p = ngx_sprintf(p, ", error=\"%s\", error_description=\"%s\"", error,
-                        why);
+    if (error == NULL) {
+        rc = ngx_http_tenant_reply_header(r, "WWW-Authenticate", 32,
+                                          "Bearer realm=\"tenant\"");
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "tenant: token refused: %s", why);
+
+        rc = ngx_http_tenant_reply_header(r, "WWW-Authenticate",
+                                          128 + ngx_strlen(why),
+                                          "Bearer realm=\"tenant\", "
+                                          "error=\"%s\", "
+                                          "error_description=\"%s\"",
+                                          error, why);
     }
 
-    h->value.len = p - h->value.data;
-
-    if (status == NGX_HTTP_UNAUTHORIZED) {
-        r->headers_out.www_authenticate = h;
-    }
-
-    return status;
+    return (rc == NGX_OK) ? (ngx_int_t) status
+                          : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 

@@ -2,27 +2,26 @@ package Bench::Jwt;
 
 # auto/bench's figures for tenant_jwt: the same load (a random one of N
 # tenants a request, each with its own ES256 token) with the check on and
-# off, median of 5 alternating rounds; the worker's cycles in the check
-# (perf); and, for scale, the check with every token new to the worker
-# (tenant_jwt_cache 1 and tokens in turn: one ES256 verification a request).
+# off, median of 5 alternating rounds; the same in instructions per
+# request (callgrind: wrk's req/s swings by a fifth between runs on two
+# shared cores, instruction counts do not); and, for scale, the check with
+# every token new to the worker (tenant_jwt_cache 1: one ES256
+# verification a request).
 
 use strict;
 use warnings;
+use File::Path qw(make_path);
+use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use Crypt::JWT qw(encode_jwt);
 use Crypt::PK::ECC;
+use FindBin;
 use Tenant::Test;
 
-sub median { my @v = sort { $a <=> $b } @_; return $v[ int($#v / 2) ] }
-
-sub wrk {
-    my ($port, $lua, $secs, $conns) = @_;
-    my $out = `wrk -t1 -c$conns -d${secs}s -s $lua http://127.0.0.1:$port/ 2>&1`;
-    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
-    die "wrk failed:\n$out" unless $rps;
-    my ($non2xx) = $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
-    return { rps => $rps + 0, non2xx => ($non2xx // 0) + 0 };
-}
+# the same wrk run and median as the traffic figures
+require "$FindBin::Bin/../t/bench/Traffic.pm";
+*median = \&Bench::Traffic::median;
+*wrk = \&Bench::Traffic::wrk;
 
 sub conf {
     my (%o) = @_;
@@ -49,6 +48,67 @@ sub conf {
         }
     }
 CONF
+}
+
+# instructions per request of nginx under callgrind, one process: the
+# difference between 2500 and 500 requests over one keepalive connection,
+# 100 tenants' tokens in turn, each seen before the counted ones
+sub callgrind {
+    my ($t, $tokens, %c) = @_;
+    my $dir = $t->dir;
+    my %ir;
+    for my $reqs (500, 2500) {
+        my $port = Tenant::Test::free_port();
+        my $tag = join('-', map { "$_$c{$_}" } sort keys %c) || 'off';
+        my $ngx = "$dir/cg-$tag-$reqs";
+        my $cg = "$ngx/callgrind.out";
+        make_path("$ngx/logs", "$ngx/tmp");
+        (my $http = conf(%c)) =~ s/%%PORT%%/$port/g;
+        $http =~ s/%%DB%%/$t->conninfo/ge;
+        Tenant::Test::write_file("$ngx/nginx.conf", <<"CONF");
+load_module $Tenant::Test::BUILD/ngx_http_tenant_module.so;
+daemon off;
+master_process off;
+error_log $ngx/logs/error.log error;
+pid $ngx/nginx.pid;
+events { worker_connections 1024; }
+http {
+    client_body_temp_path $ngx/tmp;
+    proxy_temp_path $ngx/tmp;
+$http
+}
+CONF
+        my $pid = fork // die;
+        if (!$pid) {
+            open STDOUT, '>', "$ngx/valgrind.out";
+            open STDERR, '>&', \*STDOUT;
+            exec 'valgrind', '--tool=callgrind', "--callgrind-out-file=$cg", '/usr/sbin/nginx', '-p', $ngx,
+                 '-c', "$ngx/nginx.conf" or die;
+        }
+        Tenant::Test::wait_until(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) }, 60)
+            or die "nginx under callgrind did not start\n";
+        # until the keys are loaded the check answers 503 (a handful of
+        # requests, in both runs alike)
+        Tenant::Test::wait_until(sub {
+            `curl -s -o /dev/null -w '%{http_code}' -H 'Host: shop1.bench' -H 'Authorization: Bearer $tokens->[0]' http://127.0.0.1:$port/` eq '200'
+        }, 60) or die "callgrind: the token keys did not load\n";
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) or die;
+        for my $i (1 .. $reqs) {
+            my $k = 1 + ($i % 100);
+            print $s "GET / HTTP/1.1\r\nHost: shop$k.bench\r\nAuthorization: Bearer $tokens->[$k - 1]\r\n\r\n";
+            my $buf = '';
+            while ($buf !~ /\r\n\r\n(ok\n|.*<\/html>)/s) {
+                sysread($s, $buf, 4096, length $buf) or die "callgrind: connection closed\n";
+            }
+            die "callgrind: not 200: $buf" unless $buf =~ m{^HTTP/1.1 200};
+        }
+        close $s;
+        kill 'QUIT', $pid;
+        waitpid $pid, 0;
+        my ($total) = Tenant::Test::slurp($cg) =~ /^(?:summary|totals):\s+(\d+)/m;
+        $ir{$reqs} = $total;
+    }
+    return int(($ir{2500} - $ir{500}) / 2000);
 }
 
 sub bench {
@@ -123,27 +183,10 @@ CONF
         (sort { $a <=> $b } @off)[0, -1];
     $res{overhead_pct} = 100 * (1 - $res{rps_on} / $res{rps_off});
 
-    # the worker's own cycles: wrk's req/s swings between runs on 2 cores
-    if (`which perf 2>/dev/null`) {
-        $start->(jwt => 1);
-        my ($w) = $t->nginx_worker_pids;
-        my $data = "$dir/perf.data";
-        my $pid = fork // die;
-        if (!$pid) {
-            open STDOUT, '>', '/dev/null';
-            open STDERR, '>&', \*STDOUT;
-            exec 'perf', 'record', '-o', $data, '-p', $w, '--', 'sleep', $secs - 1 or die;
-        }
-        wrk($t->{port}, $random, $secs, 32);
-        waitpid $pid, 0;
-        my $rep = `perf report -i $data --no-children --sort symbol -g none 2>/dev/null`;
-        my ($share, $module) = (0, 0);
-        $share += $1 while $rep =~ /^\s+([\d.]+)%.*(?:ngx_http_tenant_jwt_\w+|ngx_murmur_hash2)\s*$/mg;
-        # the whole module, to show perf resolves its symbols at all
-        $module += $1 while $rep =~ /^\s+([\d.]+)%.*\sngx_http_tenant_\w+\s*$/mg;
-        $res{perf_share_pct} = $share;
-        $res{perf_module_pct} = $module;
-    }
+    $res{ir_off} = callgrind($t, \@tokens);
+    $res{ir_on} = callgrind($t, \@tokens, jwt => 1);
+    $res{ir_uncached} = callgrind($t, \@tokens, jwt => 1, cache => 1);
+    $res{ir_pct} = 100 * ($res{ir_on} / $res{ir_off} - 1);
 
     # every request a token the worker has not verified
     $start->(jwt => 1, cache => 1);
@@ -160,8 +203,8 @@ sub report {
         $r->{tenants}, $r->{token_bytes};
     $out .= sprintf "- median of 5: %.0f req/s checked, %.0f without the check (%.1f%%; runs %s); %d non-2xx\n",
         @{$r}{qw(rps_on rps_off overhead_pct spread non2xx)};
-    $out .= sprintf "- the worker's cycles in the check's own functions (perf): %.2f%% (the whole module: %.1f%%)\n",
-        $r->{perf_share_pct}, $r->{perf_module_pct} if defined $r->{perf_share_pct};
+    $out .= sprintf "- instructions per request (callgrind): %d checked, %d without (%+.1f%%); every token new to the worker: %d\n",
+        @{$r}{qw(ir_on ir_off ir_pct ir_uncached)};
     $out .= sprintf "- every token new to the worker (one ES256 verification a request): %.0f req/s\n",
         $r->{uncached}{rps};
     return $out;
