@@ -250,6 +250,14 @@ void ngx_http_tenant_api_keys(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_key_create(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_key_revoke(ngx_http_tenant_api_ctx_t *ctx);
 
+/* ngx_http_tenant_api_jwt.c */
+void ngx_http_tenant_api_jwt_keys(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_jwt_key_add(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_jwt_key_delete(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_jwks_sources(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_jwks_source_add(ngx_http_tenant_api_ctx_t *ctx);
+void ngx_http_tenant_api_jwks_source_delete(ngx_http_tenant_api_ctx_t *ctx);
+
 /* ngx_http_tenant_api_backups.c */
 void ngx_http_tenant_api_backups(ngx_http_tenant_api_ctx_t *ctx);
 void ngx_http_tenant_api_backup_create(ngx_http_tenant_api_ctx_t *ctx);

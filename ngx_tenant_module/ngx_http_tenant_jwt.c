@@ -472,11 +472,8 @@ ngx_http_tenant_jwt_check(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
-        jctx->payload_b64.data = ngx_strlchr(raw->data, raw->data + raw->len,
-                                             '.') + 1;
-        jctx->payload_b64.len = ngx_strlchr(jctx->payload_b64.data,
-                                            raw->data + raw->len, '.')
-                                - jctx->payload_b64.data;
+        jctx->payload_b64.data = raw->data + c->payload;
+        jctx->payload_b64.len = c->payload_len;
         jctx->tenant = c->tenant;
         jctx->sub = c->sub;
         jctx->subject = c->subject;
@@ -526,6 +523,8 @@ ngx_http_tenant_jwt_check(ngx_http_request_t *r,
         c->serial = w->serial;
         c->exp = claims.exp;
         c->nbf = claims.nbf;
+        c->payload = tok.payload_b64.data - raw->data;
+        c->payload_len = tok.payload_b64.len;
     }
 
     jctx->payload_b64 = tok.payload_b64;
@@ -601,7 +600,7 @@ ngx_http_tenant_jwt_refresh(ngx_http_tenant_jwt_worker_t *w,
         k->pkey = d2i_PUBKEY(NULL, (const u_char **) &p, key->der_len);
 
         if (k->pkey == NULL) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+            ngx_ssl_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "tenant: token key \"%*s\" does not parse: "
                           "skipped", (size_t) key->kid_len, key->kid);
         }

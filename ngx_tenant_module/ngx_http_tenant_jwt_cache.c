@@ -1,8 +1,9 @@
 
 /*
- * The tree is keyed by a fast, non-cryptographic hash; an entry matches
- * only when the whole token is byte for byte the same, so a token made to
- * collide with a verified one gains nothing.
+ * The tree is keyed by a fast, non-cryptographic hash of the token's last
+ * bytes (its signature's: they differ from token to token); an entry
+ * matches only when the whole token is byte for byte the same, so a token
+ * made to collide with a verified one gains nothing.
  */
 
 
@@ -11,6 +12,7 @@
 #include "ngx_http_tenant_jwt_cache.h"
 
 
+static uint32_t ngx_http_tenant_jwt_cache_hash(ngx_str_t *token);
 static ngx_int_t ngx_http_tenant_jwt_cache_cmp(ngx_str_t *token,
     void *rules, ngx_http_tenant_jwt_cached_t *c);
 static void ngx_http_tenant_jwt_cache_insert(ngx_rbtree_node_t *temp,
@@ -58,7 +60,7 @@ ngx_http_tenant_jwt_cache_find(ngx_http_tenant_jwt_cache_t *cache,
     ngx_rbtree_node_t             *node, *sentinel;
     ngx_http_tenant_jwt_cached_t  *c;
 
-    hash = ngx_murmur_hash2(token->data, token->len);
+    hash = ngx_http_tenant_jwt_cache_hash(token);
 
     node = cache->tree.root;
     sentinel = cache->tree.sentinel;
@@ -126,7 +128,7 @@ ngx_http_tenant_jwt_cache_add(ngx_http_tenant_jwt_cache_t *cache,
     c->subject.len = subject->len;
     ngx_memcpy(p, subject->data, subject->len);
 
-    c->node.key = ngx_murmur_hash2(token->data, token->len);
+    c->node.key = ngx_http_tenant_jwt_cache_hash(token);
 
     ngx_rbtree_insert(&cache->tree, &c->node);
     ngx_queue_insert_head(&cache->lru, &c->queue);
@@ -144,6 +146,19 @@ ngx_http_tenant_jwt_cache_remove(ngx_http_tenant_jwt_cache_t *cache,
     ngx_queue_remove(&c->queue);
     cache->n--;
     ngx_free(c);
+}
+
+
+#define NGX_HTTP_TENANT_JWT_CACHE_HASHED  64
+
+static uint32_t
+ngx_http_tenant_jwt_cache_hash(ngx_str_t *token)
+{
+    size_t  n;
+
+    n = ngx_min(token->len, NGX_HTTP_TENANT_JWT_CACHE_HASHED);
+
+    return ngx_murmur_hash2(token->data + token->len - n, n);
 }
 
 

@@ -24,6 +24,8 @@ typedef struct {
     time_t                          nbf;
     ngx_uint_t                      approved;  /* the registry's last word */
     time_t                          approved_at;
+    size_t                          payload;   /* its offset in token */
+    size_t                          payload_len;
     ngx_str_t                       token;     /* these four in data */
     ngx_str_t                       tenant;
     ngx_str_t                       sub;

@@ -13,6 +13,7 @@
 #include <ngx_core.h>
 #include <openssl/ecdsa.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include "ngx_http_tenant_jwt_token.h"
 #include "ngx_http_tenant_jwt_keys.h"
 
@@ -187,6 +188,11 @@ ngx_http_tenant_jwt_token_verify(ngx_http_tenant_jwt_token_t *tok,
             == 1;
 
     EVP_MD_CTX_free(md);
+
+    if (!ok) {
+        /* a bad signature's errors must not be taken for a later TLS one */
+        ERR_clear_error();
+    }
 
     return ok ? NGX_OK : NGX_DECLINED;
 }

@@ -283,9 +283,55 @@ is(app(es())->{status}, 200, 'the other keys still serve');
 is(($t->cli('jwt', 'remove', 'rsa-1'))[0], 3, 'removing it again: exit 3');
 ($rc, $out) = $t->cli('jwt', 'remove', $url);
 ok(Tenant::Test::wait_until(sub { app($new)->{status} == 401 }, 10), 'the JWKS source removed: its keys go');
+
+# the same over the admin API (platform keys only)
+$t->{api_key} = $t->create_api_key('platform');
+my $k4 = Crypt::PK::ECC->new; $k4->generate_key('secp256r1');
+sub es4 { encode_jwt(payload => claims(@_), key => $k4, alg => 'ES256', extra_headers => { kid => 'api-1' }) }
+$r = $t->api(POST => 'jwt/keys', { kid => 'api-1', pem => $k4->export_key_pem('public') });
+is($r->{status}, 201, 'POST jwt/keys: 201');
+is($r->{json}{key}{alg}, 'ES256', '... ES256');
+ok(Tenant::Test::wait_until(sub { app(es4())->{status} == 200 }, 10), '... its tokens taken at the edge');
+$r = $t->api(POST => 'jwt/keys', { kid => 'api-1', pem => $k4->export_key_pem('public') });
+is($r->{status}, 409, 'the same kid again: 409');
+$r = $t->api(POST => 'jwt/keys', { kid => 'weak', pem => $weak->export_key_pem('public') });
+is($r->{status}, 422, 'a 1024-bit RSA key: 422');
+is($r->{json}{error}{field}, 'pem', '... naming pem');
+like($r->{json}{error}{message}, qr/2048 to 8192/, '... saying what is taken');
+$r = $t->api(POST => 'jwt/keys', { kid => "a b", pem => $k4->export_key_pem('public') });
+is($r->{json}{error}{field}, 'kid', 'a kid with a space: 422 naming kid');
+$r = $t->api(POST => 'jwt/keys', { kid => 'x', pem => $k4->export_key_pem('public'), alg => 'HS256' });
+is($r->{status}, 422, 'an unknown field (alg): 422');
+is($r->{json}{error}{code}, 'unknown_field', '... unknown_field');
+is($t->psql("SELECT count(*) FROM jwt_keys WHERE kid IN ('weak', 'a b', 'x')"), 0, '... none of them stored');
+$r = $t->api(GET => 'jwt/keys');
+is_deeply([map { $_->{kid} } @{ $r->{json}{keys} }], ['api-1', 'ec-1'], 'GET jwt/keys');
+$r = $t->api(POST => 'jwt/sources', { url => $url, refresh => 1 });
+is($r->{status}, 202, 'POST jwt/sources: 202, for the provisioner to fetch');
+my $sid = $r->{json}{source}{id};
+jwks(jwk($k3, 'rs-3', 'RS256'));
+ok(Tenant::Test::wait_until(sub { app($new)->{status} == 200 }, 15), '... fetched by the provisioner, its key live');
+$r = $t->api(GET => 'jwt/sources');
+is($r->{json}{sources}[0]{keys}, 1, 'GET jwt/sources: one key from it');
+is($t->api(POST => 'jwt/sources', { url => $url })->{status}, 409, 'the same URL again: 409');
+is($t->api(POST => 'jwt/sources', { url => 'ftp://x' })->{json}{error}{field}, 'url', 'not http(s): 422 naming url');
+is($t->api(POST => 'jwt/sources', { url => "$url?a", refresh => 0 })->{json}{error}{field}, 'refresh',
+   'refresh 0: 422 naming refresh');
+is($t->api(DELETE => "jwt/sources/$sid")->{status}, 200, 'DELETE jwt/sources/{id}');
+ok(Tenant::Test::wait_until(sub { app($new)->{status} == 401 }, 10), '... its key gone at the edge');
+is($t->api(DELETE => 'jwt/keys/api-1')->{status}, 200, 'DELETE jwt/keys/{kid}');
+ok(Tenant::Test::wait_until(sub { app(es4())->{status} == 401 }, 10), '... its token refused');
+$r = $t->api(DELETE => 'jwt/keys/api-1');
+is($r->{status}, 404, '... and again: 404');
+is($r->{json}{error}{code}, 'no_such_key', '... no_such_key');
+(undef, $out) = $t->cli('apikey', 'create', 'club admin', '--tenant', 'club');
+my ($club_key) = $out =~ /^(tk_\S+)$/m;
+is($t->api(GET => 'jwt/keys', undef, headers => { Authorization => "Bearer $club_key" })->{status}, 403, 'a tenant\'s key: 403');
+
 is_deeply([$t->nginx_worker_pids], \@workers, 'no reload: the same workers throughout');
 like($t->psql("SELECT string_agg(action, ',' ORDER BY id) FROM audit_log WHERE action LIKE 'jwt.%'"),
-     qr/^jwt\.key\.upload,jwt\.key\.upload,jwt\.key\.remove,jwt\.key\.remove$/, 'uploads and removals audited');
+     qr/^jwt\.key\.upload,jwt\.key\.upload,jwt\.jwks\.add,jwt\.key\.remove,jwt\.jwks\.remove/,
+     'uploads, the source and removals audited (the failed add left none)');
 unlike($t->error_log, qr/\[(?:alert|emerg|crit)\]/, 'no alert in the error log');
 
 $t->finish;

@@ -70,23 +70,74 @@ BEGIN
 END
 $$;
 
--- removed: a key's kid, or a JWKS source's URL with its keys; NULL: none
+-- removed: an uploaded key's kid; NULL: no such uploaded key
+CREATE FUNCTION jwt_key_delete(p_kid text, p_actor text) RETURNS text
+LANGUAGE sql AS $$
+    WITH k AS (DELETE FROM jwt_keys WHERE kid = p_kid AND source = 'upload'
+               RETURNING kid),
+    a AS (INSERT INTO audit_log (actor, action, detail)
+          SELECT p_actor, 'jwt.key.remove', jsonb_build_object('kid', kid)
+            FROM k)
+    SELECT kid FROM k
+$$;
+
+-- removed: a JWKS source (by id or URL) with its keys; its URL, or NULL
+CREATE FUNCTION jwks_source_delete(p_id bigint, p_url text, p_actor text)
+RETURNS text
+LANGUAGE sql AS $$
+    WITH s AS (DELETE FROM jwks_sources WHERE id = p_id OR url = p_url
+               RETURNING url),
+    a AS (INSERT INTO audit_log (actor, action, detail)
+          SELECT p_actor, 'jwt.jwks.remove', jsonb_build_object('url', url)
+            FROM s)
+    SELECT url FROM s
+$$;
+
+-- the CLI's "jwt remove KID|URL": a key, else a source
 CREATE FUNCTION jwt_key_remove(p_what text, p_actor text) RETURNS text
+LANGUAGE sql AS $$
+    SELECT coalesce(jwt_key_delete(p_what, p_actor),
+                    jwks_source_delete(NULL, p_what, p_actor))
+$$;
+
+-- a source kept: its row as JSON, or NULL when the URL is one already.
+-- The provisioner fetches it at its next pass (next_at is now).
+CREATE FUNCTION jwks_source_add(p_url text, p_refresh int, p_actor text)
+RETURNS json
 LANGUAGE plpgsql AS $$
 DECLARE
-    done  text;
+    s  jwks_sources;
 BEGIN
-    DELETE FROM jwt_keys WHERE kid = p_what AND source = 'upload'
-        RETURNING kid INTO done;
-    IF done IS NULL THEN
-        DELETE FROM jwks_sources WHERE url = p_what RETURNING url INTO done;
+    INSERT INTO jwks_sources (url, refresh)
+    VALUES (p_url, coalesce(p_refresh, 300))
+    ON CONFLICT (url) DO NOTHING RETURNING * INTO s;
+    IF s.id IS NULL THEN
+        RETURN NULL;
     END IF;
-    IF done IS NOT NULL THEN
-        INSERT INTO audit_log (actor, action, detail)
-        VALUES (p_actor, 'jwt.key.remove', jsonb_build_object('what', done));
-    END IF;
-    RETURN done;
+    INSERT INTO audit_log (actor, action, detail)
+    VALUES (p_actor, 'jwt.jwks.add', jsonb_build_object('url', p_url));
+    RETURN json_build_object('id', s.id, 'url', s.url, 'refresh', s.refresh,
+                             'fetched_at', s.fetched_at, 'error', s.error,
+                             'keys', 0);
 END
+$$;
+
+CREATE FUNCTION jwt_keys_json() RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(json_agg(json_build_object('kid', k.kid, 'alg', k.alg,
+               'source', k.source, 'jwks', s.url, 'created_at', k.created_at)
+               ORDER BY k.kid), '[]')
+      FROM jwt_keys k LEFT JOIN jwks_sources s ON s.id = k.jwks_id
+$$;
+
+CREATE FUNCTION jwks_sources_json() RETURNS json
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(json_agg(json_build_object('id', s.id, 'url', s.url,
+               'refresh', s.refresh, 'fetched_at', s.fetched_at,
+               'error', s.error,
+               'keys', (SELECT count(*) FROM jwt_keys k WHERE k.jwks_id = s.id))
+               ORDER BY s.id), '[]')
+      FROM jwks_sources s
 $$;
 
 -- A source's keys become exactly the set fetched: new kids added, changed

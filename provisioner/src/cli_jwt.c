@@ -4,8 +4,8 @@
 #include "cli.h"
 #include "actor.h"
 #include "db.h"
-#include "jwk.h"
 #include "jwks.h"
+#include "tenant_jwk.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -76,14 +76,15 @@ static int
 upload(struct prov *p, const char *kid, const char *file)
 {
     FILE            *f;
-    char             pem[16384], err[256], hex[2 * JWK_DER_MAX + 3];
+    char             pem[TENANT_JWK_PEM_MAX + 1], err[256],
+                     hex[2 * TENANT_JWK_DER_MAX + 3];
     size_t           n, i;
-    struct jwk_key   k;
+    tenant_jwk_t     k;
     const char      *params[4];
     PGresult        *res;
     int              rc;
 
-    if (!jwk_kid_valid(kid)) {
+    if (!tenant_jwk_kid_valid(kid, strlen(kid))) {
         return usage_error("1 to 128 printable characters, no space", "KID");
     }
     f = fopen(file, "r");
@@ -101,7 +102,7 @@ upload(struct prov *p, const char *kid, const char *file)
         return EXIT_USAGE;
     }
     pem[n] = '\0';
-    if (jwk_from_pem(pem, n, &k, err, sizeof(err)) != 0) {
+    if (tenant_jwk_from_pem(pem, n, &k, err, sizeof(err)) != 0) {
         fprintf(stderr, "provisioner jwt upload: FILE %s: %s\n", file, err);
         return EXIT_USAGE;
     }
@@ -135,42 +136,46 @@ upload(struct prov *p, const char *kid, const char *file)
 static int
 add_jwks(struct prov *p, const char *url, const char *refresh)
 {
-    const char  *params[2] = { url, refresh };
-    char         id[32], err[512], derr[256];
+    const char  *params[3] = { url, refresh, cli_actor() };
+    char         id[32], err[512];
     PGresult    *res;
+    json_t      *src;
     int          n;
 
     if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
         return usage_error("an http:// or https:// URL", "URL");
     }
-    res = db_query(p->conn, "add the JWKS source",
-                   "INSERT INTO jwks_sources (url, refresh)"
-                   " VALUES ($1, coalesce($2::int, 300))"
-                   " ON CONFLICT (url) DO NOTHING RETURNING id", 2, params);
-    if (res == NULL) {
+    /* kept only if the first fetch works: a wrong URL leaves nothing, not
+     * even its audit row */
+    if (db_begin(p->conn) != 0) {
         return EXIT_ERROR;
     }
-    if (PQntuples(res) == 0) {
+    res = db_query(p->conn, "add the JWKS source",
+                   "SELECT jwks_source_add($1, $2::int, $3)", 3, params);
+    if (res == NULL) {
+        db_rollback(p->conn);
+        return EXIT_ERROR;
+    }
+    if (PQgetisnull(res, 0, 0)) {
         PQclear(res);
+        db_rollback(p->conn);
         fprintf(stderr, "provisioner jwt jwks: URL %s: is a source already\n",
                 url);
         return EXIT_CONFLICT;
     }
-    snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+    src = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     PQclear(res);
+    snprintf(id, sizeof(id), "%lld",
+             (long long) json_integer_value(json_object_get(src, "id")));
+    json_decref(src);
 
-    /* fetched once here, so a wrong URL is said now and leaves nothing */
     n = jwks_fetch(p, id, url, err, sizeof(err));
     if (n < 0) {
-        params[0] = id;
-        if (db_run(p->conn, "drop the JWKS source",
-                   "DELETE FROM jwks_sources WHERE id = $1::bigint", 1,
-                   params, derr, sizeof(derr)) != 0)
-        {
-            fprintf(stderr, "provisioner jwt jwks: the source %s stays: "
-                    "%s\n", id, derr);
-        }
+        db_rollback(p->conn);
         fprintf(stderr, "provisioner jwt jwks: URL %s\n", err);
+        return EXIT_ERROR;
+    }
+    if (db_commit(p->conn) != 0) {
         return EXIT_ERROR;
     }
     printf("%s: %d keys\n", url, n);

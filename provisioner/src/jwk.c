@@ -1,127 +1,22 @@
 #define _POSIX_C_SOURCE 200809L
 
 /*
- * Keys are checked here, once, by the provisioner: the edge trusts the
- * registry's DER and only ever parses it. A key too weak to trust (RSA
- * under 2048 bits), a curve the edge does not verify, or an EC point off
- * its curve is refused with the reason, not stored.
+ * A JWK's members are checked here, an EC point against its curve (an
+ * invalid-curve attack's key would be off it); the key itself as an
+ * upload's is (tenant_jwk.c).
  */
 
 #include "jwk.h"
 #include "prov.h"
 
-#include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int
-jwk_kid_valid(const char *kid)
-{
-    size_t  n = strlen(kid), i;
-
-    if (n == 0 || n > 128) {
-        return 0;
-    }
-    for (i = 0; i < n; i++) {
-        if (kid[i] < '!' || kid[i] > '~') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* the algorithm the edge verifies with key, and its DER into k */
-static int
-key_to_der(EVP_PKEY *key, struct jwk_key *k, char *err, size_t errlen)
-{
-    unsigned char  *p;
-    char            group[64];
-    size_t          glen = 0;
-    int             n, bits;
-
-    switch (EVP_PKEY_get_base_id(key)) {
-    case EVP_PKEY_RSA:
-        bits = EVP_PKEY_get_bits(key);
-        if (bits < 2048 || bits > 8192) {
-            snprintf(err, errlen, "an RSA key of %d bits: 2048 to 8192 are "
-                     "taken", bits);
-            return -1;
-        }
-        k->alg = "RS256";
-        break;
-    case EVP_PKEY_EC:
-        if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME,
-                                           group, sizeof(group), &glen) != 1
-            || strcmp(group, "prime256v1") != 0)
-        {
-            snprintf(err, errlen, "an EC key on curve %s: only P-256 "
-                     "(ES256) is taken", glen ? group : "(unknown)");
-            return -1;
-        }
-        k->alg = "ES256";
-        break;
-    default:
-        snprintf(err, errlen, "a %s key: RSA (RS256) or EC P-256 (ES256) "
-                 "are taken", OBJ_nid2sn(EVP_PKEY_get_base_id(key)));
-        return -1;
-    }
-
-    n = i2d_PUBKEY(key, NULL);
-    if (n <= 0 || (size_t) n > sizeof(k->der)) {
-        snprintf(err, errlen, "the key does not encode in %zu bytes",
-                 sizeof(k->der));
-        return -1;
-    }
-    p = k->der;
-    if (i2d_PUBKEY(key, &p) != n) {
-        snprintf(err, errlen, "the key does not encode");
-        return -1;
-    }
-    k->der_len = (size_t) n;
-    return 0;
-}
-
-int
-jwk_from_pem(const char *pem, size_t len, struct jwk_key *k, char *err,
-             size_t errlen)
-{
-    BIO       *bio;
-    EVP_PKEY  *key = NULL;
-    X509      *cert;
-    int        rc;
-
-    bio = BIO_new_mem_buf(pem, (int) len);
-    if (bio == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-    if (key == NULL) {
-        /* or the issuer's certificate: its key */
-        (void) BIO_reset(bio);
-        cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-        if (cert != NULL) {
-            key = X509_get_pubkey(cert);
-            X509_free(cert);
-        }
-    }
-    BIO_free(bio);
-    if (key == NULL) {
-        snprintf(err, errlen, "no PEM public key (BEGIN PUBLIC KEY) or "
-                 "certificate in the file");
-        return -1;
-    }
-    rc = key_to_der(key, k, err, errlen);
-    EVP_PKEY_free(key);
-    return rc;
-}
 
 /* a base64url member into out: its length, or -1 */
 static int
@@ -281,7 +176,7 @@ jwk_from_json(json_t *jwk, struct jwk_key *k, char *err, size_t errlen)
         snprintf(err, errlen, "a key without \"kty\"");
         return -1;
     }
-    if (kid == NULL || !jwk_kid_valid(kid)) {
+    if (kid == NULL || !tenant_jwk_kid_valid(kid, strlen(kid))) {
         snprintf(err, errlen, "a key without a usable \"kid\" (1 to 128 "
                  "printable characters)");
         return -1;
@@ -306,11 +201,12 @@ jwk_from_json(json_t *jwk, struct jwk_key *k, char *err, size_t errlen)
         return PROV_NONE;
     }
     if (key == NULL) {
+        ERR_clear_error();
         snprintf(err, errlen, "key %s: its %s members are malformed", kid,
                  kty);
         return -1;
     }
-    rc = key_to_der(key, k, err, errlen);
+    rc = tenant_jwk_from_key(key, &k->k, err, errlen);
     EVP_PKEY_free(key);
     return rc;
 }

@@ -145,7 +145,7 @@ arrays(const struct jwk_key *keys, int n, char **kids, char **algs,
     for (i = 0; i < (size_t) n; i++) {
         kl += 2 * strlen(keys[i].kid) + 3;
         al += 8;
-        dl += 2 * keys[i].der_len + 6;
+        dl += 2 * keys[i].k.der_len + 6;
     }
     k = *kids = malloc(kl);
     a = *algs = malloc(al);
@@ -171,10 +171,10 @@ arrays(const struct jwk_key *keys, int n, char **kids, char **algs,
             *k++ = keys[i].kid[j];
         }
         *k++ = '"';
-        a += sprintf(a, "%s", keys[i].alg);
+        a += sprintf(a, "%s", keys[i].k.alg);
         d += sprintf(d, "\"\\\\x");
-        for (j = 0; j < keys[i].der_len; j++) {
-            d += sprintf(d, "%02x", keys[i].der[j]);
+        for (j = 0; j < keys[i].k.der_len; j++) {
+            d += sprintf(d, "%02x", keys[i].k.der[j]);
         }
         *d++ = '"';
     }
