@@ -10,8 +10,6 @@ package Bench::Jwt;
 
 use strict;
 use warnings;
-use File::Path qw(make_path);
-use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use Crypt::JWT qw(encode_jwt);
 use Crypt::PK::ECC;
@@ -20,6 +18,7 @@ use Tenant::Test;
 
 # the same wrk run and median as the traffic figures
 require "$FindBin::Bin/../t/bench/Traffic.pm";
+require "$FindBin::Bin/../t/bench/Callgrind.pm";
 *median = \&Bench::Traffic::median;
 *wrk = \&Bench::Traffic::wrk;
 
@@ -50,65 +49,21 @@ sub conf {
 CONF
 }
 
-# instructions per request of nginx under callgrind, one process: the
-# difference between 2500 and 500 requests over one keepalive connection,
-# 100 tenants' tokens in turn, each seen before the counted ones
+# instructions per request, 100 tenants' tokens in turn (each verified
+# before the counted requests; until the keys are loaded the check answers
+# 503, which ready waits out)
 sub callgrind {
     my ($t, $tokens, %c) = @_;
-    my $dir = $t->dir;
-    my %ir;
-    for my $reqs (500, 2500) {
-        my $port = Tenant::Test::free_port();
-        my $tag = join('-', map { "$_$c{$_}" } sort keys %c) || 'off';
-        my $ngx = "$dir/cg-$tag-$reqs";
-        my $cg = "$ngx/callgrind.out";
-        make_path("$ngx/logs", "$ngx/tmp");
-        (my $http = conf(%c)) =~ s/%%PORT%%/$port/g;
-        $http =~ s/%%DB%%/$t->conninfo/ge;
-        Tenant::Test::write_file("$ngx/nginx.conf", <<"CONF");
-load_module $Tenant::Test::BUILD/ngx_http_tenant_module.so;
-daemon off;
-master_process off;
-error_log $ngx/logs/error.log error;
-pid $ngx/nginx.pid;
-events { worker_connections 1024; }
-http {
-    client_body_temp_path $ngx/tmp;
-    proxy_temp_path $ngx/tmp;
-$http
-}
-CONF
-        my $pid = fork // die;
-        if (!$pid) {
-            open STDOUT, '>', "$ngx/valgrind.out";
-            open STDERR, '>&', \*STDOUT;
-            exec 'valgrind', '--tool=callgrind', "--callgrind-out-file=$cg", '/usr/sbin/nginx', '-p', $ngx,
-                 '-c', "$ngx/nginx.conf" or die;
-        }
-        Tenant::Test::wait_until(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) }, 60)
-            or die "nginx under callgrind did not start\n";
-        # until the keys are loaded the check answers 503 (a handful of
-        # requests, in both runs alike)
-        Tenant::Test::wait_until(sub {
-            `curl -s -o /dev/null -w '%{http_code}' -H 'Host: shop1.bench' -H 'Authorization: Bearer $tokens->[0]' http://127.0.0.1:$port/` eq '200'
-        }, 60) or die "callgrind: the token keys did not load\n";
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) or die;
-        for my $i (1 .. $reqs) {
-            my $k = 1 + ($i % 100);
-            print $s "GET / HTTP/1.1\r\nHost: shop$k.bench\r\nAuthorization: Bearer $tokens->[$k - 1]\r\n\r\n";
-            my $buf = '';
-            while ($buf !~ /\r\n\r\n(ok\n|.*<\/html>)/s) {
-                sysread($s, $buf, 4096, length $buf) or die "callgrind: connection closed\n";
-            }
-            die "callgrind: not 200: $buf" unless $buf =~ m{^HTTP/1.1 200};
-        }
-        close $s;
-        kill 'QUIT', $pid;
-        waitpid $pid, 0;
-        my ($total) = Tenant::Test::slurp($cg) =~ /^(?:summary|totals):\s+(\d+)/m;
-        $ir{$reqs} = $total;
-    }
-    return int(($ir{2500} - $ir{500}) / 2000);
+    my $req = sub {
+        my $k = 1 + ($_[0] % 100);
+        return "GET / HTTP/1.1\r\nHost: shop$k.bench\r\nAuthorization: Bearer $tokens->[$k - 1]\r\n\r\n";
+    };
+    return Bench::Callgrind::per_request(
+        dir => $t->dir, name => join('-', map { "$_$c{$_}" } sort keys %c) || 'off',
+        db => $t->conninfo, http => conf(%c), request => $req,
+        ready => sub {
+            `curl -s -o /dev/null -w '%{http_code}' -H 'Host: shop1.bench' -H 'Authorization: Bearer $tokens->[0]' http://127.0.0.1:$_[0]/` eq '200'
+        });
 }
 
 sub bench {
