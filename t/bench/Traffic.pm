@@ -3,7 +3,8 @@ package Bench::Traffic;
 # auto/bench's figures for per-tenant traffic (tenant_traffic_zone,
 # tenant_metrics): with N tenants all seen, what a scrape costs (time and
 # size, at series=1000 and series=N); what counting costs in throughput
-# (the same load with and without the zone); a tenant flooded at 50x its
+# (the same load with and without the zone, in req/s and in instructions
+# per request); a tenant flooded at 50x its
 # rate limit beside the others (their p99 without and with the flood) and
 # how close its admitted requests come to the limit; every tenant with a
 # monthly quota, synced to the registry every 10 s: what the syncs cost,
@@ -176,6 +177,16 @@ CONF
         $res{perf_share_pct} = $share;
     }
 
+    # the same in instructions per request, which do not swing
+    require "$Tenant::Test::TOP/t/bench/Callgrind.pm";
+    my $req = sub { "GET / HTTP/1.1\r\nHost: shop" . (1 + ($_[0] % 100)) . ".bench\r\n\r\n" };
+    for my $with (1, 0) {
+        $res{$with ? 'ir_with' : 'ir_without'} = Bench::Callgrind::per_request(
+            dir => $dir, name => $with ? 'counted' : 'plain', db => $t->conninfo,
+            http => conf($with ? (series => 1000) : ()), request => $req);
+    }
+    $res{ir_pct} = 100 * ($res{ir_with} / $res{ir_without} - 1);
+
     # --- shop1 flooded at 50x its limit ------------------------------------------
     my $rate = 70;
     $start->(series => 1000);
@@ -259,6 +270,8 @@ sub report {
         @{$r}{qw(rps_with rps_without overhead_pct rps_spread)};
     $out .= sprintf "- the worker's cycles in the traffic zone's functions (perf): %.1f%%\n", $r->{perf_share_pct}
         if defined $r->{perf_share_pct};
+    $out .= sprintf "- instructions per request (callgrind, 100 tenants in turn): %d counted, %d without the zone (%+.1f%%)\n",
+        @{$r}{qw(ir_with ir_without ir_pct)};
     $out .= sprintf "- shop1 limited to %d/s (burst: its default, one second), flooded at %.0f req/s (%.0fx) for %d s: %d admitted (%d counted in /metrics), %d expected (%+.1f%%)\n",
         $r->{flood}{rate}, $r->{flood}{rps}, $r->{flood}{rps} / $r->{flood}{rate}, $r->{flood}{seconds},
         $r->{flood}{admitted}, $r->{flood}{counted}, $r->{flood}{expected}, $r->{flood}{error_pct};
