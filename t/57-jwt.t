@@ -230,6 +230,13 @@ is(member(email => 'dan@example.com')->{status}, 403, 'approved by another tenan
 is(member(email => undef)->{status}, 403, 'no email claim: 403');
 is(member(email => 'cat@example.com', tenant_id => 'other')->{status}, 403,
    'an approved subject does not make another tenant\'s token good');
+# the registry frozen: a subject not yet answered for is not let in
+member(email => 'eve@example.com');   # the tenant and the token warm
+$t->pg_freeze;
+my $frozen = member(email => 'fay@example.com');
+$t->pg_cont;
+is($frozen->{status}, 503, 'the registry does not answer: 503, not a yes');
+is(member(email => 'cat@example.com')->{status}, 200, '... and an approval it gave is served again after');
 
 # verified tokens are remembered; nginx does not reload for key changes
 my @workers = $t->nginx_worker_pids;
