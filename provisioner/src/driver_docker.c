@@ -1,8 +1,8 @@
 #define _GNU_SOURCE
 
 /*
- * The docker driver: the Docker Engine REST API over a unix socket
- * (libcurl), which Docker and Podman both serve. Containers are named
+ * The docker driver: the Docker Engine REST API (engine.c), which Docker
+ * and Podman both serve. Containers are named
  * tenant-<tenant>-<service> and labelled with the tenant, service and
  * blueprint; the tenant's directory is bind-mounted at the same path, so
  * blueprint files and commands work as with the process driver. Networking
@@ -12,6 +12,7 @@
  */
 
 #include "driver.h"
+#include "engine.h"
 #include "logline.h"
 #include "fsutil.h"
 #include "log.h"
@@ -26,92 +27,6 @@
 #define LABEL_SERVICE  "io.ngx-tenant.service"
 #define LABEL_BP       "io.ngx-tenant.blueprint"
 
-struct docker {
-    CURL  *curl;
-    char   prefix[32];      /* "/v1.41", negotiated */
-};
-
-struct resp {
-    long    status;
-    char   *body;
-    size_t  len;
-};
-
-static size_t
-collect(char *ptr, size_t size, size_t n, void *data)
-{
-    struct resp *r = data;
-    char        *p;
-    size_t       add = size * n;
-
-    p = realloc(r->body, r->len + add + 1);
-    if (p == NULL) {
-        return 0;
-    }
-    r->body = p;
-    memcpy(r->body + r->len, ptr, add);
-    r->len += add;
-    r->body[r->len] = '\0';
-    return add;
-}
-
-/* the engine's "message", else the body, else the HTTP status */
-static void
-engine_error(const struct resp *r, const char *what, char *err, size_t len)
-{
-    json_t     *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
-    const char *m = json_string_value(json_object_get(j, "message"));
-
-    snprintf(err, len, "engine: %s: %s (HTTP %ld)", what,
-             m ? m : (r->body && r->len < 300 ? r->body : "no message"),
-             r->status);
-    json_decref(j);
-}
-
-static int
-request(struct driver *d, const char *method, const char *path,
-        const char *body, struct resp *r, char *err, size_t len)
-{
-    struct docker      *dk = d->data;
-    struct curl_slist  *h = NULL;
-    char                url[2048];
-    CURLcode            rc;
-
-    memset(r, 0, sizeof(*r));
-    snprintf(url, sizeof(url), "http://localhost%s%s", dk->prefix, path);
-
-    curl_easy_reset(dk->curl);
-    curl_easy_setopt(dk->curl, CURLOPT_UNIX_SOCKET_PATH,
-                     d->conf->docker_socket);
-    curl_easy_setopt(dk->curl, CURLOPT_URL, url);
-    curl_easy_setopt(dk->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(dk->curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(dk->curl, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(dk->curl, CURLOPT_TIMEOUT, 120L);
-    curl_easy_setopt(dk->curl, CURLOPT_NOSIGNAL, 1L);
-
-    if (body) {
-        h = curl_slist_append(h, "Content-Type: application/json");
-        curl_easy_setopt(dk->curl, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(dk->curl, CURLOPT_POSTFIELDS, body);
-    } else if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(dk->curl, CURLOPT_POSTFIELDS, "");
-    }
-
-    rc = curl_easy_perform(dk->curl);
-    curl_slist_free_all(h);
-
-    if (rc != CURLE_OK) {
-        snprintf(err, len, "engine at %s: %s %s: %s", d->conf->docker_socket,
-                 method, path, curl_easy_strerror(rc));
-        free(r->body);
-        r->body = NULL;
-        return -1;
-    }
-    curl_easy_getinfo(dk->curl, CURLINFO_RESPONSE_CODE, &r->status);
-    return 0;
-}
-
 static void
 name_of(char *out, size_t len, const char *tenant, const char *service)
 {
@@ -122,13 +37,13 @@ name_of(char *out, size_t len, const char *tenant, const char *service)
 static json_t *
 inspect(struct driver *d, const char *name, int *gone, char *err, size_t len)
 {
-    struct resp  r;
+    struct engine_resp  r;
     char         path[512];
     json_t      *j = NULL;
 
     *gone = 0;
     snprintf(path, sizeof(path), "/containers/%s/json", name);
-    if (request(d, "GET", path, NULL, &r, err, len) != 0) {
+    if (engine_request(d->data, "GET", path, NULL, &r, err, len) != 0) {
         return NULL;
     }
     if (r.status == 404) {
@@ -144,12 +59,12 @@ inspect(struct driver *d, const char *name, int *gone, char *err, size_t len)
 static int
 ensure_network(struct driver *d, const char *tenant, char *err, size_t len)
 {
-    struct resp  r;
+    struct engine_resp  r;
     char         body[256], path[128];
 
     /* Podman answers 500, not 409, to an existing name: look first */
     snprintf(path, sizeof(path), "/networks/tenant-%s", tenant);
-    if (request(d, "GET", path, NULL, &r, err, len) != 0) {
+    if (engine_request(d->data, "GET", path, NULL, &r, err, len) != 0) {
         return -1;
     }
     free(r.body);
@@ -160,7 +75,7 @@ ensure_network(struct driver *d, const char *tenant, char *err, size_t len)
     snprintf(body, sizeof(body), "{\"Name\":\"tenant-%s\",\"Labels\":{\""
              LABEL_MANAGED "\":\"true\",\"" LABEL_TENANT "\":\"%s\"}}",
              tenant, tenant);
-    if (request(d, "POST", "/networks/create", body, &r, err, len) != 0) {
+    if (engine_request(d->data, "POST", "/networks/create", body, &r, err, len) != 0) {
         return -1;
     }
     if (r.status != 201 && r.status != 200 && r.status != 409) {
@@ -185,7 +100,7 @@ dk_create(struct driver *d, const struct service_spec *s, const char *name,
 {
     json_t      *body, *cmd, *env, *host, *labels;
     char        *text, path[512], bind[2100], net[128];
-    struct resp  r;
+    struct engine_resp  r;
     size_t       i;
     int          rc = -1;
 
@@ -238,7 +153,7 @@ dk_create(struct driver *d, const struct service_spec *s, const char *name,
     }
 
     snprintf(path, sizeof(path), "/containers/create?name=%s", name);
-    if (request(d, "POST", path, text, &r, err, len) == 0) {
+    if (engine_request(d->data, "POST", path, text, &r, err, len) == 0) {
         if (r.status == 201 || r.status == 200) {
             rc = 0;
         } else {
@@ -257,7 +172,7 @@ dk_start(struct driver *d, const struct service_spec *s, char *err,
 {
     char         name[256], path[512];
     json_t      *c;
-    struct resp  r;
+    struct engine_resp  r;
     int          gone;
 
     if (mkdirs(s->dir, NULL, 0750) != 0) {
@@ -283,7 +198,7 @@ dk_start(struct driver *d, const struct service_spec *s, char *err,
     }
 
     snprintf(path, sizeof(path), "/containers/%s/start", name);
-    if (request(d, "POST", path, NULL, &r, err, len) != 0) {
+    if (engine_request(d->data, "POST", path, NULL, &r, err, len) != 0) {
         return -1;
     }
     /* 304: already running */
@@ -302,10 +217,10 @@ static int
 stop_container(struct driver *d, const char *ref, char *err, size_t len)
 {
     char         path[512];
-    struct resp  r;
+    struct engine_resp  r;
 
     snprintf(path, sizeof(path), "/containers/%s/stop?t=5", ref);
-    if (request(d, "POST", path, NULL, &r, err, len) != 0) {
+    if (engine_request(d->data, "POST", path, NULL, &r, err, len) != 0) {
         return -1;
     }
     if (r.status != 204 && r.status != 304 && r.status != 404) {
@@ -336,13 +251,13 @@ static int
 remove_container(struct driver *d, const char *id, char *err, size_t len)
 {
     char         path[512];
-    struct resp  r;
+    struct engine_resp  r;
 
     if (stop_container(d, id, err, len) != 0) {
         return -1;
     }
     snprintf(path, sizeof(path), "/containers/%s?force=true&v=true", id);
-    if (request(d, "DELETE", path, NULL, &r, err, len) != 0) {
+    if (engine_request(d->data, "DELETE", path, NULL, &r, err, len) != 0) {
         return -1;
     }
     if (r.status != 204 && r.status != 404) {
@@ -358,7 +273,7 @@ remove_container(struct driver *d, const char *id, char *err, size_t len)
 static json_t *
 list_containers(struct driver *d, const char *tenant, char *err, size_t len)
 {
-    struct resp  r;
+    struct engine_resp  r;
     char         filter[256], *esc, path[1024];
     json_t      *j;
 
@@ -369,7 +284,7 @@ list_containers(struct driver *d, const char *tenant, char *err, size_t len)
         snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_MANAGED
                  "=true\"]}");
     }
-    esc = curl_easy_escape(((struct docker *) d->data)->curl, filter, 0);
+    esc = engine_escape(d->data, filter);
     if (esc == NULL) {
         snprintf(err, len, "out of memory");
         return NULL;
@@ -377,7 +292,7 @@ list_containers(struct driver *d, const char *tenant, char *err, size_t len)
     snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
     curl_free(esc);
 
-    if (request(d, "GET", path, NULL, &r, err, len) != 0) {
+    if (engine_request(d->data, "GET", path, NULL, &r, err, len) != 0) {
         return NULL;
     }
     j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
@@ -395,7 +310,7 @@ dk_remove(struct driver *d, const char *tenant, char *err, size_t len)
 {
     json_t      *all, *c;
     size_t       i;
-    struct resp  r;
+    struct engine_resp  r;
     char         path[512], dir[1024];
     const char  *id;
 
@@ -417,7 +332,7 @@ dk_remove(struct driver *d, const char *tenant, char *err, size_t len)
 
     if (bridge(d)) {
         snprintf(path, sizeof(path), "/networks/tenant-%s", tenant);
-        if (request(d, "DELETE", path, NULL, &r, err, len) != 0) {
+        if (engine_request(d->data, "DELETE", path, NULL, &r, err, len) != 0) {
             return -1;
         }
         free(r.body);
@@ -459,7 +374,7 @@ dk_logs(struct driver *d, const char *tenant, const char *service, int lines,
         json_t *out)
 {
     char            name[256], path[512], err[256];
-    struct resp     r;
+    struct engine_resp     r;
     unsigned char  *p, *end;
     size_t          n;
     char           *line, *nl, *text;
@@ -469,7 +384,7 @@ dk_logs(struct driver *d, const char *tenant, const char *service, int lines,
     snprintf(path, sizeof(path),
              "/containers/%s/logs?stdout=1&stderr=1&timestamps=1&tail=%d",
              name, lines);
-    if (request(d, "GET", path, NULL, &r, err, sizeof(err)) != 0) {
+    if (engine_request(d->data, "GET", path, NULL, &r, err, sizeof(err)) != 0) {
         return -1;
     }
     if (r.status == 404) {
@@ -592,69 +507,28 @@ dk_address(struct driver *d, const struct service_spec *s, char *out,
 static void
 dk_cleanup(struct driver *d)
 {
-    struct docker *dk = d->data;
-
-    if (dk != NULL) {
-        curl_easy_cleanup(dk->curl);
-        free(dk);
+    if (d->data != NULL) {
+        engine_close(d->data);
+        free(d->data);
         d->data = NULL;
     }
-    curl_global_cleanup();
-}
-
-/* the API version: the engine's own, from /version */
-static int
-negotiate(struct driver *d)
-{
-    struct docker *dk = d->data;
-    struct resp    r;
-    char           err[512];
-    json_t        *j;
-    const char    *v;
-
-    dk->prefix[0] = '\0';
-    if (request(d, "GET", "/version", NULL, &r, err, sizeof(err)) != 0) {
-        log_err("docker: %s", err);
-        return -1;
-    }
-    j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
-    v = json_string_value(json_object_get(j, "ApiVersion"));
-    if (v == NULL || strlen(v) > 10 || strtod(v, NULL) < 1.24) {
-        engine_error(&r, "version", err, sizeof(err));
-        log_err("docker: %s (need API 1.24 or later)", err);
-        json_decref(j);
-        free(r.body);
-        return -1;
-    }
-    snprintf(dk->prefix, sizeof(dk->prefix), "/v%s", v);
-    log_info("docker: engine at %s speaks API %s", d->conf->docker_socket, v);
-    json_decref(j);
-    free(r.body);
-    return 0;
 }
 
 static int
 dk_init(struct driver *d)
 {
-    struct docker *dk;
+    struct engine *e;
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        log_err("docker: curl_global_init failed");
-        return -1;
-    }
-    dk = calloc(1, sizeof(*dk));
-    if (dk == NULL || (dk->curl = curl_easy_init()) == NULL) {
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
         log_err("docker driver: out of memory");
-        free(dk);
-        curl_global_cleanup();
         return -1;
     }
-    d->data = dk;
-
-    if (negotiate(d) != 0) {
-        dk_cleanup(d);
+    if (engine_open(e, d->conf->docker_socket, "docker") != 0) {
+        free(e);
         return -1;
     }
+    d->data = e;
     return 0;
 }
 

@@ -1,0 +1,152 @@
+#define _GNU_SOURCE
+
+#include "engine.h"
+#include "log.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t
+collect(char *ptr, size_t size, size_t n, void *data)
+{
+    struct engine_resp *r = data;
+    char               *p;
+    size_t              add = size * n;
+
+    p = realloc(r->body, r->len + add + 1);
+    if (p == NULL) {
+        return 0;
+    }
+    r->body = p;
+    memcpy(r->body + r->len, ptr, add);
+    r->len += add;
+    r->body[r->len] = '\0';
+    return add;
+}
+
+/* the engine's "message", else the body, else the HTTP status */
+void
+engine_error(const struct engine_resp *r, const char *what, char *err,
+             size_t len)
+{
+    json_t     *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
+    const char *m = json_string_value(json_object_get(j, "message"));
+
+    snprintf(err, len, "engine: %s: %s (HTTP %ld)", what,
+             m ? m : (r->body && r->len < 300 ? r->body : "no message"),
+             r->status);
+    json_decref(j);
+}
+
+int
+engine_request(struct engine *e, const char *method, const char *path,
+               const char *body, struct engine_resp *r, char *err,
+               size_t len)
+{
+    struct curl_slist  *h = NULL;
+    char                url[2048];
+    CURLcode            rc;
+
+    memset(r, 0, sizeof(*r));
+    snprintf(url, sizeof(url), "http://localhost%s%s", e->prefix, path);
+
+    curl_easy_reset(e->curl);
+    curl_easy_setopt(e->curl, CURLOPT_UNIX_SOCKET_PATH, e->socket);
+    curl_easy_setopt(e->curl, CURLOPT_URL, url);
+    curl_easy_setopt(e->curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e->curl, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
+
+    if (body) {
+        h = curl_slist_append(h, "Content-Type: application/json");
+        curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, "");
+    }
+
+    rc = curl_easy_perform(e->curl);
+    curl_slist_free_all(h);
+
+    if (rc != CURLE_OK) {
+        snprintf(err, len, "engine at %s: %s %s: %s", e->socket, method, path,
+                 curl_easy_strerror(rc));
+        free(r->body);
+        r->body = NULL;
+        return -1;
+    }
+    curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &r->status);
+    return 0;
+}
+
+char *
+engine_escape(struct engine *e, const char *s)
+{
+    return curl_easy_escape(e->curl, s, 0);
+}
+
+/* the API version: the engine's own, from /version */
+static int
+negotiate(struct engine *e, const char *who)
+{
+    struct engine_resp  r;
+    char                err[512];
+    json_t             *j;
+    const char         *v;
+
+    e->prefix[0] = '\0';
+    if (engine_request(e, "GET", "/version", NULL, &r, err, sizeof(err)) != 0)
+    {
+        log_err("%s: %s", who, err);
+        return -1;
+    }
+    j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+    v = json_string_value(json_object_get(j, "ApiVersion"));
+    if (v == NULL || strlen(v) > 10 || strtod(v, NULL) < 1.24) {
+        engine_error(&r, "version", err, sizeof(err));
+        log_err("%s: %s (need API 1.24 or later)", who, err);
+        json_decref(j);
+        free(r.body);
+        return -1;
+    }
+    snprintf(e->prefix, sizeof(e->prefix), "/v%s", v);
+    log_info("%s: engine at %s speaks API %s", who, e->socket, v);
+    json_decref(j);
+    free(r.body);
+    return 0;
+}
+
+int
+engine_open(struct engine *e, const char *socket, const char *who)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        log_err("%s: curl_global_init failed", who);
+        return -1;
+    }
+    e->socket = socket;
+    e->curl = curl_easy_init();
+    if (e->curl == NULL) {
+        log_err("%s: out of memory", who);
+        curl_global_cleanup();
+        return -1;
+    }
+    if (negotiate(e, who) != 0) {
+        engine_close(e);
+        return -1;
+    }
+    return 0;
+}
+
+void
+engine_close(struct engine *e)
+{
+    if (e->curl != NULL) {
+        curl_easy_cleanup(e->curl);
+        e->curl = NULL;
+        curl_global_cleanup();
+    }
+}

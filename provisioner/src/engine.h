@@ -1,0 +1,44 @@
+#ifndef PROV_ENGINE_H
+#define PROV_ENGINE_H
+
+/*
+ * The Docker Engine REST API over a unix socket (libcurl), which Docker
+ * and Podman both serve: one HTTP layer for every driver that speaks it
+ * (driver_docker.c, and a Swarm driver's services next). Blocking, with a
+ * timeout: the provisioner's, never nginx's.
+ */
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+struct engine {
+    CURL        *curl;
+    const char  *socket;
+    char         prefix[32];     /* "/v1.41": the engine's own version */
+};
+
+struct engine_resp {
+    long    status;
+    char   *body;                /* NUL-terminated; the caller frees it */
+    size_t  len;
+};
+
+/* connects and asks the engine's API version (1.24 or later): 0, or -1
+ * logged with who ("docker") */
+int  engine_open(struct engine *e, const char *socket, const char *who);
+void engine_close(struct engine *e);
+
+/* one request, body JSON or NULL: 0 with r filled whatever the status,
+ * or -1 (err says why) when the engine did not answer */
+int  engine_request(struct engine *e, const char *method, const char *path,
+                    const char *body, struct engine_resp *r, char *err,
+                    size_t len);
+
+/* "engine: <what>: <the engine's message> (HTTP <status>)" into err */
+void engine_error(const struct engine_resp *r, const char *what, char *err,
+                  size_t len);
+
+/* s escaped for a query string (curl_free() it), or NULL */
+char *engine_escape(struct engine *e, const char *s);
+
+#endif
