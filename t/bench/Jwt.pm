@@ -72,21 +72,8 @@ sub bench {
     my $secs = $o{duration} // 10;
     my %res = (tenants => $n, duration_s => $secs);
 
-    my $t = Tenant::Test->new->start_pg;
-    $t->migrate;
+    my ($t, $be) = Bench::Traffic::stack($n);
     my $dir = $t->dir;
-
-    my $be = Tenant::Test->new;
-    $be->{port} = Tenant::Test::free_port();
-    $be->start_nginx(workers => 1, log_level => 'error', http => <<"CONF");
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$be->{port}; location / { return 200 "ok\\n"; } }
-CONF
-    $t->psql("INSERT INTO tenants (id, blueprint, status)"
-        . " SELECT 'shop' || i, 'static', 'active' FROM generate_series(1, $n) i;"
-        . " INSERT INTO tenant_endpoints (tenant_id, role, address, weight)"
-        . " SELECT 'shop' || i, 'site', '127.0.0.1:$be->{port}', 1 FROM generate_series(1, $n) i;");
 
     my $key = Crypt::PK::ECC->new;
     $key->generate_key('secp256r1');

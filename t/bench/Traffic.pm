@@ -71,15 +71,12 @@ sub conf {
 CONF
 }
 
-sub bench {
-    my (%o) = @_;
-    my $n = $o{tenants} // 10000;
-    my $secs = $o{duration} // 10;
-    my %res = (tenants => $n, duration_s => $secs);
-
+# a registry with n tenants shop1..shopN, all routed to one backend that
+# answers "ok": the registry's instance and the backend's
+sub stack {
+    my ($n) = @_;
     my $t = Tenant::Test->new->start_pg;
     $t->migrate;
-    my $dir = $t->dir;
 
     my $be = Tenant::Test->new;
     $be->{port} = Tenant::Test::free_port();
@@ -92,6 +89,17 @@ CONF
         . " SELECT 'shop' || i, 'static', 'active' FROM generate_series(1, $n) i;"
         . " INSERT INTO tenant_endpoints (tenant_id, role, address, weight)"
         . " SELECT 'shop' || i, 'site', '127.0.0.1:$be->{port}', 1 FROM generate_series(1, $n) i;");
+    return ($t, $be);
+}
+
+sub bench {
+    my (%o) = @_;
+    my $n = $o{tenants} // 10000;
+    my $secs = $o{duration} // 10;
+    my %res = (tenants => $n, duration_s => $secs);
+
+    my ($t, $be) = stack($n);
+    my $dir = $t->dir;
 
     # every tenant in turn (so all N are seen), or a random one of 2..N
     my $all = "$dir/all.lua";
