@@ -41,8 +41,9 @@ typedef struct {
 /* a worker's own, from its init_process */
 typedef struct {
     ngx_http_tenant_jwt_cache_t    *cache;
-    ngx_atomic_uint_t               serial;    /* of the keys below */
-    ngx_uint_t                      loaded;
+    ngx_atomic_uint_t               serial;    /* of the keys below; 0:
+                                                  none yet (a load makes
+                                                  the zone's 1 or more) */
     ngx_uint_t                      nkeys;
     ngx_http_tenant_jwt_pkey_t      keys[NGX_HTTP_TENANT_JWT_KEYS_MAX];
     ngx_http_tenant_jwt_key_t      *copy;      /* room to copy the set */
@@ -492,7 +493,7 @@ ngx_http_tenant_jwt_check(ngx_http_request_t *r,
         return rc;
     }
 
-    if (jk->sh->loads == 0) {
+    if (jk->sh->serial == 0) {
         /*
          * Just started, the keys not read yet (or the registry down since
          * start): a good token must not be told it is bad.
@@ -549,7 +550,7 @@ ngx_http_tenant_jwt_verify(ngx_http_tenant_jwt_worker_t *w,
     ngx_uint_t                   i;
     ngx_http_tenant_jwt_pkey_t  *k;
 
-    if (!w->loaded || w->serial != jk->sh->serial) {
+    if (w->serial != jk->sh->serial) {
         ngx_http_tenant_jwt_refresh(w, jk);
     }
 
@@ -612,7 +613,6 @@ ngx_http_tenant_jwt_refresh(ngx_http_tenant_jwt_worker_t *w,
 
     w->nkeys = n;
     w->serial = serial;
-    w->loaded = 1;
 }
 
 

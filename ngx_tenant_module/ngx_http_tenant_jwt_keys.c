@@ -163,7 +163,7 @@ ngx_http_tenant_jwt_keys_rows(ngx_http_tenant_pg_query_t *q, PGresult *res)
     ngx_http_tenant_jwt_keys_load_t  *ld = q->data;
 
     int                          i, n;
-    ngx_uint_t                   nkeys, refused;
+    ngx_uint_t                   nkeys;
     ngx_http_tenant_jwt_key_t   *keys;
     ngx_http_tenant_jwt_keys_t  *jk;
 
@@ -186,7 +186,6 @@ ngx_http_tenant_jwt_keys_rows(ngx_http_tenant_pg_query_t *q, PGresult *res)
 
     n = PQntuples(res);
     nkeys = 0;
-    refused = 0;
 
     for (i = 0; i < n; i++) {
 
@@ -194,7 +193,6 @@ ngx_http_tenant_jwt_keys_rows(ngx_http_tenant_pg_query_t *q, PGresult *res)
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "tenant: more than %d token keys: the rest are "
                           "not loaded", NGX_HTTP_TENANT_JWT_KEYS_MAX);
-            refused += n - i;
             break;
         }
 
@@ -206,16 +204,13 @@ ngx_http_tenant_jwt_keys_rows(ngx_http_tenant_pg_query_t *q, PGresult *res)
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "tenant: token key \"%s\" is not readable: skipped",
                       PQgetvalue(res, i, 0));
-        refused++;
     }
 
     ngx_shmtx_lock(&jk->shpool->mutex);
 
     ngx_memcpy(jk->sh->keys, keys, nkeys * sizeof(ngx_http_tenant_jwt_key_t));
     jk->sh->nkeys = nkeys;
-    jk->sh->refused = refused;
     jk->sh->serial++;
-    jk->sh->loads++;
 
     ngx_shmtx_unlock(&jk->shpool->mutex);
 

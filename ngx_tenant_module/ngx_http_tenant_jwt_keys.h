@@ -32,9 +32,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_atomic_t                    serial;    /* moves on every write */
-    ngx_atomic_t                    loads;
-    ngx_atomic_t                    refused;   /* rows that did not load */
+    ngx_atomic_t                    serial;    /* moves on every load; 0:
+                                                  never loaded */
     ngx_uint_t                      nkeys;
     ngx_http_tenant_jwt_key_t       keys[NGX_HTTP_TENANT_JWT_KEYS_MAX];
 } ngx_http_tenant_jwt_keys_sh_t;

@@ -43,11 +43,6 @@ CREATE TRIGGER jwt_keys_changed AFTER INSERT OR UPDATE OR DELETE ON jwt_keys
 CREATE TRIGGER jwt_keys_truncated AFTER TRUNCATE ON jwt_keys
     FOR EACH STATEMENT EXECUTE FUNCTION notify_jwt_keys_changed();
 
-CREATE FUNCTION jwt_keys_full(p_adding int) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT (SELECT count(*) FROM jwt_keys) + p_adding > 64
-$$;
-
 -- state: NULL done, 'exists' (the kid is taken), 'full'
 CREATE FUNCTION jwt_key_upload(p_kid text, p_alg text, p_der bytea,
     p_actor text)
@@ -58,7 +53,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM jwt_keys WHERE kid = p_kid) THEN
         RETURN 'exists';
     END IF;
-    IF jwt_keys_full(1) THEN
+    IF (SELECT count(*) FROM jwt_keys) >= 64 THEN
         RETURN 'full';
     END IF;
     INSERT INTO jwt_keys (kid, alg, der, source)
