@@ -71,7 +71,14 @@ $t->start_nginx(http => $http);
 $t->start_provisioner(extra => ['jwks_pass_interval = 1']);
 $t->add_tenant($_, site => ["127.0.0.1:$stack"], admin => ["127.0.0.1:$stack"]) for qw(club other);
 
-sub reached { my @l = split /\n/, Tenant::Test::slurp("$dir/stack.log"); scalar @l }
+# the stack's access log line is written after its answer is sent: count
+# once the log has stopped growing
+sub reached {
+    my $lines = sub { my @l = split /\n/, Tenant::Test::slurp("$dir/stack.log"); scalar @l };
+    my ($was, $n) = (-1, $lines->());
+    while ($n != $was) { sleep 0.2; ($was, $n) = ($n, $lines->()) }
+    return $n;
+}
 
 # keys: RSA 2048 and P-256 uploaded; others for the JWKS later
 my $rsa = Crypt::PK::RSA->new; $rsa->generate_key(256);
