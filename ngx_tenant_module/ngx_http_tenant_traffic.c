@@ -65,10 +65,16 @@ struct ngx_http_tenant_tnode_s {
     ngx_msec_t                      last;      /* rate: last admitted */
     ngx_msec_t                      seen;
     ngx_int_t                       excess;    /* rate: x1000 */
-    ngx_atomic_t                    refs;      /* requests holding it */
     ngx_atomic_t                    active;    /* admitted ones */
     ngx_http_tenant_quota_t        *q;         /* kept until the node goes */
-    u_char                          id[1];
+    /*
+     * Kept when the node is made again for another tenant: a worker that
+     * pins it without the lock may still count itself in refs, and learns
+     * from gen that the node is no longer the one it remembered.
+     */
+    ngx_atomic_t                    gen;
+    ngx_atomic_t                    refs;      /* requests holding it */
+    u_char                          id[NGX_HTTP_TENANT_ID_MAX];
 };
 
 
@@ -78,8 +84,14 @@ struct ngx_http_tenant_tnode_s {
 
 static ngx_int_t ngx_http_tenant_traffic_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_http_tenant_tnode_t *ngx_http_tenant_traffic_pin(
+    ngx_http_tenant_traffic_t *tt, ngx_http_tenant_record_t *record,
+    uint32_t hash, ngx_msec_t now, ngx_uint_t enforce);
 static ngx_http_tenant_tnode_t *ngx_http_tenant_traffic_node(
-    ngx_http_tenant_traffic_t *tt, ngx_str_t *id, ngx_msec_t now);
+    ngx_http_tenant_traffic_t *tt, ngx_str_t *id, uint32_t hash,
+    ngx_msec_t now);
+static ngx_uint_t ngx_http_tenant_traffic_unpinned(
+    ngx_http_tenant_tnode_t *tn);
 static void ngx_http_tenant_traffic_expire(ngx_http_tenant_traffic_t *tt,
     ngx_msec_t now, ngx_uint_t force);
 static void ngx_http_tenant_traffic_drop(ngx_http_tenant_traffic_t *tt,
@@ -103,6 +115,52 @@ static ngx_http_tenant_tnode_t *ngx_http_tenant_traffic_find(
     ngx_http_tenant_traffic_t *tt, u_char *id, size_t len, uint32_t hash);
 static void ngx_http_tenant_traffic_quota_month(ngx_http_tenant_quota_t *q,
     ngx_uint_t month);
+
+
+/*
+ * Ids are short (NGX_HTTP_TENANT_ID_MAX): a multiplicative hash, mixed so
+ * the low bits the buckets and the memo take depend on every byte, and a
+ * byte loop, cost less than crc32 and a call to memcmp.
+ */
+
+static ngx_inline uint32_t
+ngx_http_tenant_traffic_hash(u_char *id, size_t len)
+{
+    size_t    i;
+    uint32_t  h;
+
+    h = 0;
+
+    for (i = 0; i < len; i++) {
+        h = ngx_hash(h, id[i]);
+    }
+
+    h ^= h >> 16;
+    h *= 0x85ebca6b;
+    h ^= h >> 13;
+
+    return h;
+}
+
+
+static ngx_inline ngx_uint_t
+ngx_http_tenant_traffic_same(ngx_http_tenant_tnode_t *tn, u_char *id,
+    size_t len)
+{
+    size_t  i;
+
+    if (tn->len != len) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (tn->id[i] != id[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
 
 
 /* tenant_traffic_zone name:size [series=N] [series_idle=TIME] [sync=TIME|off] */
@@ -197,6 +255,8 @@ ngx_http_tenant_traffic_zone(ngx_conf_t *cf, ngx_str_t *value, void *tag,
     tt->nseries = nseries;
     tt->sync = sync;
     tt->series_idle = idle;
+    /* seen that stale at most: a sixth of series_idle=, and 10 s */
+    tt->touch = ngx_min(idle / 6, 10000);
 
     /* the series come on top of the size given for the tenants */
     size += ngx_align(nseries * sizeof(ngx_http_tenant_series_t),
@@ -334,6 +394,12 @@ ngx_http_tenant_traffic_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    tt->memo = ngx_pcalloc(cycle->pool, NGX_HTTP_TENANT_TRAFFIC_MEMO
+                                        * sizeof(ngx_http_tenant_traffic_memo_t));
+    if (tt->memo == NULL) {
+        return NGX_ERROR;
+    }
+
     ngx_shmtx_lock(&tt->shpool->mutex);
 
     tt->proc = NULL;
@@ -435,11 +501,13 @@ ngx_int_t
 ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_ctx_t *ctx, ngx_uint_t enforce, time_t *retry_after)
 {
-    time_t                    left;
-    uintptr_t                 v;
-    ngx_msec_t                now;
-    ngx_uint_t                refused, i, quota;
-    ngx_http_tenant_tnode_t  *tn;
+    time_t                           left;
+    uint32_t                         hash;
+    uintptr_t                        v;
+    ngx_msec_t                       now;
+    ngx_uint_t                       refused, i, quota;
+    ngx_http_tenant_tnode_t         *tn;
+    ngx_http_tenant_traffic_memo_t  *m;
 
     if (ctx->traffic) {
         /* again, after an internal redirect: the first answer holds */
@@ -453,10 +521,19 @@ ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
     }
 
     now = ngx_current_msec;
+    hash = ngx_http_tenant_traffic_hash(ctx->record.id.data, ctx->record.id.len);
+
+    tn = ngx_http_tenant_traffic_pin(tt, &ctx->record, hash, now, enforce);
+
+    if (tn) {
+        refused = NGX_HTTP_TENANT_REFUSED_NONE;
+        (void) ngx_atomic_fetch_add(&tn->active, 1);
+        goto admitted;
+    }
 
     ngx_shmtx_lock(&tt->shpool->mutex);
 
-    tn = ngx_http_tenant_traffic_node(tt, &ctx->record.id, now);
+    tn = ngx_http_tenant_traffic_node(tt, &ctx->record.id, hash, now);
 
     if (tn == NULL) {
         ngx_shmtx_unlock(&tt->shpool->mutex);
@@ -497,22 +574,35 @@ ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
 
     (void) ngx_atomic_fetch_add(&tn->refs, 1);
 
+    if (refused == NGX_HTTP_TENANT_REFUSED_NONE) {
+        /* under the lock: the next request's connection limit sees it */
+        (void) ngx_atomic_fetch_add(&tn->active, 1);
+    }
+
+    /* gen moves only under the lock */
+    m = &tt->memo[hash & (NGX_HTTP_TENANT_TRAFFIC_MEMO - 1)];
+    m->node = tn;
+    m->gen = tn->gen;
+    m->hash = hash;
+
+    ngx_shmtx_unlock(&tt->shpool->mutex);
+
+admitted:
+
     v = (uintptr_t) tn;
 
     if (refused == NGX_HTTP_TENANT_REFUSED_NONE) {
-        (void) ngx_atomic_fetch_add(&tn->active, 1);
         (void) ngx_atomic_fetch_add(&tt->sh->active, 1);
         ctx->admitted = 1;
         v |= 1;
     }
 
+    /* this worker's own: a worker reads another's only once it is dead */
     if (tt->nfree) {
         i = tt->free[--tt->nfree];
         tt->proc->journal[i] = v;
         ctx->journal = i + 1;
     }
-
-    ngx_shmtx_unlock(&tt->shpool->mutex);
 
     ctx->traffic = tn;
     ctx->refused = refused;
@@ -521,29 +611,99 @@ ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
 }
 
 
+/*
+ * Without the lock: the node this worker last found for the tenant,
+ * pinned, if it is still the tenant's and the request needs nothing the
+ * lock guards: no limit to apply, no quota to keep, no move in the queue
+ * (due every tt->touch).  NULL: the locked way.
+ */
+
+static ngx_http_tenant_tnode_t *
+ngx_http_tenant_traffic_pin(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_record_t *record, uint32_t hash, ngx_msec_t now,
+    ngx_uint_t enforce)
+{
+    ngx_http_tenant_tnode_t         *tn;
+    ngx_http_tenant_limits_t        *limits;
+    ngx_http_tenant_traffic_memo_t  *m;
+
+    limits = &record->limits;
+
+    if (limits->requests || limits->bytes
+        || (enforce && (limits->conns || limits->rate)))
+    {
+        return NULL;
+    }
+
+    m = &tt->memo[hash & (NGX_HTTP_TENANT_TRAFFIC_MEMO - 1)];
+    tn = m->node;
+
+    if (tn == NULL || m->hash != hash) {
+        return NULL;
+    }
+
+    /*
+     * Counted in refs first, then gen read: whatever drops the node or
+     * takes its series moves gen first, then reads refs, so one of the
+     * two sees the other.  A node dropped stays a node (made again only
+     * as one), so the count lands in a node's refs either way.
+     */
+
+    (void) ngx_atomic_fetch_add(&tn->refs, 1);
+
+    if (tn->gen != m->gen
+        || tn->quota
+        || (ngx_msec_int_t) (now - tn->seen) >= (ngx_msec_int_t) tt->touch
+        || !ngx_http_tenant_traffic_same(tn, record->id.data, record->id.len))
+    {
+        (void) ngx_atomic_fetch_add(&tn->refs, -1);
+        return NULL;
+    }
+
+    return tn;
+}
+
+
+/*
+ * Under the lock: whether no request holds the node, made sure against a
+ * worker pinning it without the lock at this moment (see above).  Its
+ * gen moves, so every worker forgets the node: called only when the node
+ * is to go or to lose its series.
+ */
+
+static ngx_uint_t
+ngx_http_tenant_traffic_unpinned(ngx_http_tenant_tnode_t *tn)
+{
+    if (tn->refs) {
+        return 0;
+    }
+
+    (void) ngx_atomic_fetch_add(&tn->gen, 1);
+
+    return (tn->refs == 0);
+}
+
+
 /* under the lock */
 
 static ngx_http_tenant_tnode_t *
 ngx_http_tenant_traffic_node(ngx_http_tenant_traffic_t *tt, ngx_str_t *id,
-    ngx_msec_t now)
+    uint32_t hash, ngx_msec_t now)
 {
-    size_t                     size;
-    uint32_t                   hash;
     ngx_uint_t                 tries;
     ngx_http_tenant_series_t  *s;
     ngx_http_tenant_tnode_t   *tn, **bucket;
-
-    hash = ngx_crc32_short(id->data, id->len);
 
     tn = ngx_http_tenant_traffic_find(tt, id->data, id->len, hash);
 
     if (tn) {
         /*
-         * To the queue's head at most once a second: the move writes to
-         * two other nodes, scattered over the zone, and idle means ten
-         * minutes.
+         * To the queue's head at most every tt->touch: the move writes to
+         * two other nodes, scattered over the zone, takes the lock, and
+         * idle means ten minutes (a series', series_idle=).
          */
-        if ((ngx_msec_int_t) (now - tn->seen) >= 1000) {
+        if ((ngx_msec_int_t) (now - tn->seen) >= (ngx_msec_int_t) tt->touch)
+        {
             ngx_queue_remove(&tn->queue);
             ngx_queue_insert_head(&tt->sh->queue, &tn->queue);
             tn->seen = now;
@@ -563,10 +723,20 @@ ngx_http_tenant_traffic_node(ngx_http_tenant_traffic_t *tt, ngx_str_t *id,
 
     ngx_http_tenant_traffic_expire(tt, now, 0);
 
-    size = offsetof(ngx_http_tenant_tnode_t, id) + id->len;
-
     for (tries = 0; /* void */; tries++) {
-        tn = ngx_slab_alloc_locked(tt->shpool, size);
+        tn = tt->sh->spare;
+
+        if (tn) {
+            tt->sh->spare = tn->next;
+            break;
+        }
+
+        tn = ngx_slab_alloc_locked(tt->shpool,
+                                   sizeof(ngx_http_tenant_tnode_t));
+        if (tn) {
+            tn->gen = 0;
+            tn->refs = 0;
+        }
 
         if (tn || tries == 8) {
             break;
@@ -579,7 +749,7 @@ ngx_http_tenant_traffic_node(ngx_http_tenant_traffic_t *tt, ngx_str_t *id,
         return NULL;
     }
 
-    ngx_memzero(tn, offsetof(ngx_http_tenant_tnode_t, id));
+    ngx_memzero(tn, offsetof(ngx_http_tenant_tnode_t, gen));
 
     tn->hash = hash;
 
@@ -615,8 +785,7 @@ ngx_http_tenant_traffic_find(ngx_http_tenant_traffic_t *tt, u_char *id,
          tn;
          tn = tn->next)
     {
-        if (tn->hash == hash && tn->len == len
-            && ngx_memcmp(tn->id, id, len) == 0)
+        if (tn->hash == hash && ngx_http_tenant_traffic_same(tn, id, len))
         {
             return tn;
         }
@@ -655,8 +824,12 @@ ngx_http_tenant_traffic_expire(ngx_http_tenant_traffic_t *tt, ngx_msec_t now,
         }
 
         if (force) {
-            ngx_http_tenant_traffic_drop(tt, tn);
-            return;
+            if (ngx_http_tenant_traffic_unpinned(tn)) {
+                ngx_http_tenant_traffic_drop(tt, tn);
+                return;
+            }
+
+            continue;
         }
 
         if ((ngx_msec_int_t) (now - tn->seen) < NGX_HTTP_TENANT_TRAFFIC_IDLE)
@@ -664,7 +837,7 @@ ngx_http_tenant_traffic_expire(ngx_http_tenant_traffic_t *tt, ngx_msec_t now,
             return;
         }
 
-        if (tn->quota) {
+        if (tn->quota || !ngx_http_tenant_traffic_unpinned(tn)) {
             continue;
         }
 
@@ -703,7 +876,10 @@ ngx_http_tenant_traffic_drop(ngx_http_tenant_traffic_t *tt,
     }
 
     ngx_queue_remove(&tn->queue);
-    ngx_slab_free_locked(tt->shpool, tn);
+
+    /* not freed: a worker may still count itself in its refs */
+    tn->next = tt->sh->spare;
+    tt->sh->spare = tn;
 
     tt->sh->tenants--;
     tt->sh->evictions++;
@@ -735,7 +911,8 @@ ngx_http_tenant_traffic_series_want(ngx_http_tenant_traffic_t *tt,
 
         if (holder->refs
             || (ngx_msec_int_t) (now - holder->seen)
-               < (ngx_msec_int_t) tt->sh->series_idle)
+               < (ngx_msec_int_t) tt->sh->series_idle
+            || !ngx_http_tenant_traffic_unpinned(holder))
         {
             return;
         }
@@ -1123,7 +1300,8 @@ ngx_http_tenant_traffic_usage_done(ngx_http_tenant_traffic_t *tt,
         for (i = 0; i < totals->nelts; i++) {
             tn = ngx_http_tenant_traffic_find(tt, row[i].id.data,
                              row[i].id.len,
-                             ngx_crc32_short(row[i].id.data, row[i].id.len));
+                             ngx_http_tenant_traffic_hash(row[i].id.data,
+                                                      row[i].id.len));
 
             if (tn == NULL || tn->q == NULL || tn->q->month != row[i].month) {
                 continue;
@@ -1147,7 +1325,8 @@ ngx_http_tenant_traffic_usage_done(ngx_http_tenant_traffic_t *tt,
 
     for (i = 0; i < sent->nelts; i++) {
         tn = ngx_http_tenant_traffic_find(tt, row[i].id.data, row[i].id.len,
-                             ngx_crc32_short(row[i].id.data, row[i].id.len));
+                             ngx_http_tenant_traffic_hash(row[i].id.data,
+                                                      row[i].id.len));
 
         if (tn == NULL || tn->q == NULL) {
             continue;

@@ -61,8 +61,22 @@ typedef struct {
 } ngx_http_tenant_proc_t;
 
 
+/*
+ * A worker's memory of the node it last found for a tenant, per hash:
+ * what lets a request without limits count itself without the lock.
+ */
+#define NGX_HTTP_TENANT_TRAFFIC_MEMO      16384
+
+typedef struct {
+    void                           *node;      /* ngx_http_tenant_tnode_t */
+    ngx_atomic_uint_t               gen;       /* the node's, when found */
+    uint32_t                        hash;
+} ngx_http_tenant_traffic_memo_t;
+
+
 typedef struct {
     void                          **buckets;   /* ngx_http_tenant_tnode_t */
+    void                           *spare;     /* nodes dropped, to reuse */
     ngx_uint_t                      nbuckets;  /* a power of two */
     ngx_queue_t                     queue;     /* most recently seen first */
 
@@ -96,6 +110,7 @@ typedef struct {
     ngx_uint_t                      nseries;   /* series= */
     ngx_msec_t                      sync;      /* sync=, 0: off */
     ngx_msec_t                      series_idle;
+    ngx_msec_t                      touch;     /* a node's move, at most */
 
     /* a worker's own */
     ngx_http_tenant_proc_t         *proc;
@@ -104,6 +119,7 @@ typedef struct {
     ngx_uint_t                      month;
     ngx_uint_t                     *free;      /* journal places unused */
     ngx_uint_t                      nfree;
+    ngx_http_tenant_traffic_memo_t *memo;
 } ngx_http_tenant_traffic_t;
 
 

@@ -8,6 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use IO::Socket::INET;
+use POSIX ();
 use Time::HiRes qw(time sleep);
 use JSON::PP qw(decode_json);
 use Tenant::Test;
@@ -229,6 +230,40 @@ my ($kept) = $r->{body} =~ /^ngx_tenant_traffic_tenants (\d+)$/m;
 ok($kept < 400, "the zone holds $kept at a time");
 my $own = () = $r->{body} =~ /^ngx_tenant_active_requests\{tenant="many/mg;
 ok($own <= 50, "no more than series=50 series of their own ($own)");
+
+# the same zone under two workers and four clients at once: nodes go and
+# are made again for other tenants while workers count themselves in them
+# without the lock; every request is still counted once, and none is
+# left in flight
+my $t5 = Tenant::Test->new->share_pg($t);
+$t5->start_nginx(workers => 2, http => Tenant::Conf::http(traffic => 'race:32k series=50'));
+my @kids;
+for my $k (0 .. 3) {
+    my $pid = fork // die;
+    if (!$pid) {
+        my $bad = 0;
+        for my $n (1 .. 500) {
+            my $i = 1 + ($n * 7 + $k * 101) % 400;
+            $bad++ if $t5->get("many$i.localhost")->{status} != 200;
+        }
+        POSIX::_exit($bad ? 1 : 0);
+    }
+    push @kids, $pid;
+}
+my $kids_ok = 0;
+for (@kids) { waitpid $_, 0; $kids_ok++ if $? == 0 }
+is($kids_ok, 4, 'two workers, four clients: 2000 requests to 400 tenants, all 200');
+$r = $t5->request(host => 'localhost', path => '/metrics');
+my $counted = 0;
+$counted += $1 while $r->{body} =~ /^ngx_tenant_requests_total\{tenant="(?:many\d+|_other)",class="2xx"\} (\d+)$/mg;
+is($counted, 2000, 'each counted once, in its series or _other');
+my $inflight = 0;
+$inflight += $1 while $r->{body} =~ /^ngx_tenant_active_requests\{[^}]*\} (\d+)$/mg;
+is($inflight, 0, 'none left in flight per tenant');
+like($r->{body}, qr/^ngx_tenant_edge_active_requests 0$/m, 'nor at the edge');
+($ev) = $r->{body} =~ /^ngx_tenant_traffic_evictions_total (\d+)$/m;
+ok($ev > 100, "nodes dropped and made again meanwhile ($ev)");
+$t5->stop_nginx;
 
 # series follow the busy: a tenant idle for series_idle= gives its series
 # to one seen without a series; its counts go on in _other
