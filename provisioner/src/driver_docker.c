@@ -13,7 +13,6 @@
 
 #include "driver.h"
 #include "engine.h"
-#include "logline.h"
 #include "fsutil.h"
 #include "log.h"
 
@@ -365,74 +364,17 @@ dk_status(struct driver *d, const char *tenant, const char *service)
     return up;
 }
 
-/*
- * Without a TTY the logs endpoint multiplexes stdout and stderr in frames:
- * one byte stream id, three zero bytes, a 4-byte big-endian length.
- */
 static int
 dk_logs(struct driver *d, const char *tenant, const char *service, int lines,
         json_t *out)
 {
-    char            name[256], path[512], err[256];
-    struct engine_resp     r;
-    unsigned char  *p, *end;
-    size_t          n;
-    char           *line, *nl, *text;
-    size_t          tlen = 0;
+    char  name[256], path[512];
 
     name_of(name, sizeof(name), tenant, service);
     snprintf(path, sizeof(path),
              "/containers/%s/logs?stdout=1&stderr=1&timestamps=1&tail=%d",
              name, lines);
-    if (engine_request(d->data, "GET", path, NULL, &r, err, sizeof(err)) != 0) {
-        return -1;
-    }
-    if (r.status == 404) {
-        free(r.body);
-        return 0;
-    }
-    if (r.status != 200) {
-        free(r.body);
-        return -1;
-    }
-
-    text = malloc(r.len + 1);
-    if (text == NULL) {
-        free(r.body);
-        return -1;
-    }
-    p = (unsigned char *) r.body;
-    end = p + r.len;
-    while (end - p >= 8) {
-        n = ((size_t) p[4] << 24) | ((size_t) p[5] << 16)
-            | ((size_t) p[6] << 8) | p[7];
-        if (p[0] > 2 || p[1] || p[2] || p[3] || n > (size_t) (end - p - 8)) {
-            break;   /* not a frame: a TTY stream, taken as it is below */
-        }
-        memcpy(text + tlen, p + 8, n);
-        tlen += n;
-        p += 8 + n;
-    }
-    if (p != end && tlen == 0) {
-        memcpy(text, r.body, r.len);
-        tlen = r.len;
-    }
-    text[tlen] = '\0';
-    free(r.body);
-
-    for (line = text; *line; line = nl + 1) {
-        nl = strchr(line, '\n');
-        if (nl == NULL) {
-            nl = line + strlen(line);
-        }
-        json_array_append_new(out, logline_json(service, line,
-                                                (size_t) (nl - line)));
-        if (*nl == '\0') {
-            break;
-        }
-    }
-    free(text);
-    return 0;
+    return engine_logs(d->data, path, service, out);
 }
 
 static json_t *

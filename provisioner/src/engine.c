@@ -2,6 +2,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "logline.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -149,4 +150,74 @@ engine_close(struct engine *e)
         e->curl = NULL;
         curl_global_cleanup();
     }
+}
+
+
+/*
+ * Without a TTY the logs endpoints (a container's, a Swarm service's)
+ * multiplex stdout and stderr in frames: one byte stream id, three zero
+ * bytes, a 4-byte big-endian length.
+ */
+int
+engine_logs(struct engine *e, const char *path, const char *service,
+            json_t *out)
+{
+    struct engine_resp  r;
+    unsigned char      *p, *end;
+    size_t              n, tlen = 0;
+    char               *line, *nl, *text, err[256];
+
+    if (engine_request(e, "GET", path, NULL, &r, err, sizeof(err)) != 0) {
+        log_warn("%s: logs: %s", service, err);
+        return -1;
+    }
+    if (r.status == 404) {
+        free(r.body);
+        return 0;
+    }
+    if (r.status != 200) {
+        engine_error(&r, "logs", err, sizeof(err));
+        log_warn("%s: %s", service, err);
+        free(r.body);
+        return -1;
+    }
+
+    text = malloc(r.len + 1);
+    if (text == NULL) {
+        log_err("%s: logs: out of memory", service);
+        free(r.body);
+        return -1;
+    }
+    p = (unsigned char *) r.body;
+    end = p + r.len;
+    while (end - p >= 8) {
+        n = ((size_t) p[4] << 24) | ((size_t) p[5] << 16)
+            | ((size_t) p[6] << 8) | p[7];
+        if (p[0] > 2 || p[1] || p[2] || p[3] || n > (size_t) (end - p - 8)) {
+            break;   /* not a frame: a TTY stream, taken as it is below */
+        }
+        memcpy(text + tlen, p + 8, n);
+        tlen += n;
+        p += 8 + n;
+    }
+    if (p != end && tlen == 0) {
+        memcpy(text, r.body, r.len);
+        tlen = r.len;
+    }
+    text[tlen] = '\0';
+    free(r.body);
+
+    for (line = text; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (nl == NULL) {
+            nl = line + strlen(line);
+        }
+        json_array_append_new(out, logline_json(service, line,
+                                                (size_t) (nl - line)));
+        if (*nl == '\0') {
+            break;
+        }
+    }
+    free(text);
+    return 0;
 }

@@ -9,6 +9,7 @@
  */
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <stddef.h>
 
 struct engine {
@@ -37,6 +38,11 @@ int  engine_request(struct engine *e, const char *method, const char *path,
 /* "engine: <what>: <the engine's message> (HTTP <status>)" into err */
 void engine_error(const struct engine_resp *r, const char *what, char *err,
                   size_t len);
+
+/* GET path, a logs endpoint: its lines appended to out as the service's
+ * (404: none); 0, or -1 logged */
+int  engine_logs(struct engine *e, const char *path, const char *service,
+                 json_t *out);
 
 /* s escaped for a query string (curl_free() it), or NULL */
 char *engine_escape(struct engine *e, const char *s);
