@@ -150,7 +150,8 @@ check_service(const char *name, json_t *svc, int process, int docker,
               char *err, size_t len)
 {
     static const char *const keys[] = { "command", "image", "env", "health",
-                                        "resources", "files", "links", NULL };
+                                        "resources", "files", "links",
+                                        "placement", NULL };
     static const char *const hkeys[] = { "path", "timeout", NULL };
     static const char *const rkeys[] = { "memory_mb", "cpus", NULL };
     char                     where[128];
@@ -193,8 +194,8 @@ check_service(const char *name, json_t *svc, int process, int docker,
 
     v = json_object_get(svc, "image");
     if (docker && !json_is_string(v)) {
-        return fail(err, len, "%s.image: required by the docker driver",
-                    where);
+        return fail(err, len, "%s.image: required by the docker and swarm "
+                    "drivers", where);
     }
     if (v && (!json_is_string(v) || json_string_length(v) == 0)) {
         return fail(err, len, "%s.image: must be a non-empty string", where);
@@ -254,6 +255,25 @@ check_service(const char *name, json_t *svc, int process, int docker,
         {
             return fail(err, len, "%s.resources.cpus: must be above 0",
                         where);
+        }
+    }
+
+    /* Swarm's own syntax ("node.labels.tier==shops"): the engine checks it */
+    v = json_object_get(svc, "placement");
+    if (v) {
+        if (!json_is_array(v) || json_array_size(v) > 16) {
+            return fail(err, len, "%s.placement: must be an array of up to 16 "
+                        "swarm constraints", where);
+        }
+        json_array_foreach(v, i, e) {
+            if (!json_is_string(e) || json_string_length(e) == 0
+                || json_string_length(e) > 256
+                || strpbrk(json_string_value(e), "\n\r") != NULL)
+            {
+                return fail(err, len, "%s.placement[%zu]: must be a "
+                            "constraint of 1-256 characters on one line",
+                            where, i);
+            }
         }
     }
 
@@ -373,9 +393,11 @@ check_step(json_t *root, json_t *v, const char *step,
         fail(err, len, "%s.timeout: seconds, 1-3600", step);
         return -1;
     }
-    if (blueprint_json_has(root, "drivers", "docker")) {
+    if (blueprint_json_has(root, "drivers", "docker")
+        || blueprint_json_has(root, "drivers", "swarm"))
+    {
         fail(err, len, "%s: runs on the process driver only; \"drivers\" "
-             "must not list docker", step);
+             "must not list docker or swarm", step);
         return -1;
     }
     return 0;
@@ -387,7 +409,8 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
     static const char *const keys[] = { "name", "description", "drivers",
         "modes", "themes", "database", "roles", "shared", "admin_login",
         "services", "internal", "setup", "migrate", NULL };
-    static const char *const drivers[] = { "process", "docker", NULL };
+    static const char *const drivers[] = { "process", "docker", "swarm",
+                                           NULL };
     static const char *const modes[] = { "dedicated", "shared", NULL };
     static const char *const roles[] = { "site", "admin", NULL };
     static const char *const runtime[] = { "runtime", "files", NULL };
@@ -435,8 +458,11 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
 
     process = blueprint_has(&(struct blueprint) { .json = root }, "drivers",
                             "process");
+    /* the swarm driver runs the same images */
     docker = blueprint_has(&(struct blueprint) { .json = root }, "drivers",
-                           "docker");
+                           "docker")
+             || blueprint_has(&(struct blueprint) { .json = root }, "drivers",
+                              "swarm");
     dedicated = blueprint_has(&(struct blueprint) { .json = root }, "modes",
                               "dedicated");
     shared = blueprint_has(&(struct blueprint) { .json = root }, "modes",
@@ -585,9 +611,11 @@ blueprint_validate(json_t *root, const char *name, char *err, size_t len)
             fail(err, len, "admin_login.service: no such service");
             return err;
         }
-        if (blueprint_json_has(root, "drivers", "docker")) {
+        if (blueprint_json_has(root, "drivers", "docker")
+            || blueprint_json_has(root, "drivers", "swarm"))
+        {
             fail(err, len, "admin_login.command: runs on the process driver "
-                 "only; \"drivers\" must not list docker");
+                 "only; \"drivers\" must not list docker or swarm");
             return err;
         }
     } else if (v) {

@@ -14,6 +14,7 @@
 static const struct driver_ops *const drivers[] = {
     &driver_process_ops,
     &driver_docker_ops,
+    &driver_swarm_ops,
     NULL
 };
 
@@ -29,7 +30,7 @@ driver_new(const struct conf *conf)
         }
     }
     if (*ops == NULL) {
-        log_err("unknown driver \"%s\" (process, docker)", conf->driver);
+        log_err("unknown driver \"%s\" (process, docker, swarm)", conf->driver);
         return NULL;
     }
 

@@ -18,19 +18,23 @@ struct service_spec {
     long          memory_mb;
     double        cpus;
     unsigned int  uid;          /* process: the user it runs as (never 0) */
+    json_t       *placement;    /* swarm: constraints, borrowed; or NULL */
 };
 
 struct driver;
 
 /*
  * What a driver does, one constant table per driver (driver_process.c,
- * driver_docker.c); driver.c picks one by name.  Every call is idempotent:
- * starting what runs, stopping what is stopped or removing what is gone
- * succeeds.  Errors are logged with their cause and copied into err for
+ * driver_docker.c, driver_swarm.c); driver.c picks one by name.  Every
+ * call is idempotent: starting what runs, stopping what is stopped or
+ * removing what is gone succeeds.  Errors are logged with their cause and copied into err for
  * the job.
  */
 struct driver_ops {
     const char  *name;
+    /* a service's address can change while it runs (a swarm task moved
+     * to another node): the reconciler keeps the endpoints current */
+    int          moves;
     /* sets up d->data; -1 (logged) when the driver cannot run here */
     int   (*init)(struct driver *d);
     int   (*start)(struct driver *d, const struct service_spec *s,
@@ -72,6 +76,7 @@ struct driver {
 
 extern const struct driver_ops  driver_process_ops;
 extern const struct driver_ops  driver_docker_ops;
+extern const struct driver_ops  driver_swarm_ops;
 
 /* the driver conf->driver names, set up; NULL (logged) if it cannot be */
 struct driver *driver_new(const struct conf *conf);

@@ -232,7 +232,10 @@ prov_metrics_write(struct prov *p, const struct check *c, int n)
             "ngx_tenant_provisioner_reconcile_actions_total"
             "{action=\"stop\"} %lu\n"
             "ngx_tenant_provisioner_reconcile_actions_total"
-            "{action=\"remove\"} %lu\n", rc.started, rc.stopped, rc.removed);
+            "{action=\"remove\"} %lu\n"
+            "ngx_tenant_provisioner_reconcile_actions_total"
+            "{action=\"reroute\"} %lu\n", rc.started, rc.stopped, rc.removed,
+            rc.moved);
 
     bad |= write_jobs(f, p);
 

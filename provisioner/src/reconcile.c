@@ -76,7 +76,7 @@ converge(struct prov *p, const char *id, const char *status)
     json_t              *svcs, *v;
     const char          *name;
     char                 err[512];
-    int                  active, up, prepared = 0;
+    int                  active, up, all_up = 1, prepared = 0;
     time_t               now = time(NULL);
 
     if (tenant_load(p, id, &t, err, sizeof(err)) != 0) {
@@ -89,6 +89,7 @@ converge(struct prov *p, const char *id, const char *status)
 
     json_object_foreach(svcs, name, v) {
         up = p->driver->ops->status(p->driver, id, name) == 1;
+        all_up = all_up && up;
 
         if (active && up) {
             healthy(id, name);
@@ -115,6 +116,19 @@ converge(struct prov *p, const char *id, const char *status)
             if (p->driver->ops->stop(p->driver, id, name, err, sizeof(err)) != 0) {
                 log_err("reconcile %s/%s: %s", id, name, err);
             }
+        }
+    }
+
+    if (active && all_up && p->driver->ops->moves) {
+        switch (tenant_follow_endpoints(p, &t, err, sizeof(err))) {
+        case -1:
+            log_err("reconcile %s: %s", id, err);
+            break;
+        case 1:
+            counts.moved++;
+            break;
+        default:
+            break;
         }
     }
 

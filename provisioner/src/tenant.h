@@ -91,6 +91,10 @@ int  tenant_wait_healthy(struct prov *p, struct tenant *t, char *err,
                          size_t len);
 int  tenant_write_endpoints(struct prov *p, struct tenant *t, char *err,
                             size_t len);
+/* where the driver's services moved (ops->moves): the endpoints rewritten
+ * in one transaction if any differs; 1 rewritten, 0 current, -1 error */
+int  tenant_follow_endpoints(struct prov *p, struct tenant *t, char *err,
+                             size_t len);
 int  tenant_render_into(struct prov *p, struct tenant *t, json_t *files,
                         const char *into, char *err, size_t len);
 

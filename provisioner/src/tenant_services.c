@@ -8,6 +8,7 @@
 
 #include "tenant.h"
 #include "db.h"
+#include "log.h"
 #include "health.h"
 
 #include <stdio.h>
@@ -49,8 +50,10 @@ tenant_spec(struct prov *p, struct tenant *t, const char *service,
     char        *val;
 
     memset(s, 0, sizeof(*s));
-    t->bind = (strcmp(p->conf.driver, "docker") == 0
-               && strcmp(p->conf.docker_network, "bridge") == 0)
+    /* a swarm task is reached at its node's address, not on loopback */
+    t->bind = ((strcmp(p->conf.driver, "docker") == 0
+                && strcmp(p->conf.docker_network, "bridge") == 0)
+               || strcmp(p->conf.driver, "swarm") == 0)
               ? "0.0.0.0" : "127.0.0.1";
     s->tenant = t->id;
     s->service = service;
@@ -73,6 +76,7 @@ tenant_spec(struct prov *p, struct tenant *t, const char *service,
     s->memory_mb = (long) json_integer_value(json_object_get(res,
                                                              "memory_mb"));
     s->cpus = json_number_value(json_object_get(res, "cpus"));
+    s->placement = json_object_get(svc, "placement");
 
     cmd = json_object_get(svc, "command");
     s->argv = str_array(json_array_size(cmd));
@@ -274,4 +278,75 @@ tenant_write_endpoints(struct prov *p, struct tenant *t, char *err,
         PQclear(res);
     }
     return 0;
+}
+
+
+int
+tenant_follow_endpoints(struct prov *p, struct tenant *t, char *err,
+                        size_t len)
+{
+    const char          *roles[] = { "site", "admin" }, *svc, *params[2];
+    char                 addr[256];
+    struct service_spec  s;
+    PGresult            *res;
+    size_t               i;
+    int                  differs = 0;
+
+    if (json_object_size(t->ports) == 0
+        && tenant_load_ports(p, t, err, len) != 0)
+    {
+        return -1;
+    }
+
+    params[0] = t->id;
+    for (i = 0; i < 2 && !differs; i++) {
+        svc = blueprint_role(t->bp, roles[i]);
+        if (svc == NULL) {
+            continue;
+        }
+        memset(&s, 0, sizeof(s));
+        s.tenant = t->id;
+        s.service = svc;
+        s.port = (int) json_integer_value(json_object_get(t->ports, svc));
+        if (p->driver->ops->address(p->driver, &s, addr, sizeof(addr)) != 0) {
+            /* no running task: the reconciler starts it first */
+            return 0;
+        }
+        params[1] = roles[i];
+        res = db_query(p->conn, "read an endpoint",
+                       "SELECT address FROM tenant_endpoints"
+                       " WHERE tenant_id = $1 AND role = $2", 2, params);
+        if (res == NULL) {
+            snprintf(err, len, "registry: cannot read the endpoints of %s",
+                     t->id);
+            return -1;
+        }
+        differs = PQntuples(res) != 1
+                  || strcmp(PQgetvalue(res, 0, 0), addr) != 0;
+        if (differs) {
+            log_warn("reconcile: %s's %s is now at %s (the registry had %s):"
+                     " rewriting its endpoints", t->id, roles[i], addr,
+                     PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "none");
+        }
+        PQclear(res);
+    }
+    if (!differs) {
+        return 0;
+    }
+
+    /* one transaction: the edge never sees the tenant without endpoints */
+    if (db_begin(p->conn) != 0) {
+        snprintf(err, len, "registry: cannot begin for %s", t->id);
+        return -1;
+    }
+    if (tenant_write_endpoints(p, t, err, len) != 0) {
+        db_rollback(p->conn);
+        return -1;
+    }
+    if (db_commit(p->conn) != 0) {
+        snprintf(err, len, "registry: cannot commit the endpoints of %s",
+                 t->id);
+        return -1;
+    }
+    return 1;
 }

@@ -150,10 +150,12 @@ sub cleanup {
     $self->stop_nginx;
     $self->stop_provisioner($_) for keys %{ $self->{prov} || {} };
     $self->stop_podman;
+    $self->stop_dockerd;
     # tenant services are process groups of their own: end them all
     kill 'KILL', map { -$_ } $self->tenant_pids if $self->{state_dir};
     kill 'KILL', $self->stray_processes;
     kill 'KILL', map { (split ' ')[0] } $self->podman_processes;
+    kill 'KILL', map { (split ' ')[0] } $self->dockerd_processes;
     $self->remove_cgroups;
     $self->{dbh}->disconnect if $self->{dbh};
     $self->stop_pg('immediate');

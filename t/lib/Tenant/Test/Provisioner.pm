@@ -51,7 +51,7 @@ sub start_provisioner {
         "health_timeout = 10",
         # the test's own control groups, removed by cleanup
         "cgroup_parent = " . ($self->{cgroup_parent} //= "ngx-tenant-test-$$-" . int(rand(1e6))),
-        ($self->{podman_sock} ? ("docker_socket = $self->{podman_sock}") : ()),
+        ($self->{engine_sock} ? ("docker_socket = $self->{engine_sock}") : ()),
         ($o{extra} ? @{ $o{extra} } : ()), '');
     chmod 0600, $conf;    # it names the registry, as auto/run's does (0600)
     my $log = "$dir/$name.log";
@@ -68,7 +68,9 @@ sub start_provisioner {
     }
     $self->{prov}{$name} = { pid => $pid, log => $log, conf => $conf };
     $self->{state_dir} = "$dir/tenants";
-    # ready once it has published the blueprints
+    # ready once it has published the blueprints (ready => 0: one expected
+    # to refuse to start, which the test reads from its log)
+    return $pid if exists $o{ready} && !$o{ready};
     wait_until(sub { substr(slurp($log) // '', $from) =~ /blueprint\(s\) loaded/ }, 10 * $SLOW)
         or die "provisioner $name did not start:\n" . slurp($log);
     return $pid;
@@ -210,7 +212,7 @@ tmp_dir = "$dir/tmp"
 network_config_dir = "$dir/networks"
 CONF
     $self->{podman_dir} = $dir;
-    $self->{podman_sock} = "$dir/podman.sock";
+    $self->{engine_sock} = "$dir/podman.sock";
     my @podman = $self->podman_cmd;
     my $pid = fork // die;
     if (!$pid) {
@@ -218,10 +220,10 @@ CONF
         open STDERR, '>>', "$dir/service.log";
         setpgrp(0, 0);
         $ENV{CONTAINERS_CONF} = "$dir/containers.conf";
-        exec @podman, 'system', 'service', '--time=0', "unix://$self->{podman_sock}" or die;
+        exec @podman, 'system', 'service', '--time=0', "unix://$self->{engine_sock}" or die;
     }
     $self->{podman_pid} = $pid;
-    wait_until(sub { -S $self->{podman_sock} }, 20)
+    wait_until(sub { -S $self->{engine_sock} }, 20)
         or die "podman service did not start:\n" . slurp("$dir/service.log");
 
     system('cp', '/bin/busybox', "$dir/image/bin/busybox") == 0 or die "no busybox-static";
@@ -247,7 +249,7 @@ sub podman {
 sub engine {
     my ($self, $method, $path, $body) = @_;
     require JSON::PP;
-    my @cmd = ('curl', '-s', '-w', '\n%{http_code}', '--unix-socket', $self->{podman_sock}, '-X', $method);
+    my @cmd = ('curl', '-s', '-w', '\n%{http_code}', '--unix-socket', $self->{engine_sock}, '-X', $method);
     push @cmd, '-H', 'Content-Type: application/json', '-d', JSON::PP::encode_json($body) if $body;
     my (undef, $out) = run_cmd(@cmd, "http://d/v1.41$path");
     my ($text, $code) = $out =~ /^(.*)\n(\d{3})$/s;
@@ -268,6 +270,80 @@ sub stop_podman {
     # conmon runs `podman container cleanup` on its own after a container
     # exits, outside the service's process group: give it time to finish
     wait_until(sub { !$self->podman_processes }, 15);
+}
+
+# --- dockerd and a one-node swarm ---------------------------------------------
+
+# Debian's dockerd on a socket of this test's, its data, run state and
+# swarm in the temp dir (vfs: no overlay mounts to undo), as the swarm's
+# one manager on 127.0.0.1; the static blueprint's image imported as for
+# podman. /usr/bin/docker: the machine may have another docker first in
+# PATH.
+sub start_dockerd {
+    my ($self) = @_;
+    my $dir = "$self->{dir}/dockerd";
+    make_path("$dir/data", "$dir/exec", "$dir/image/bin");
+    $self->{dockerd_dir} = $dir;
+    $self->{engine_sock} = "$dir/docker.sock";
+    my $pid = fork // die;
+    if (!$pid) {
+        open STDOUT, '>>', "$dir/dockerd.log";
+        open STDERR, '>>', "$dir/dockerd.log";
+        setpgrp(0, 0);
+        exec '/usr/sbin/dockerd', '--iptables=false', '--ip6tables=false', '--bridge=none',
+            '--storage-driver=vfs', '-H', "unix://$self->{engine_sock}", '--data-root', "$dir/data",
+            '--exec-root', "$dir/exec", '--pidfile', "$dir/dockerd.pid" or die;
+    }
+    $self->{dockerd_pid} = $pid;
+    wait_until(sub { -S $self->{engine_sock} && ($self->engine(GET => '/_ping'))[0] == 200 }, 30)
+        or die "dockerd did not start:\n" . slurp("$dir/dockerd.log");
+    my ($rc, $out) = $self->docker('swarm', 'init', '--advertise-addr', '127.0.0.1');
+    die "docker swarm init: $out" if $rc;
+
+    system('cp', '/bin/busybox', "$dir/image/bin/busybox") == 0 or die "no busybox-static";
+    system("tar -C $dir/image -cf $dir/image.tar .") == 0 or die "tar failed";
+    ($rc, $out) = $self->docker('import', "$dir/image.tar", 'localhost/tenant-static:latest');
+    die "docker import: $out" if $rc;
+    return $self;
+}
+
+sub docker {
+    my ($self, @args) = @_;
+    return run_cmd('/usr/bin/docker', '-H', "unix://$self->{engine_sock}", @args);
+}
+
+# services first (their tasks' containers go with them), then the swarm
+# and the daemon; containerd-shims outlive it a moment
+sub stop_dockerd {
+    my ($self) = @_;
+    return unless $self->{dockerd_pid};
+    my ($rc, $out) = $self->docker('service', 'ls', '-q');
+    $self->docker('service', 'rm', split ' ', $out) if !$rc && $out =~ /\S/;
+    wait_until(sub { my ($c, $o) = $self->docker('ps', '-aq'); !$c && $o !~ /\S/ }, 30);
+    $self->docker('swarm', 'leave', '--force');
+    kill 'TERM', $self->{dockerd_pid};
+    for (1 .. 200) { last if waitpid($self->{dockerd_pid}, WNOHANG) != 0; sleep 0.05 }
+    kill 'KILL', -$self->{dockerd_pid};
+    waitpid $self->{dockerd_pid}, 0;
+    $self->{dockerd_pid} = 0;
+    wait_until(sub { !$self->dockerd_processes }, 15);
+    # dockerd leaves its namespace mounts (netns/default) behind
+    open my $m, '<', '/proc/mounts' or die;
+    my @mounts = grep { index($_, $self->{dockerd_dir}) == 0 } map { (split ' ')[1] } <$m>;
+    system('umount', '-l', $_) for reverse @mounts;
+}
+
+# processes of this test's dockerd (containerd, shims): "pid cmdline" each
+sub dockerd_processes {
+    my ($self) = @_;
+    return unless $self->{dockerd_dir};
+    my @left;
+    for my $pid (map { s{/proc/}{}r } glob '/proc/[0-9]*') {
+        next if $pid == $$;
+        my $cmd = slurp("/proc/$pid/cmdline") // '';
+        push @left, "$pid " . ($cmd =~ tr/\0/ /r) if $cmd =~ /\Q$self->{dockerd_dir}\E/;
+    }
+    return @left;
 }
 
 # processes still working on this test's podman storage: "pid cmdline" each
