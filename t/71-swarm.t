@@ -53,7 +53,8 @@ is($svc->{Spec}{Labels}{'io.ngx-tenant.blueprint'}, 'static', '... and the bluep
 my $tt = $svc->{Spec}{TaskTemplate};
 is($tt->{Resources}{Limits}{MemoryBytes}, 32 << 20, 'memory limit from the blueprint');
 is($tt->{Resources}{Limits}{NanoCPUs}, 250_000_000, 'CPU limit from the blueprint');
-is($tt->{Resources}{Reservations}{MemoryBytes}, 32 << 20, '... reserved, so the scheduler places by it');
+is($tt->{Resources}{Reservations}{MemoryBytes}, 32 << 20, '... memory reserved, so the scheduler places by it');
+ok(!$tt->{Resources}{Reservations}{NanoCPUs}, '... CPU not reserved: shared, as on the other drivers');
 is($tt->{RestartPolicy}{Condition}, 'any', 'restarted whenever it stops');
 is($svc->{Spec}{Mode}{Replicated}{Replicas}, 1, 'one replica');
 my $uid = $t->psql("SELECT uid FROM tenant_uids WHERE tenant_id = 'swarmy'");

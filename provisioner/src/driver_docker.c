@@ -21,11 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LABEL_MANAGED  "io.ngx-tenant.managed"
-#define LABEL_TENANT   "io.ngx-tenant.tenant"
-#define LABEL_SERVICE  "io.ngx-tenant.service"
-#define LABEL_BP       "io.ngx-tenant.blueprint"
-
 static void
 name_of(char *out, size_t len, const char *tenant, const char *service)
 {
@@ -36,23 +31,10 @@ name_of(char *out, size_t len, const char *tenant, const char *service)
 static json_t *
 inspect(struct driver *d, const char *name, int *gone, char *err, size_t len)
 {
-    struct engine_resp  r;
-    char         path[512];
-    json_t      *j = NULL;
+    char  path[512];
 
-    *gone = 0;
     snprintf(path, sizeof(path), "/containers/%s/json", name);
-    if (engine_request(d->data, "GET", path, NULL, &r, err, len) != 0) {
-        return NULL;
-    }
-    if (r.status == 404) {
-        *gone = 1;
-    } else if (r.status != 200 || (j = json_loads(r.body, 0, NULL)) == NULL)
-    {
-        engine_error(&r, "inspect", err, len);
-    }
-    free(r.body);
-    return j;
+    return engine_get_json(d->data, path, "inspect", gone, err, len);
 }
 
 static int
@@ -72,7 +54,7 @@ ensure_network(struct driver *d, const char *tenant, char *err, size_t len)
     }
 
     snprintf(body, sizeof(body), "{\"Name\":\"tenant-%s\",\"Labels\":{\""
-             LABEL_MANAGED "\":\"true\",\"" LABEL_TENANT "\":\"%s\"}}",
+             ENGINE_LABEL_MANAGED "\":\"true\",\"" ENGINE_LABEL_TENANT "\":\"%s\"}}",
              tenant, tenant);
     if (engine_request(d->data, "POST", "/networks/create", body, &r, err, len) != 0) {
         return -1;
@@ -123,9 +105,9 @@ dk_create(struct driver *d, const struct service_spec *s, const char *name,
         json_array_append_new(env, json_string(s->envp[i]));
     }
     snprintf(bind, sizeof(bind), "%s:%s", s->dir, s->dir);
-    labels = json_pack("{s:s, s:s, s:s, s:s}", LABEL_MANAGED, "true",
-                       LABEL_TENANT, s->tenant, LABEL_SERVICE, s->service,
-                       LABEL_BP, s->blueprint);
+    labels = json_pack("{s:s, s:s, s:s, s:s}", ENGINE_LABEL_MANAGED, "true",
+                       ENGINE_LABEL_TENANT, s->tenant, ENGINE_LABEL_SERVICE, s->service,
+                       ENGINE_LABEL_BP, s->blueprint);
     /* an init as PID 1 passes SIGTERM on: a bare service there ignores it */
     host = json_pack("{s:s, s:[s], s:{s:s}, s:b}",
                      "NetworkMode", bridge(d) ? net : "host",
@@ -268,42 +250,6 @@ remove_container(struct driver *d, const char *id, char *err, size_t len)
     return 0;
 }
 
-/* containers labelled as ours (of one tenant, if given) */
-static json_t *
-list_containers(struct driver *d, const char *tenant, char *err, size_t len)
-{
-    struct engine_resp  r;
-    char         filter[256], *esc, path[1024];
-    json_t      *j;
-
-    if (tenant) {
-        snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_TENANT
-                 "=%s\"]}", tenant);
-    } else {
-        snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_MANAGED
-                 "=true\"]}");
-    }
-    esc = engine_escape(d->data, filter);
-    if (esc == NULL) {
-        snprintf(err, len, "out of memory");
-        return NULL;
-    }
-    snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", esc);
-    curl_free(esc);
-
-    if (engine_request(d->data, "GET", path, NULL, &r, err, len) != 0) {
-        return NULL;
-    }
-    j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
-    if (!json_is_array(j)) {
-        engine_error(&r, "list containers", err, len);
-        json_decref(j);
-        j = NULL;
-    }
-    free(r.body);
-    return j;
-}
-
 static int
 dk_remove(struct driver *d, const char *tenant, char *err, size_t len)
 {
@@ -313,7 +259,8 @@ dk_remove(struct driver *d, const char *tenant, char *err, size_t len)
     char         path[512], dir[1024];
     const char  *id;
 
-    all = list_containers(d, tenant, err, len);
+    all = engine_list(d->data, "/containers/json?all=1&", tenant,
+                      "list containers", err, len);
     if (all == NULL) {
         return -1;
     }
@@ -386,7 +333,8 @@ dk_list(struct driver *d)
     size_t       i;
 
     out = json_object();
-    all = list_containers(d, NULL, err, sizeof(err));
+    all = engine_list(d->data, "/containers/json?all=1&", NULL,
+                      "list containers", err, sizeof(err));
     if (all == NULL) {
         /* an engine that does not answer lists nothing: no orphans */
         log_warn("docker: %s", err);
@@ -394,8 +342,8 @@ dk_list(struct driver *d)
     }
     json_array_foreach(all, i, c) {
         labels = json_object_get(c, "Labels");
-        tenant = json_string_value(json_object_get(labels, LABEL_TENANT));
-        service = json_string_value(json_object_get(labels, LABEL_SERVICE));
+        tenant = json_string_value(json_object_get(labels, ENGINE_LABEL_TENANT));
+        service = json_string_value(json_object_get(labels, ENGINE_LABEL_SERVICE));
         state = json_string_value(json_object_get(c, "State"));
         if (tenant == NULL || service == NULL) {
             continue;
@@ -449,29 +397,15 @@ dk_address(struct driver *d, const struct service_spec *s, char *out,
 static void
 dk_cleanup(struct driver *d)
 {
-    if (d->data != NULL) {
-        engine_close(d->data);
-        free(d->data);
-        d->data = NULL;
-    }
+    engine_free(d->data);
+    d->data = NULL;
 }
 
 static int
 dk_init(struct driver *d)
 {
-    struct engine *e;
-
-    e = calloc(1, sizeof(*e));
-    if (e == NULL) {
-        log_err("docker driver: out of memory");
-        return -1;
-    }
-    if (engine_open(e, d->conf->docker_socket, "docker") != 0) {
-        free(e);
-        return -1;
-    }
-    d->data = e;
-    return 0;
+    d->data = engine_new(d->conf->docker_socket, "docker");
+    return d->data ? 0 : -1;
 }
 
 /* blueprints with setup commands run on the process driver only (their

@@ -24,11 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LABEL_MANAGED  "io.ngx-tenant.managed"
-#define LABEL_TENANT   "io.ngx-tenant.tenant"
-#define LABEL_SERVICE  "io.ngx-tenant.service"
-#define LABEL_BP       "io.ngx-tenant.blueprint"
-
 /* how long start and stop wait for the swarm to converge */
 #define SWARM_CONVERGE_MS  30000
 
@@ -46,26 +41,11 @@ task_state(json_t *task)
     return st ? st : "";
 }
 
-/* GET path: the decoded 200 answer, or NULL (*gone on 404) */
 static json_t *
 get_json(struct driver *d, const char *path, const char *what, int *gone,
          char *err, size_t len)
 {
-    struct engine_resp  r;
-    json_t             *j = NULL;
-
-    *gone = 0;
-    if (engine_request(d->data, "GET", path, NULL, &r, err, len) != 0) {
-        return NULL;
-    }
-    if (r.status == 404) {
-        *gone = 1;
-    } else if (r.status != 200 || (j = json_loads(r.body, 0, NULL)) == NULL)
-    {
-        engine_error(&r, what, err, len);
-    }
-    free(r.body);
-    return j;
+    return engine_get_json(d->data, path, what, gone, err, len);
 }
 
 static json_t *
@@ -178,9 +158,9 @@ service_spec_json(const struct driver *d, const struct service_spec *s,
     for (i = 0; s->envp && s->envp[i]; i++) {
         json_array_append_new(env, json_string(s->envp[i]));
     }
-    labels = json_pack("{s:s, s:s, s:s, s:s}", LABEL_MANAGED, "true",
-                       LABEL_TENANT, s->tenant, LABEL_SERVICE, s->service,
-                       LABEL_BP, s->blueprint);
+    labels = json_pack("{s:s, s:s, s:s, s:s}", ENGINE_LABEL_MANAGED, "true",
+                       ENGINE_LABEL_TENANT, s->tenant, ENGINE_LABEL_SERVICE, s->service,
+                       ENGINE_LABEL_BP, s->blueprint);
     snprintf(user, sizeof(user), "%u:%u", s->uid, s->uid);
 
     /* an init as PID 1 passes SIGTERM on: a bare service there ignores it */
@@ -201,8 +181,17 @@ service_spec_json(const struct driver *d, const struct service_spec *s,
         json_object_set_new(lim, "NanoCPUs",
                             json_integer((json_int_t) (s->cpus * 1e9)));
     }
-    /* reserved as much as allowed: the scheduler places by what fits */
-    res = json_pack("{s:O, s:o}", "Limits", lim, "Reservations", lim);
+    /*
+     * Memory is reserved as much as allowed, so the scheduler places by
+     * what fits; CPU is not (a 2-core node would hold 4 tenants of 0.25
+     * CPUs and two services): CPU is shared, memory is not.
+     */
+    res = json_pack("{s:o, s:{}}", "Limits", lim, "Reservations");
+    if (res && s->memory_mb > 0) {
+        json_object_set_new(json_object_get(res, "Reservations"),
+                            "MemoryBytes",
+                            json_integer((json_int_t) s->memory_mb << 20));
+    }
 
     tt = json_pack("{s:o, s:o, s:{s:s, s:i, s:i}, s:[{s:s}]}",
                    "ContainerSpec", cs, "Resources", res,
@@ -304,11 +293,38 @@ update_service(struct driver *d, json_t *svc, json_t *spec, char *err,
     return post(d, path, spec, 200, 200, "update service", err, len);
 }
 
+/* ": <the swarm's reason>" of a task not running, or "" */
+static const char *
+why_pending(struct driver *d, const char *name, char *why, size_t wlen)
+{
+    char         filter[512], err[256];
+    json_t      *tasks, *task;
+    const char  *e;
+    size_t       i;
+
+    why[0] = '\0';
+    snprintf(filter, sizeof(filter), "{\"service\":[\"%s\"],"
+             "\"desired-state\":[\"running\"]}", name);
+    tasks = list_tasks(d, filter, err, sizeof(err));
+    json_array_foreach(tasks, i, task) {
+        e = json_string_value(json_object_get(json_object_get(task,
+                                                              "Status"),
+                                              "Err"));
+        if (e && *e) {
+            snprintf(why, wlen, ": %s", e);
+            break;
+        }
+    }
+    json_decref(tasks);
+    return why;
+}
+
 /* waits until the service has a running task (want 1) or none live */
 static int
 converge(struct driver *d, const char *name, int want, char *err, size_t len)
 {
     double  until = clock_now() + SWARM_CONVERGE_MS / 1000.0;
+    char    why[256];
     json_t *task;
     int     error, n;
 
@@ -329,9 +345,10 @@ converge(struct driver *d, const char *name, int want, char *err, size_t len)
             }
         }
         if (clock_now() > until) {
-            snprintf(err, len, "swarm: %s: %s after %d s", name,
+            snprintf(err, len, "swarm: %s: %s after %d s%s", name,
                      want ? "no task running" : "tasks still running",
-                     SWARM_CONVERGE_MS / 1000);
+                     SWARM_CONVERGE_MS / 1000,
+                     want ? why_pending(d, name, why, sizeof(why)) : "");
             return -1;
         }
         clock_pause_ms(50);
@@ -426,38 +443,6 @@ sw_stop(struct driver *d, const char *tenant, const char *service, char *err,
     return rc == 0 ? converge(d, name, 0, err, len) : -1;
 }
 
-/* services labelled as ours (of one tenant, if given) */
-static json_t *
-list_services(struct driver *d, const char *tenant, char *err, size_t len)
-{
-    char     filter[256], *esc, path[1024];
-    json_t  *j;
-    int      gone;
-
-    if (tenant) {
-        snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_TENANT
-                 "=%s\"]}", tenant);
-    } else {
-        snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_MANAGED
-                 "=true\"]}");
-    }
-    esc = engine_escape(d->data, filter);
-    if (esc == NULL) {
-        snprintf(err, len, "out of memory");
-        return NULL;
-    }
-    snprintf(path, sizeof(path), "/services?filters=%s", esc);
-    curl_free(esc);
-
-    j = get_json(d, path, "list services", &gone, err, len);
-    if (j && !json_is_array(j)) {
-        snprintf(err, len, "engine: list services: not an array");
-        json_decref(j);
-        j = NULL;
-    }
-    return j;
-}
-
 /* the tasks go with the service, their containers a moment later */
 static int
 sw_remove(struct driver *d, const char *tenant, char *err, size_t len)
@@ -468,7 +453,8 @@ sw_remove(struct driver *d, const char *tenant, char *err, size_t len)
     char         path[512], dir[1024];
     const char  *name;
 
-    all = list_services(d, tenant, err, len);
+    all = engine_list(d->data, "/services?", tenant, "list services", err,
+                      len);
     if (all == NULL) {
         return -1;
     }
@@ -542,7 +528,8 @@ sw_list(struct driver *d)
     size_t       i;
 
     out = json_object();
-    all = list_services(d, NULL, err, sizeof(err));
+    all = engine_list(d->data, "/services?", NULL, "list services", err,
+                      sizeof(err));
     tasks = all ? list_tasks(d, "{\"desired-state\":[\"running\"]}", err,
                              sizeof(err))
                 : NULL;
@@ -563,8 +550,8 @@ sw_list(struct driver *d)
 
     json_array_foreach(all, i, svc) {
         labels = json_object_get(json_object_get(svc, "Spec"), "Labels");
-        tenant = json_string_value(json_object_get(labels, LABEL_TENANT));
-        service = json_string_value(json_object_get(labels, LABEL_SERVICE));
+        tenant = json_string_value(json_object_get(labels, ENGINE_LABEL_TENANT));
+        service = json_string_value(json_object_get(labels, ENGINE_LABEL_SERVICE));
         id = json_string_value(json_object_get(svc, "ID"));
         if (tenant == NULL || service == NULL || id == NULL) {
             continue;
@@ -624,33 +611,23 @@ sw_address(struct driver *d, const struct service_spec *s, char *out,
 static void
 sw_cleanup(struct driver *d)
 {
-    if (d->data != NULL) {
-        engine_close(d->data);
-        free(d->data);
-        d->data = NULL;
-    }
+    engine_free(d->data);
+    d->data = NULL;
 }
 
 /* a manager of an active swarm, or nothing to drive */
 static int
 sw_init(struct driver *d)
 {
-    struct engine  *e;
-    json_t         *info, *sw;
-    char            err[256];
-    const char     *state;
-    int             gone;
+    json_t      *info, *sw;
+    char         err[256];
+    const char  *state;
+    int          gone;
 
-    e = calloc(1, sizeof(*e));
-    if (e == NULL) {
-        log_err("swarm driver: out of memory");
+    d->data = engine_new(d->conf->docker_socket, "swarm");
+    if (d->data == NULL) {
         return -1;
     }
-    if (engine_open(e, d->conf->docker_socket, "swarm") != 0) {
-        free(e);
-        return -1;
-    }
-    d->data = e;
 
     info = get_json(d, "/info", "info", &gone, err, sizeof(err));
     if (info == NULL) {

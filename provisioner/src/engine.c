@@ -221,3 +221,87 @@ engine_logs(struct engine *e, const char *path, const char *service,
     free(text);
     return 0;
 }
+
+
+struct engine *
+engine_new(const char *socket, const char *who)
+{
+    struct engine  *e;
+
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        log_err("%s driver: out of memory", who);
+        return NULL;
+    }
+    if (engine_open(e, socket, who) != 0) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+
+void
+engine_free(struct engine *e)
+{
+    if (e != NULL) {
+        engine_close(e);
+        free(e);
+    }
+}
+
+
+json_t *
+engine_get_json(struct engine *e, const char *path, const char *what,
+                int *gone, char *err, size_t len)
+{
+    struct engine_resp  r;
+    json_t             *j = NULL;
+
+    *gone = 0;
+    if (engine_request(e, "GET", path, NULL, &r, err, len) != 0) {
+        return NULL;
+    }
+    if (r.status == 404) {
+        *gone = 1;
+        snprintf(err, len, "engine: %s: not found", what);
+    } else if (r.status != 200 || (j = json_loads(r.body, 0, NULL)) == NULL)
+    {
+        engine_error(&r, what, err, len);
+    }
+    free(r.body);
+    return j;
+}
+
+
+json_t *
+engine_list(struct engine *e, const char *list, const char *tenant,
+            const char *what, char *err, size_t len)
+{
+    char    filter[256], *esc, path[1024];
+    json_t *j;
+    int     gone;
+
+    if (tenant) {
+        snprintf(filter, sizeof(filter), "{\"label\":[\"" ENGINE_LABEL_TENANT
+                 "=%s\"]}", tenant);
+    } else {
+        snprintf(filter, sizeof(filter), "{\"label\":[\""
+                 ENGINE_LABEL_MANAGED "=true\"]}");
+    }
+    esc = engine_escape(e, filter);
+    if (esc == NULL) {
+        snprintf(err, len, "out of memory");
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%sfilters=%s", list, esc);
+    curl_free(esc);
+
+    j = engine_get_json(e, path, what, &gone, err, len);
+    if (j && !json_is_array(j)) {
+        snprintf(err, len, "engine: %s: not an array", what);
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}

@@ -24,6 +24,17 @@ struct engine_resp {
     size_t  len;
 };
 
+/* the labels every driver over the engine puts on what it makes */
+#define ENGINE_LABEL_MANAGED  "io.ngx-tenant.managed"
+#define ENGINE_LABEL_TENANT   "io.ngx-tenant.tenant"
+#define ENGINE_LABEL_SERVICE  "io.ngx-tenant.service"
+#define ENGINE_LABEL_BP       "io.ngx-tenant.blueprint"
+
+/* a new engine, opened (engine_open); NULL logged */
+struct engine *engine_new(const char *socket, const char *who);
+/* closes and frees e; NULL is fine */
+void engine_free(struct engine *e);
+
 /* connects and asks the engine's API version (1.24 or later): 0, or -1
  * logged with who ("docker") */
 int  engine_open(struct engine *e, const char *socket, const char *who);
@@ -38,6 +49,17 @@ int  engine_request(struct engine *e, const char *method, const char *path,
 /* "engine: <what>: <the engine's message> (HTTP <status>)" into err */
 void engine_error(const struct engine_resp *r, const char *what, char *err,
                   size_t len);
+
+/* GET path: the decoded 200 answer, or NULL (*gone on 404; else err
+ * says why) */
+json_t *engine_get_json(struct engine *e, const char *path, const char *what,
+                        int *gone, char *err, size_t len);
+
+/* GET list (a path ending in "?" or "&") with a filter on our labels:
+ * what we made for one tenant, or (tenant NULL) for all; an array, or
+ * NULL with err */
+json_t *engine_list(struct engine *e, const char *list, const char *tenant,
+                    const char *what, char *err, size_t len);
 
 /* GET path, a logs endpoint: its lines appended to out as the service's
  * (404: none); 0, or -1 logged */

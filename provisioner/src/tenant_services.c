@@ -230,16 +230,37 @@ tenant_wait_healthy(struct prov *p, struct tenant *t, char *err, size_t len)
     return 0;
 }
 
+/*
+ * Where the service of a role (site, admin) is: 1 with addr, 0 when the
+ * blueprint has no service in that role, -1 when the driver has no address
+ */
+static int
+role_address(struct prov *p, struct tenant *t, const char *role, char *addr,
+             size_t len)
+{
+    struct service_spec  s;
+    const char          *svc;
+
+    svc = blueprint_role(t->bp, role);
+    if (svc == NULL) {
+        return 0;
+    }
+    memset(&s, 0, sizeof(s));
+    s.tenant = t->id;
+    s.service = svc;
+    s.port = (int) json_integer_value(json_object_get(t->ports, svc));
+    return p->driver->ops->address(p->driver, &s, addr, len) == 0 ? 1 : -1;
+}
+
 /* the tenant's own services as its endpoints, replacing what it had */
 int
 tenant_write_endpoints(struct prov *p, struct tenant *t, char *err,
                        size_t len)
 {
-    const char          *roles[] = { "site", "admin" }, *svc, *params[3];
-    char                 addr[256];
-    struct service_spec  s;
-    PGresult            *res;
-    size_t               i;
+    const char  *roles[] = { "site", "admin" }, *params[3];
+    char         addr[256];
+    PGresult    *res;
+    size_t       i;
 
     params[0] = t->id;
     res = db_query(p->conn, "clear endpoints",
@@ -252,17 +273,15 @@ tenant_write_endpoints(struct prov *p, struct tenant *t, char *err,
     PQclear(res);
 
     for (i = 0; i < 2; i++) {
-        svc = blueprint_role(t->bp, roles[i]);
-        if (svc == NULL) {
+        switch (role_address(p, t, roles[i], addr, sizeof(addr))) {
+        case 0:
             continue;
-        }
-        memset(&s, 0, sizeof(s));
-        s.tenant = t->id;
-        s.service = svc;
-        s.port = (int) json_integer_value(json_object_get(t->ports, svc));
-        if (p->driver->ops->address(p->driver, &s, addr, sizeof(addr)) != 0) {
-            snprintf(err, len, "%s/%s has no address", t->id, svc);
+        case -1:
+            snprintf(err, len, "%s's %s service has no address", t->id,
+                     roles[i]);
             return -1;
+        default:
+            break;
         }
         params[1] = roles[i];
         params[2] = addr;
@@ -285,12 +304,11 @@ int
 tenant_follow_endpoints(struct prov *p, struct tenant *t, char *err,
                         size_t len)
 {
-    const char          *roles[] = { "site", "admin" }, *svc, *params[2];
-    char                 addr[256];
-    struct service_spec  s;
-    PGresult            *res;
-    size_t               i;
-    int                  differs = 0;
+    const char  *roles[] = { "site", "admin" }, *params[2];
+    char         addr[256];
+    PGresult    *res;
+    size_t       i;
+    int          differs = 0;
 
     if (json_object_size(t->ports) == 0
         && tenant_load_ports(p, t, err, len) != 0)
@@ -300,17 +318,14 @@ tenant_follow_endpoints(struct prov *p, struct tenant *t, char *err,
 
     params[0] = t->id;
     for (i = 0; i < 2 && !differs; i++) {
-        svc = blueprint_role(t->bp, roles[i]);
-        if (svc == NULL) {
+        switch (role_address(p, t, roles[i], addr, sizeof(addr))) {
+        case 0:
             continue;
-        }
-        memset(&s, 0, sizeof(s));
-        s.tenant = t->id;
-        s.service = svc;
-        s.port = (int) json_integer_value(json_object_get(t->ports, svc));
-        if (p->driver->ops->address(p->driver, &s, addr, sizeof(addr)) != 0) {
+        case -1:
             /* no running task: the reconciler starts it first */
             return 0;
+        default:
+            break;
         }
         params[1] = roles[i];
         res = db_query(p->conn, "read an endpoint",
