@@ -279,32 +279,74 @@ sub stop_podman {
 # one manager on 127.0.0.1; the static blueprint's image imported as for
 # podman. /usr/bin/docker: the machine may have another docker first in
 # PATH.
+#
+# nodes => 2: a second dockerd in a network namespace of the test's own,
+# joined as a worker, a veth pair between the two (the manager advertises
+# its end of it, so the worker reaches it, and each node's tasks are
+# reached at its own address).
 sub start_dockerd {
-    my ($self) = @_;
+    my ($self, %o) = @_;
     my $dir = "$self->{dir}/dockerd";
-    make_path("$dir/data", "$dir/exec", "$dir/image/bin");
+    make_path("$dir/image/bin");
     $self->{dockerd_dir} = $dir;
-    $self->{engine_sock} = "$dir/docker.sock";
-    my $pid = fork // die;
-    if (!$pid) {
-        open STDOUT, '>>', "$dir/dockerd.log";
-        open STDERR, '>>', "$dir/dockerd.log";
-        setpgrp(0, 0);
-        exec '/usr/sbin/dockerd', '--iptables=false', '--ip6tables=false', '--bridge=none',
-            '--storage-driver=vfs', '-H', "unix://$self->{engine_sock}", '--data-root', "$dir/data",
-            '--exec-root', "$dir/exec", '--pidfile', "$dir/dockerd.pid" or die;
+    my $advertise = '127.0.0.1';
+    if (($o{nodes} // 1) == 2) {
+        my $n = $$ % 250 + 1;
+        $self->{netns} = "tenant-test-$$";
+        $self->{veth} = "tv$$";
+        for my $cmd ("ip netns add $self->{netns}", "ip link add $self->{veth} type veth peer name $self->{veth}n",
+                     "ip link set $self->{veth}n netns $self->{netns}", "ip addr add 10.231.$n.1/24 dev $self->{veth}",
+                     "ip link set $self->{veth} up", "ip -n $self->{netns} addr add 10.231.$n.2/24 dev $self->{veth}n",
+                     "ip -n $self->{netns} link set $self->{veth}n up", "ip -n $self->{netns} link set lo up") {
+            system($cmd) == 0 or die "$cmd failed";
+        }
+        $advertise = "10.231.$n.1";
+        $self->{node_addrs} = [ "10.231.$n.1", "10.231.$n.2" ];
     }
-    $self->{dockerd_pid} = $pid;
-    wait_until(sub { -S $self->{engine_sock} && ($self->engine(GET => '/_ping'))[0] == 200 }, 30)
-        or die "dockerd did not start:\n" . slurp("$dir/dockerd.log");
-    my ($rc, $out) = $self->docker('swarm', 'init', '--advertise-addr', '127.0.0.1');
+    $self->{engine_sock} = $self->dockerd_node('manager');
+    my ($rc, $out) = $self->docker('swarm', 'init', '--advertise-addr', $advertise);
     die "docker swarm init: $out" if $rc;
 
     system('cp', '/bin/busybox', "$dir/image/bin/busybox") == 0 or die "no busybox-static";
     system("tar -C $dir/image -cf $dir/image.tar .") == 0 or die "tar failed";
     ($rc, $out) = $self->docker('import', "$dir/image.tar", 'localhost/tenant-static:latest');
     die "docker import: $out" if $rc;
+
+    if ($self->{netns}) {
+        my $sock = $self->dockerd_node('worker', $self->{netns});
+        (my $token = ($self->docker('swarm', 'join-token', '-q', 'worker'))[1]) =~ s/\s+//g;
+        my @w = ('/usr/bin/docker', '-H', "unix://$sock");
+        ($rc, $out) = run_cmd(@w, 'swarm', 'join', '--token', $token, '--advertise-addr',
+                              $self->{node_addrs}[1], "$advertise:2377");
+        die "docker swarm join: $out" if $rc;
+        ($rc, $out) = run_cmd(@w, 'import', "$dir/image.tar", 'localhost/tenant-static:latest');
+        die "docker import on the worker: $out" if $rc;
+        $self->{worker_sock} = $sock;
+    }
     return $self;
+}
+
+# one dockerd (in netns, if given: nsenter enters only the network, so
+# the cgroup mounts stay as they are); its socket
+sub dockerd_node {
+    my ($self, $name, $netns) = @_;
+    my $dir = "$self->{dockerd_dir}/$name";
+    make_path("$dir/data", "$dir/exec");
+    my $sock = "$dir/docker.sock";
+    my $pid = fork // die;
+    if (!$pid) {
+        open STDOUT, '>>', "$dir/dockerd.log";
+        open STDERR, '>>', "$dir/dockerd.log";
+        setpgrp(0, 0);
+        exec(($netns ? ('nsenter', "--net=/run/netns/$netns") : ()),
+            '/usr/sbin/dockerd', '--iptables=false', '--ip6tables=false', '--bridge=none',
+            '--storage-driver=vfs', '-H', "unix://$sock", '--data-root', "$dir/data",
+            '--exec-root', "$dir/exec", '--pidfile', "$dir/dockerd.pid") or die;
+    }
+    push @{ $self->{dockerd_pids} }, $pid;
+    wait_until(sub { -S $sock && (run_cmd('curl', '-s', '--unix-socket', $sock, 'http://d/_ping'))[1] eq 'OK' }, 30)
+        or die "dockerd $name did not start:\n" . slurp("$dir/dockerd.log");
+    return $sock;
 }
 
 sub docker {
@@ -316,17 +358,28 @@ sub docker {
 # and the daemon; containerd-shims outlive it a moment
 sub stop_dockerd {
     my ($self) = @_;
-    return unless $self->{dockerd_pid};
+    return unless $self->{dockerd_pids} && @{ $self->{dockerd_pids} };
     my ($rc, $out) = $self->docker('service', 'ls', '-q');
     $self->docker('service', 'rm', split ' ', $out) if !$rc && $out =~ /\S/;
-    wait_until(sub { my ($c, $o) = $self->docker('ps', '-aq'); !$c && $o !~ /\S/ }, 30);
-    $self->docker('swarm', 'leave', '--force');
-    kill 'TERM', $self->{dockerd_pid};
-    for (1 .. 200) { last if waitpid($self->{dockerd_pid}, WNOHANG) != 0; sleep 0.05 }
-    kill 'KILL', -$self->{dockerd_pid};
-    waitpid $self->{dockerd_pid}, 0;
-    $self->{dockerd_pid} = 0;
+    my @socks = ($self->{engine_sock}, $self->{worker_sock} // ());
+    for my $sock (@socks) {
+        my @d = ('/usr/bin/docker', '-H', "unix://$sock");
+        wait_until(sub { my ($c, $o) = run_cmd(@d, 'ps', '-aq'); !$c && $o !~ /\S/ }, 30);
+    }
+    run_cmd('/usr/bin/docker', '-H', "unix://$_", 'swarm', 'leave', '--force') for reverse @socks;
+    for my $pid (@{ $self->{dockerd_pids} }) {
+        kill 'TERM', $pid;
+        for (1 .. 200) { last if waitpid($pid, WNOHANG) != 0; sleep 0.05 }
+        kill 'KILL', -$pid;
+        waitpid $pid, 0;
+    }
+    $self->{dockerd_pids} = [];
     wait_until(sub { !$self->dockerd_processes }, 15);
+    if ($self->{netns}) {
+        system('ip', 'netns', 'del', $self->{netns});
+        system("ip link del $self->{veth} 2>/dev/null");
+        delete $self->{netns};
+    }
     # dockerd leaves its namespace mounts (netns/default) behind
     open my $m, '<', '/proc/mounts' or die;
     my @mounts = grep { index($_, $self->{dockerd_dir}) == 0 } map { (split ' ')[1] } <$m>;
