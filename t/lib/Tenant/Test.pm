@@ -159,6 +159,7 @@ sub cleanup {
     $self->remove_cgroups;
     $self->{dbh}->disconnect if $self->{dbh};
     $self->stop_pg('immediate');
+    $self->stop_ha unless $self->{ha_shared};
     $_->() for @{ $self->{on_cleanup} || [] };
     remove_tree($self->{dir}) unless $ENV{TEST_KEEP};
 }
@@ -217,6 +218,7 @@ require Tenant::Test::Http;
 require Tenant::Test::Load;
 require Tenant::Test::Provisioner;
 require Tenant::Test::Acme;
+require Tenant::Test::Ha;
 
 1;
 

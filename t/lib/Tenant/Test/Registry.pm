@@ -95,6 +95,7 @@ sub pg_cont {
 
 sub conninfo {
     my ($self) = @_;
+    return ha_conninfo($self->{ha}, 'tenant') if $self->{ha};
     return "host=127.0.0.1 port=$self->{pgport} dbname=tenant user=postgres"
         . " connect_timeout=2";
 }
@@ -154,6 +155,9 @@ sub as_postgres {
 sub share_pg {
     my ($self, $other) = @_;
     $self->{$_} = $other->{$_} for qw(pgport pgdir);
+    # the other's HA registry, which it stops
+    $self->{ha} = $other->{ha} if $other->{ha};
+    $self->{ha_shared} = 1 if $other->{ha};
     return $self;
 }
 
