@@ -28,7 +28,7 @@ $t->start_provisioner(driver => 'swarm', reconcile => 1, ready => 0);
 ok(Tenant::Test::wait_until(sub { $t->provisioner_log =~ /not a swarm manager \(node state "inactive"\): run docker swarm init/ }, 20),
    'no swarm: the provisioner refuses the driver and says how to fix it');
 $t->stop_provisioner('p1');
-($rc, $out) = $t->docker('swarm', 'init', '--advertise-addr', '127.0.0.1');
+($rc, $out) = $t->swarm_init;
 is($rc, 0, 'the swarm again') or diag $out;
 
 $t->start_provisioner(driver => 'swarm', reconcile => 1);

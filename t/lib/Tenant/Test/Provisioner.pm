@@ -304,7 +304,8 @@ sub start_dockerd {
         $self->{node_addrs} = [ "10.231.$n.1", "10.231.$n.2" ];
     }
     $self->{engine_sock} = $self->dockerd_node('manager');
-    my ($rc, $out) = $self->docker('swarm', 'init', '--advertise-addr', $advertise);
+    $self->{swarm_addr} = $advertise;
+    my ($rc, $out) = $self->swarm_init;
     die "docker swarm init: $out" if $rc;
 
     system('cp', '/bin/busybox', "$dir/image/bin/busybox") == 0 or die "no busybox-static";
@@ -317,7 +318,7 @@ sub start_dockerd {
         (my $token = ($self->docker('swarm', 'join-token', '-q', 'worker'))[1]) =~ s/\s+//g;
         my @w = ('/usr/bin/docker', '-H', "unix://$sock");
         ($rc, $out) = run_cmd(@w, 'swarm', 'join', '--token', $token, '--advertise-addr',
-                              $self->{node_addrs}[1], "$advertise:2377");
+                              $self->{node_addrs}[1], "$advertise:$self->{swarm_port}");
         die "docker swarm join: $out" if $rc;
         ($rc, $out) = run_cmd(@w, 'import', "$dir/image.tar", 'localhost/tenant-static:latest');
         die "docker import on the worker: $out" if $rc;
@@ -347,6 +348,17 @@ sub dockerd_node {
     wait_until(sub { -S $sock && (run_cmd('curl', '-s', '--unix-socket', $sock, 'http://d/_ping'))[1] eq 'OK' }, 30)
         or die "dockerd $name did not start:\n" . slurp("$dir/dockerd.log");
     return $sock;
+}
+
+# the manager on a port of the test's own (not 2377: tests run side by
+# side), the data path too
+sub swarm_init {
+    my ($self) = @_;
+    $self->{swarm_port} = free_port();
+    # UDP (VXLAN), 1024-49151 only: per test process, not free_port()'s
+    my $dp = 10000 + $$ % 30000;
+    return $self->docker('swarm', 'init', '--advertise-addr', "$self->{swarm_addr}:$self->{swarm_port}",
+                         '--listen-addr', "$self->{swarm_addr}:$self->{swarm_port}", '--data-path-port', $dp);
 }
 
 sub docker {
