@@ -42,20 +42,13 @@ task_state(json_t *task)
 }
 
 static json_t *
-get_json(struct driver *d, const char *path, const char *what, int *gone,
-         char *err, size_t len)
-{
-    return engine_get_json(d->data, path, what, gone, err, len);
-}
-
-static json_t *
 inspect_service(struct driver *d, const char *name, int *gone, char *err,
                 size_t len)
 {
     char  path[512];
 
     snprintf(path, sizeof(path), "/services/%s", name);
-    return get_json(d, path, "inspect service", gone, err, len);
+    return engine_get_json(d->data, path, "inspect service", gone, err, len);
 }
 
 /* GET /tasks with one filter (JSON, escaped here): the array, or NULL */
@@ -74,7 +67,7 @@ list_tasks(struct driver *d, const char *filter, char *err, size_t len)
     snprintf(path, sizeof(path), "/tasks?filters=%s", esc);
     curl_free(esc);
 
-    j = get_json(d, path, "list tasks", &gone, err, len);
+    j = engine_get_json(d->data, path, "list tasks", &gone, err, len);
     if (j && !json_is_array(j)) {
         snprintf(err, len, "engine: list tasks: not an array");
         json_decref(j);
@@ -142,14 +135,12 @@ live_tasks(struct driver *d, const char *name, char *err, size_t len)
 }
 
 static json_t *
-service_spec_json(const struct driver *d, const struct service_spec *s,
-                  const char *name)
+service_spec_json(const struct service_spec *s, const char *name)
 {
     json_t      *cmd, *env, *labels, *cs, *res, *tt, *spec, *lim;
     char         user[32];
     size_t       i;
 
-    (void) d;
     cmd = json_array();
     env = json_array();
     for (i = 0; s->argv && s->argv[i]; i++) {
@@ -159,7 +150,8 @@ service_spec_json(const struct driver *d, const struct service_spec *s,
         json_array_append_new(env, json_string(s->envp[i]));
     }
     labels = json_pack("{s:s, s:s, s:s, s:s}", ENGINE_LABEL_MANAGED, "true",
-                       ENGINE_LABEL_TENANT, s->tenant, ENGINE_LABEL_SERVICE, s->service,
+                       ENGINE_LABEL_TENANT, s->tenant,
+                       ENGINE_LABEL_SERVICE, s->service,
                        ENGINE_LABEL_BP, s->blueprint);
     snprintf(user, sizeof(user), "%u:%u", s->uid, s->uid);
 
@@ -374,7 +366,7 @@ sw_start(struct driver *d, const struct service_spec *s, char *err,
     }
 
     name_of(name, sizeof(name), s->tenant, s->service);
-    spec = service_spec_json(d, s, name);
+    spec = service_spec_json(s, name);
     if (spec == NULL) {
         snprintf(err, len, "out of memory");
         return -1;
@@ -550,8 +542,10 @@ sw_list(struct driver *d)
 
     json_array_foreach(all, i, svc) {
         labels = json_object_get(json_object_get(svc, "Spec"), "Labels");
-        tenant = json_string_value(json_object_get(labels, ENGINE_LABEL_TENANT));
-        service = json_string_value(json_object_get(labels, ENGINE_LABEL_SERVICE));
+        tenant = json_string_value(json_object_get(labels,
+                                                   ENGINE_LABEL_TENANT));
+        service = json_string_value(json_object_get(labels,
+                                                    ENGINE_LABEL_SERVICE));
         id = json_string_value(json_object_get(svc, "ID"));
         if (tenant == NULL || service == NULL || id == NULL) {
             continue;
@@ -594,7 +588,8 @@ sw_address(struct driver *d, const struct service_spec *s, char *out,
         return -1;
     }
     snprintf(path, sizeof(path), "/nodes/%s", nid);
-    node = get_json(d, path, "inspect node", &gone, err, sizeof(err));
+    node = engine_get_json(d->data, path, "inspect node", &gone, err,
+                           sizeof(err));
     addr = json_string_value(json_object_get(json_object_get(node, "Status"),
                                              "Addr"));
     if (addr && *addr) {
@@ -629,7 +624,8 @@ sw_init(struct driver *d)
         return -1;
     }
 
-    info = get_json(d, "/info", "info", &gone, err, sizeof(err));
+    info = engine_get_json(d->data, "/info", "info", &gone, err,
+                           sizeof(err));
     if (info == NULL) {
         log_err("swarm driver: %s", err);
         sw_cleanup(d);
