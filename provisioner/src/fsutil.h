@@ -6,6 +6,8 @@
 #include <sys/types.h>
 
 int  mkdirs(const char *base, const char *rel, mode_t mode);
+/* makes dir a hierarchy top: its subdirectories spread over the disk */
+int  mkdir_top(const char *dir, mode_t mode);
 int  rmtree(const char *dir);
 int  write_file(const char *file, const char *data, size_t len, mode_t mode);
 char *read_file(const char *file, size_t max, size_t *len);

@@ -14,6 +14,7 @@
 #include "jwks.h"
 #include "runtime.h"
 #include "domains.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -333,6 +334,12 @@ run_daemon(struct prov *p)
              p->conf.id, p->conf.driver, p->conf.blueprints,
              p->conf.workers);
     conf_check_ports(&p->conf);
+
+    /* a failure here costs speed, not correctness: the daemon goes on */
+    if (mkdir_top(p->conf.state_dir, 0755) < 0) {
+        log_warn("cannot prepare state_dir %s: %s", p->conf.state_dir,
+                 strerror(errno));
+    }
 
     p->conn = connect_listening(p);
 
