@@ -115,7 +115,7 @@ health_wait_for(const char *addr, const char *path, const char *tenant,
 {
     double           deadline = clock_now() + timeout_s;
     int              status;
-    long             wait_ms = 1;
+    long             wait_ms = 1, waited_ms = 0;
 
     for ( ;; ) {
         status = probe(addr, path, tenant, err, len);
@@ -133,8 +133,14 @@ health_wait_for(const char *addr, const char *path, const char *tenant,
             snprintf(err, len, "shutting down");
             return -1;
         }
-        /* a fresh process binds within milliseconds: look soon, then less */
+        /*
+         * A fresh process binds within milliseconds, tens of them on a
+         * busy machine: a doubling wait (1, 2, 4 ... 32 ms) overslept a
+         * bind at 17 ms by 14. A refused connect costs microseconds, so
+         * look every 2 ms for the first half second, then less often.
+         */
         clock_pause_ms(wait_ms);
-        wait_ms = wait_ms * 2 > 100 ? 100 : wait_ms * 2;
+        waited_ms += wait_ms;
+        wait_ms = waited_ms < 500 ? 2 : wait_ms * 2 > 100 ? 100 : wait_ms * 2;
     }
 }
