@@ -102,16 +102,18 @@ release_taken_ports(struct prov *p, struct tenant *t, char *err, size_t len)
 /*
  * One port per service, from port_min..port_max. The registry's primary
  * key settles races between provisioners; a port something else on this
- * host already listens on is skipped.
+ * host already listens on is skipped. One page of candidates serves every
+ * service of the tenant, and the ports are read again only after a claim
+ * that lost a race: a create spends two round trips here, not seven.
  */
 int
 tenant_ensure_ports(struct prov *p, struct tenant *t, char *err, size_t len)
 {
     json_t     *svcs, *v;
-    const char *name, *params[4];
+    const char *name, *params[3];
     char        lo[16], hi[16], from[16], cand[16];
-    PGresult   *res, *ins;
-    int         i, got, after;
+    PGresult   *res = NULL, *ins;
+    int         i = 0, got, after;
 
     if (tenant_load_ports(p, t, err, len) != 0
         || release_taken_ports(p, t, err, len) != 0)
@@ -121,70 +123,76 @@ tenant_ensure_ports(struct prov *p, struct tenant *t, char *err, size_t len)
 
     snprintf(lo, sizeof(lo), "%d", p->conf.port_min);
     snprintf(hi, sizeof(hi), "%d", p->conf.port_max);
+    after = p->conf.port_min - 1;
 
     svcs = blueprint_services(t->bp);
     json_object_foreach(svcs, name, v) {
-        if (json_object_get(t->ports, name)) {
-            continue;
-        }
+        for (got = json_object_get(t->ports, name) != NULL; !got; ) {
 
-        /*
-         * Walk the range upwards from the last candidate: ports in use on
-         * the host or claimed by a racing provisioner are passed over, and
-         * the walk ends at the top of the range.
-         */
-        for (after = p->conf.port_min - 1, got = 0; !got; ) {
-            snprintf(from, sizeof(from), "%d", after);
-            params[0] = from;
-            params[1] = hi;
-            res = db_query(p->conn, "find free ports",
-                           "SELECT g FROM generate_series($1::int + 1,"
-                           "                              $2::int) g"
-                           " WHERE NOT EXISTS (SELECT 1 FROM tenant_ports"
-                           "                    WHERE port = g)"
-                           " ORDER BY g LIMIT 64", 2, params);
-            if (res == NULL) {
-                snprintf(err, len, "registry: cannot allocate ports");
-                return -1;
-            }
-            if (PQntuples(res) == 0) {
+            /*
+             * Walk the range upwards from the last candidate: ports in use
+             * on the host or claimed by a racing provisioner are passed
+             * over, and the walk ends at the top of the range.
+             */
+            if (res == NULL || i == PQntuples(res)) {
                 PQclear(res);
-                snprintf(err, len, "no free port left in %s-%s for %s/%s",
-                         lo, hi, t->id, name);
-                return -1;
-            }
-
-            for (i = 0; !got && i < PQntuples(res); i++) {
-                after = atoi(PQgetvalue(res, i, 0));
-                if (!port_free_here(after)) {
-                    continue;
-                }
-                snprintf(cand, sizeof(cand), "%d", after);
-                params[0] = cand;
-                params[1] = t->id;
-                params[2] = name;
-                ins = db_query(p->conn, "claim port",
-                               "INSERT INTO tenant_ports (port, tenant_id,"
-                               " service) VALUES ($1::int, $2, $3)"
-                               " ON CONFLICT DO NOTHING RETURNING port", 3,
-                               params);
-                if (ins == NULL) {
-                    PQclear(res);
-                    snprintf(err, len, "registry: cannot claim port %s",
-                             cand);
+                snprintf(from, sizeof(from), "%d", after);
+                params[0] = from;
+                params[1] = hi;
+                res = db_query(p->conn, "find free ports",
+                               "SELECT g FROM generate_series($1::int + 1,"
+                               "                              $2::int) g"
+                               " WHERE NOT EXISTS (SELECT 1 FROM tenant_ports"
+                               "                    WHERE port = g)"
+                               " ORDER BY g LIMIT 64", 2, params);
+                i = 0;
+                if (res == NULL) {
+                    snprintf(err, len, "registry: cannot allocate ports");
                     return -1;
                 }
-                got = PQntuples(ins) == 1;
-                PQclear(ins);
+                if (PQntuples(res) == 0) {
+                    PQclear(res);
+                    snprintf(err, len, "no free port left in %s-%s for %s/%s",
+                             lo, hi, t->id, name);
+                    return -1;
+                }
             }
-            PQclear(res);
 
-            /* our own earlier claim for this service may exist: look again */
+            after = atoi(PQgetvalue(res, i++, 0));
+            if (!port_free_here(after)) {
+                continue;
+            }
+            snprintf(cand, sizeof(cand), "%d", after);
+            params[0] = cand;
+            params[1] = t->id;
+            params[2] = name;
+            ins = db_query(p->conn, "claim port",
+                           "INSERT INTO tenant_ports (port, tenant_id,"
+                           " service) VALUES ($1::int, $2, $3)"
+                           " ON CONFLICT DO NOTHING RETURNING port", 3,
+                           params);
+            if (ins == NULL) {
+                PQclear(res);
+                snprintf(err, len, "registry: cannot claim port %s", cand);
+                return -1;
+            }
+            got = PQntuples(ins) == 1;
+            PQclear(ins);
+
+            if (got) {
+                json_object_set_new(t->ports, name, json_integer(after));
+                continue;
+            }
+
+            /* lost a race, or our own earlier claim for this service
+             * exists: look again */
             if (tenant_load_ports(p, t, err, len) != 0) {
+                PQclear(res);
                 return -1;
             }
             got = json_object_get(t->ports, name) != NULL;
         }
     }
+    PQclear(res);
     return 0;
 }
