@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 PGconn *
@@ -120,6 +121,96 @@ db_query(PGconn *conn, const char *what, const char *sql, int nparams,
     }
 
     return res;
+}
+
+int
+db_batch_add(struct db_batch *b, const char *what, const char *sql,
+             int nparams, const char *const *params)
+{
+    if (b->n == DB_BATCH_MAX) {
+        return -1;
+    }
+    b->what[b->n] = what;
+    b->sql[b->n] = sql;
+    b->nparams[b->n] = nparams;
+    b->params[b->n] = params;
+    b->rows[b->n] = -1;
+    return b->n++;
+}
+
+int
+db_batch_run(PGconn *conn, struct db_batch *b, char *err, size_t len)
+{
+    PGresult  *res;
+    int        i, failed = -1, sent = 0;
+
+    if (PQenterPipelineMode(conn) != 1) {
+        log_err("registry: cannot enter pipeline mode: %s",
+                pg_error(conn, NULL));
+        snprintf(err, len, "registry: cannot %s", b->what[0]);
+        return -1;
+    }
+
+    for (i = 0; i < b->n; i++) {
+        if (PQsendQueryParams(conn, b->sql[i], b->nparams[i], NULL,
+                              b->params[i], NULL, NULL, 0) != 1)
+        {
+            log_err("registry: %s: %s", b->what[i], pg_error(conn, NULL));
+            failed = i;
+            break;
+        }
+        sent++;
+    }
+
+    if (PQpipelineSync(conn) != 1) {
+        log_err("registry: %s: %s", b->what[0], pg_error(conn, NULL));
+        failed = failed < 0 ? 0 : failed;
+        sent = 0;
+    }
+
+    /* each statement's result then NULL; PIPELINE_ABORTED after an error */
+    for (i = 0; i < sent; i++) {
+        while ((res = PQgetResult(conn)) != NULL) {
+            switch (PQresultStatus(res)) {
+            case PGRES_COMMAND_OK:
+            case PGRES_TUPLES_OK:
+                b->rows[i] = PQresultStatus(res) == PGRES_TUPLES_OK
+                             ? PQntuples(res) : atol(PQcmdTuples(res));
+                break;
+            case PGRES_PIPELINE_ABORTED:
+                break;
+            default:
+                if (failed < 0) {
+                    log_err("registry: %s: %s", b->what[i],
+                            pg_error(conn, res));
+                    failed = i;
+                }
+            }
+            PQclear(res);
+        }
+    }
+
+    /* the sync's own result ends the pipeline */
+    while ((res = PQgetResult(conn)) != NULL) {
+        ExecStatusType  st = PQresultStatus(res);
+
+        PQclear(res);
+        if (st == PGRES_PIPELINE_SYNC) {
+            break;
+        }
+    }
+
+    if (PQexitPipelineMode(conn) != 1) {
+        log_err("registry: cannot leave pipeline mode: %s",
+                pg_error(conn, NULL));
+        failed = failed < 0 ? 0 : failed;
+    }
+
+    if (failed >= 0) {
+        snprintf(err, len, "registry: cannot %s", b->what[failed]);
+        return -1;
+    }
+    return 0;
 }
 
 int

@@ -168,6 +168,57 @@ job_begin(struct prov *p)
     return db_begin(p->conn);
 }
 
+#define JOB_FINISH_SQL                                                      \
+    "UPDATE jobs SET status = 'done', result = $3::jsonb,"                   \
+    "       error = NULL, finished_at = now(),"                              \
+    "       updated_at = now(), lease_until = NULL"                          \
+    " WHERE id = $1 AND claimed_by = $2 AND status = 'running'"
+
+int
+job_commit_batch(struct prov *p, struct job *j, struct db_batch *b,
+                 json_t *result, char *err, size_t len)
+{
+    char        *text;
+    const char  *params[3];
+    int          k, rc;
+
+    text = json_dumps(result ? result : json_object(), JSON_COMPACT);
+    if (text == NULL) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    params[0] = j->idstr;
+    params[1] = p->conf.id;
+    params[2] = text;
+
+    k = db_batch_add(b, "finish the job", JOB_FINISH_SQL, 3, params);
+    if (k < 0) {
+        snprintf(err, len, "too many statements for one batch");
+        rc = -1;
+    } else {
+        rc = db_batch_run(p->conn, b, err, len);
+    }
+    explicit_bzero(text, strlen(text));
+    free(text);
+
+    /* another provisioner took the job over: its work counts, not ours */
+    if (rc == 0 && b->rows[k] != 1) {
+        log_warn("job %lld: lost its claim, not finishing it", j->id);
+        rc = PROV_NONE;
+    }
+    if (rc != 0) {
+        db_rollback(p->conn);
+        return rc;
+    }
+
+    if (db_commit(p->conn) != 0) {
+        snprintf(err, len, "registry: cannot commit");
+        return -1;
+    }
+    log_info("job %lld: %s of %s done", j->id, j->kind, whose(j));
+    return 0;
+}
+
 int
 job_commit(struct prov *p, struct job *j, json_t *result)
 {
@@ -186,12 +237,7 @@ job_commit(struct prov *p, struct job *j, json_t *result)
     params[1] = p->conf.id;
     params[2] = text;
 
-    res = db_query(p->conn, "finish the job",
-                   "UPDATE jobs SET status = 'done', result = $3::jsonb,"
-                   "       error = NULL, finished_at = now(),"
-                   "       updated_at = now(), lease_until = NULL"
-                   " WHERE id = $1 AND claimed_by = $2 AND status = 'running'",
-                   3, params);
+    res = db_query(p->conn, "finish the job", JOB_FINISH_SQL, 3, params);
     explicit_bzero(text, strlen(text));
     free(text);
     if (res == NULL) {

@@ -1,6 +1,7 @@
 #ifndef PROV_JOBS_H
 #define PROV_JOBS_H
 
+#include "db.h"
 #include "prov.h"
 
 #include <jansson.h>
@@ -33,6 +34,11 @@ int  job_extend(struct prov *p, struct job *j, int seconds);
 /* the final transaction: job_begin, the caller's writes, job_commit */
 int  job_begin(struct prov *p);
 int  job_commit(struct prov *p, struct job *j, json_t *result);
+/* the same in one round trip: b holds "BEGIN" and the caller's writes,
+ * and gets the job's own write last. 0; PROV_NONE the claim is lost; -1
+ * with the reason in err. Rolled back unless 0. */
+int  job_commit_batch(struct prov *p, struct job *j, struct db_batch *b,
+                      json_t *result, char *err, size_t len);
 
 int  job_fail(struct prov *p, struct job *j, const char *error,
               int permanent);

@@ -27,6 +27,16 @@ task_finish(struct prov *p, struct job *j, json_t *result, char *err)
     return DONE;
 }
 
+enum outcome
+task_finish_batch(struct prov *p, struct job *j, struct db_batch *b,
+                  json_t *result, char *err)
+{
+    int rc = job_commit_batch(p, j, b, result, err, ERRLEN);
+
+    json_decref(result);
+    return rc == 0 ? DONE : rc == PROV_NONE ? LOST : FAILED;
+}
+
 /* the lease held through a step that may outlast it (migrations, a slow
  * application's health check) */
 int

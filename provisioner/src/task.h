@@ -39,6 +39,10 @@ enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST, DEFERRED };
 /* the job's completion, in the transaction job_begin opened */
 enum outcome task_finish(struct prov *p, struct job *j, json_t *result,
                          char *err);
+/* the same, the final transaction's writes and the job's sent together */
+enum outcome task_finish_batch(struct prov *p, struct job *j,
+                               struct db_batch *b, json_t *result,
+                               char *err);
 /* the lease held through a step that may outlast it */
 int          task_extend(struct prov *p, struct job *j, int seconds,
                          char *err);

@@ -27,53 +27,60 @@
  */
 static int
 write_endpoints(struct prov *p, struct tenant *t, const char *rt_id,
+                struct tenant_endpoint_rows *r, struct db_batch *b,
                 char *err)
 {
-    const char  *roles[] = { "site", "admin" }, *addr, *params[3];
+    const char  *roles[] = { "site", "admin" }, *addr;
     json_t      *shared;
     size_t       i;
+    int          full;
 
     if (strcmp(t->mode, "shared") != 0) {
-        return tenant_write_endpoints(p, t, err, ERRLEN);
+        return tenant_endpoints_batch(p, t, r, b, err, ERRLEN);
     }
 
-    params[0] = t->id;
-    if (db_run(p->conn, "clear endpoints",
-               "DELETE FROM tenant_endpoints WHERE tenant_id = $1", 1,
-               params, err, ERRLEN) != 0)
-    {
-        return -1;
-    }
+    r->tenant[0] = t->id;
+    r->tenant[1] = rt_id;
+    full = db_batch_add(b, "clear endpoints",
+                        "DELETE FROM tenant_endpoints WHERE tenant_id = $1",
+                        1, r->tenant) < 0;
 
     if (rt_id != NULL) {
-        params[1] = rt_id;
-        return db_run(p->conn, "copy the runtime's endpoints",
-                      "INSERT INTO tenant_endpoints (tenant_id, role,"
-                      " address, weight)"
-                      " SELECT $1, role, address, weight"
-                      "   FROM tenant_endpoints WHERE tenant_id = $2",
-                      2, params, err, ERRLEN);
+        full |= db_batch_add(b, "copy the runtime's endpoints",
+                             "INSERT INTO tenant_endpoints (tenant_id, role,"
+                             " address, weight)"
+                             " SELECT $1, role, address, weight"
+                             "   FROM tenant_endpoints WHERE tenant_id = $2",
+                             2, r->tenant) < 0;
+    } else {
+        shared = json_object_get(t->bp->json, "shared");
+
+        for (i = 0; i < 2; i++) {
+            addr = json_string_value(json_object_get(shared, roles[i]));
+            if (addr == NULL) {
+                continue;
+            }
+            r->row[i][0] = t->id;
+            r->row[i][1] = roles[i];
+            r->row[i][2] = addr;
+            full |= db_batch_add(b, "write an endpoint",
+                                 "INSERT INTO tenant_endpoints (tenant_id,"
+                                 " role, address, service)"
+                                 " VALUES ($1, $2, $3, NULL)", 3,
+                                 r->row[i]) < 0;
+        }
     }
 
-    shared = json_object_get(t->bp->json, "shared");
-
-    for (i = 0; i < 2; i++) {
-        addr = json_string_value(json_object_get(shared, roles[i]));
-        if (addr == NULL) {
-            continue;
-        }
-        params[1] = roles[i];
-        params[2] = addr;
-        if (db_run(p->conn, "write an endpoint",
-                   "INSERT INTO tenant_endpoints (tenant_id, role,"
-                   " address, service) VALUES ($1, $2, $3, NULL)", 3,
-                   params, err, ERRLEN) != 0)
-        {
-            return -1;
-        }
+    if (full) {
+        snprintf(err, ERRLEN, "too many statements for one batch");
+        return -1;
     }
     return 0;
 }
+
+#define SET_STATUS_SQL                                                      \
+    "UPDATE tenants SET status = $3, updated_at = now()"                     \
+    " WHERE id = $1 AND status = $2"
 
 static int
 set_status(struct prov *p, const char *id, const char *from, const char *to,
@@ -81,9 +88,8 @@ set_status(struct prov *p, const char *id, const char *from, const char *to,
 {
     const char *params[3] = { id, from, to };
 
-    return db_run(p->conn, "update the tenant's status",
-                  "UPDATE tenants SET status = $3, updated_at = now()"
-                  " WHERE id = $1 AND status = $2", 3, params, err, ERRLEN);
+    return db_run(p->conn, "update the tenant's status", SET_STATUS_SQL, 3,
+                  params, err, ERRLEN);
 }
 
 /* the blueprint's admin login is a command to run, not a file to write */
@@ -100,12 +106,15 @@ login_by_command(const struct tenant *t)
 static enum outcome
 do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
 {
-    char                     email[340], password[21], url[400],
-                             admin_url[400], rt_id[64];
-    json_t                  *result;
-    int                      dedicated, clone;
-    const char              *runtime;
-    const struct blueprint  *rbp;
+    char                          email[340], password[21], url[400],
+                                  admin_url[400], rt_id[64];
+    const char                   *status[3];
+    struct db_batch               b;
+    struct tenant_endpoint_rows   rows;
+    json_t                       *result;
+    int                           dedicated, clone;
+    const char                   *runtime;
+    const struct blueprint       *rbp;
 
     if (strcmp(t->status, "provisioning") != 0) {
         return task_finish(p, j, task_skipped("the tenant is no longer provisioning"),
@@ -134,14 +143,23 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
 
     clone = json_is_integer(json_object_get(j->payload, "from_backup"));
 
+    /*
+     * A step with nothing to do for this tenant is not recorded: each
+     * record is a round trip to the registry, and a burst of creates
+     * waits on every one of them.
+     */
     STEP("secrets", tenant_ensure_secrets(p, t, err, ERRLEN));
-    STEP("database", tenant_ensure_database(p, t, err, ERRLEN));
+    if (blueprint_database(t->bp)) {
+        STEP("database", tenant_ensure_database(p, t, err, ERRLEN));
+    }
     /* a clone: the backup's data, the blueprint's files rendered over its
      * files next, and no setup (its database is set up already) */
-    if (clone && task_extend(p, j, 3600, err) != 0) {
-        return LOST;
+    if (clone) {
+        if (task_extend(p, j, 3600, err) != 0) {
+            return LOST;
+        }
+        STEP("restore", backup_clone_into(p, j, t, err));
     }
-    STEP("restore", backup_clone_into(p, j, t, err));
 
     email[0] = password[0] = rt_id[0] = '\0';
 
@@ -170,21 +188,22 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
         STEP("files", tenant_write_files(p, t, err, ERRLEN)
                       || tenant_write_login(p, t, email, password, err,
                                             ERRLEN));
-        if (task_extend(p, j, tenant_setup_time(t), err) != 0) {
-            return LOST;
+        if (!clone && json_object_get(t->bp->json, "setup") != NULL) {
+            if (task_extend(p, j, tenant_setup_time(t), err) != 0) {
+                return LOST;
+            }
+            STEP("setup", tenant_run_setup(p, t, err, ERRLEN));
         }
-        STEP("setup", clone ? 0 : tenant_run_setup(p, t, err, ERRLEN));
         STEP("services", tenant_start_all(p, t, err, ERRLEN));
         /* made while the service starts: a login made by the application's
          * own command boots about as slowly as the application itself */
-        if (login_by_command(t)
-            && task_extend(p, j, tenant_setup_time(t), err) != 0)
-        {
-            return LOST;
+        if (login_by_command(t)) {
+            if (task_extend(p, j, tenant_setup_time(t), err) != 0) {
+                return LOST;
+            }
+            STEP("admin", tenant_run_admin_login(p, t, email, password, err,
+                                                 ERRLEN));
         }
-        STEP("admin", login_by_command(t)
-                      && tenant_run_admin_login(p, t, email, password, err,
-                                                ERRLEN));
         if (task_extend(p, j, tenant_health_time(p, t), err) != 0) {
             return LOST;
         }
@@ -207,15 +226,24 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
     }
     explicit_bzero(password, sizeof(password));
 
-    if (job_begin(p) != 0
-        || write_endpoints(p, t, rt_id[0] ? rt_id : NULL, err) != 0
-        || set_status(p, t->id, "provisioning", "active", err) != 0)
+    /* the last transaction in one round trip: the routes, the status and
+     * the job's end go together or not at all */
+    memset(&b, 0, sizeof(b));
+    status[0] = t->id;
+    status[1] = "provisioning";
+    status[2] = "active";
+    db_batch_add(&b, "begin transaction", "BEGIN", 0, NULL);
+    if (write_endpoints(p, t, rt_id[0] ? rt_id : NULL, &rows, &b, err) != 0
+        || db_batch_add(&b, "update the tenant's status", SET_STATUS_SQL, 3,
+                        status) < 0)
     {
         json_decref(result);
-        db_rollback(p->conn);
+        if (err[0] == '\0') {
+            snprintf(err, ERRLEN, "too many statements for one batch");
+        }
         return FAILED;
     }
-    return task_finish(p, j, result, err);
+    return task_finish_batch(p, j, &b, result, err);
 }
 
 /* --- delete --------------------------------------------------------------- */

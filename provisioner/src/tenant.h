@@ -1,6 +1,7 @@
 #ifndef PROV_TENANT_H
 #define PROV_TENANT_H
 
+#include "db.h"
 #include "driver.h"
 #include "prov.h"
 #include "template.h"
@@ -91,6 +92,20 @@ int  tenant_wait_healthy(struct prov *p, struct tenant *t, char *err,
                          size_t len);
 int  tenant_write_endpoints(struct prov *p, struct tenant *t, char *err,
                             size_t len);
+
+/* what tenant_endpoints_batch's statements point at, kept by the caller
+ * until the batch has run */
+struct tenant_endpoint_rows {
+    const char  *tenant[2];
+    const char  *row[2][3];
+    char         addr[2][256];
+};
+
+/* the statements of tenant_write_endpoints, added to a batch of the
+ * caller's (a create's last transaction: one round trip) */
+int  tenant_endpoints_batch(struct prov *p, struct tenant *t,
+                            struct tenant_endpoint_rows *r,
+                            struct db_batch *b, char *err, size_t len);
 /* where the driver's services moved (ops->moves): the endpoints rewritten
  * in one transaction if any differs; 1 rewritten, 0 current, -1 error */
 int  tenant_follow_endpoints(struct prov *p, struct tenant *t, char *err,

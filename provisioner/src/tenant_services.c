@@ -254,26 +254,24 @@ role_address(struct prov *p, struct tenant *t, const char *role, char *addr,
 
 /* the tenant's own services as its endpoints, replacing what it had */
 int
-tenant_write_endpoints(struct prov *p, struct tenant *t, char *err,
-                       size_t len)
+tenant_endpoints_batch(struct prov *p, struct tenant *t,
+                       struct tenant_endpoint_rows *r, struct db_batch *b,
+                       char *err, size_t len)
 {
-    const char  *roles[] = { "site", "admin" }, *params[3];
-    char         addr[256];
-    PGresult    *res;
+    const char  *roles[] = { "site", "admin" };
     size_t       i;
 
-    params[0] = t->id;
-    res = db_query(p->conn, "clear endpoints",
-                   "DELETE FROM tenant_endpoints WHERE tenant_id = $1", 1,
-                   params);
-    if (res == NULL) {
-        snprintf(err, len, "registry: cannot clear endpoints of %s", t->id);
+    r->tenant[0] = t->id;
+    if (db_batch_add(b, "clear endpoints",
+                     "DELETE FROM tenant_endpoints WHERE tenant_id = $1", 1,
+                     r->tenant) < 0)
+    {
+        snprintf(err, len, "too many statements for one batch");
         return -1;
     }
-    PQclear(res);
 
     for (i = 0; i < 2; i++) {
-        switch (role_address(p, t, roles[i], addr, sizeof(addr))) {
+        switch (role_address(p, t, roles[i], r->addr[i], sizeof(r->addr[i]))) {
         case 0:
             continue;
         case -1:
@@ -283,20 +281,33 @@ tenant_write_endpoints(struct prov *p, struct tenant *t, char *err,
         default:
             break;
         }
-        params[1] = roles[i];
-        params[2] = addr;
-        res = db_query(p->conn, "write an endpoint",
-                       "INSERT INTO tenant_endpoints (tenant_id, role,"
-                       " address, service) VALUES ($1, $2, $3, NULL)", 3,
-                       params);
-        if (res == NULL) {
-            snprintf(err, len, "registry: cannot write an endpoint of %s",
-                     t->id);
+        r->row[i][0] = t->id;
+        r->row[i][1] = roles[i];
+        r->row[i][2] = r->addr[i];
+        if (db_batch_add(b, "write an endpoint",
+                         "INSERT INTO tenant_endpoints (tenant_id, role,"
+                         " address, service) VALUES ($1, $2, $3, NULL)", 3,
+                         r->row[i]) < 0)
+        {
+            snprintf(err, len, "too many statements for one batch");
             return -1;
         }
-        PQclear(res);
     }
     return 0;
+}
+
+int
+tenant_write_endpoints(struct prov *p, struct tenant *t, char *err,
+                       size_t len)
+{
+    struct db_batch              b;
+    struct tenant_endpoint_rows  r;
+
+    memset(&b, 0, sizeof(b));
+    if (tenant_endpoints_batch(p, t, &r, &b, err, len) != 0) {
+        return -1;
+    }
+    return db_batch_run(p->conn, &b, err, len);
 }
 
 
