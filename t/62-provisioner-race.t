@@ -1,5 +1,6 @@
 # Two provisioners racing over 50 queued jobs: each job is done exactly
-# once, and both did some of the work.
+# once, and both did some of the work; a claimer that lost its job just
+# before its end writes nothing.
 use strict;
 use warnings;
 use FindBin;
@@ -79,5 +80,33 @@ my $left = sub {
 };
 ok(Tenant::Test::wait_until(sub { !$left->() }, 10), 'stopping the daemon stops its workers: no provisioner process left')
     or diag join ' ', $left->();
+
+# A claimer whose job was taken over between its last step and its end
+# writes nothing: the routes, the status and the job's end are one
+# transaction (sent in one round trip), rolled back when the job is no
+# longer its own. The failpoint stops the claimer there; the test takes
+# the job from it, lets it go on, and later lets the job be done once.
+my $p4 = $t->start_provisioner(blueprints => $bps, name => 'p4', lease => 30,
+                               env => { PROVISIONER_FAILPOINT => 'create:finish:stop' });
+my $stopped = sub { (split ' ', Tenant::Test::slurp("/proc/$p4/stat") =~ s/^.*\) //sr)[0] eq 'T' };
+$t->psql("INSERT INTO tenants (id, blueprint, mode) VALUES ('late', 'static', 'dedicated');"
+    . " INSERT INTO jobs (tenant_id, kind) VALUES ('late', 'create')");
+ok(Tenant::Test::wait_until($stopped, 30), 'lost claim: the claimer stopped before its last transaction');
+$t->psql("UPDATE jobs SET claimed_by = 'thief' WHERE tenant_id = 'late'");
+kill 'CONT', $p4;
+ok(Tenant::Test::wait_until(sub { $t->provisioner_log('p4') =~ /lost its claim, not finishing it/ }, 10),
+   'lost claim: it sees the job is no longer its own');
+# nobody holds the job's lock now: taken over (by p4 itself), stopped again
+ok(Tenant::Test::wait_until(sub { $t->psql("SELECT attempts FROM jobs WHERE tenant_id = 'late'") == 2 && $stopped->() }, 30),
+   'lost claim: the job is taken over, the new attempt stopped before its end');
+is($t->psql("SELECT status FROM tenants WHERE id = 'late'"), 'provisioning', 'lost claim: the first attempt did not make the tenant active');
+is($t->psql("SELECT count(*) FROM tenant_endpoints WHERE tenant_id = 'late'"), 0, '... nor route it');
+kill 'CONT', $p4;
+ok(Tenant::Test::wait_until(sub { $t->psql("SELECT status FROM jobs WHERE tenant_id = 'late'") eq 'done' }, 30),
+   'lost claim: the second attempt finishes the job');
+is($t->psql("SELECT status FROM tenants WHERE id = 'late'"), 'active', '... the tenant active');
+is($t->psql("SELECT count(*) FROM tenant_endpoints WHERE tenant_id = 'late'"), 2, '... with its two endpoints, written once');
+is($t->get('late.localhost')->{status}, 200, '... and routed');
+$t->stop_provisioner('p4');
 
 Tenant::Test::finish();

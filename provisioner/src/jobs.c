@@ -368,20 +368,33 @@ job_defer(struct prov *p, struct job *j, int seconds)
     return 0;
 }
 
+/*
+ * PROVISIONER_FAILPOINT=kind:step kills the process there; kind:step:stop
+ * stops it (SIGSTOP), for a test to change the registry under a claimer
+ * that is about to go on, and then to let it go on (SIGCONT).
+ */
 void
 failpoint(const char *kind, const char *step)
 {
-    const char *fp = getenv("PROVISIONER_FAILPOINT");
-    size_t      n;
+    const char *fp = getenv("PROVISIONER_FAILPOINT"), *rest;
+    size_t      n, m;
 
     if (fp == NULL) {
         return;
     }
     n = strlen(kind);
-    if (strncmp(fp, kind, n) == 0 && fp[n] == ':'
-        && strcmp(fp + n + 1, step) == 0)
+    m = strlen(step);
+    if (strncmp(fp, kind, n) != 0 || fp[n] != ':'
+        || strncmp(fp + n + 1, step, m) != 0)
     {
+        return;
+    }
+    rest = fp + n + 1 + m;
+    if (*rest == '\0') {
         log_warn("failpoint %s:%s: SIGKILL", kind, step);
         kill(getpid(), SIGKILL);
+    } else if (strcmp(rest, ":stop") == 0) {
+        log_warn("failpoint %s:%s: SIGSTOP", kind, step);
+        kill(getpid(), SIGSTOP);
     }
 }
