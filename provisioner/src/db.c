@@ -1,4 +1,5 @@
 #include "db.h"
+#include "db_prepared.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -109,8 +110,7 @@ PGresult *
 db_query(PGconn *conn, const char *what, const char *sql, int nparams,
          const char *const *params)
 {
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL,
-                                 0);
+    PGresult *res = db_prepared_exec(conn, sql, nparams, params);
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK
         && PQresultStatus(res) != PGRES_TUPLES_OK)
