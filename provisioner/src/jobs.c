@@ -168,12 +168,6 @@ job_begin(struct prov *p)
     return db_begin(p->conn);
 }
 
-#define JOB_FINISH_SQL                                                      \
-    "UPDATE jobs SET status = 'done', result = $3::jsonb,"                   \
-    "       error = NULL, finished_at = now(),"                              \
-    "       updated_at = now(), lease_until = NULL"                          \
-    " WHERE id = $1 AND claimed_by = $2 AND status = 'running'"
-
 int
 job_commit_batch(struct prov *p, struct job *j, struct db_batch *b,
                  json_t *result, char *err, size_t len)
@@ -185,13 +179,19 @@ job_commit_batch(struct prov *p, struct job *j, struct db_batch *b,
     text = json_dumps(result ? result : json_object(), JSON_COMPACT);
     if (text == NULL) {
         snprintf(err, len, "out of memory");
+        db_rollback(p->conn);
         return -1;
     }
     params[0] = j->idstr;
     params[1] = p->conf.id;
     params[2] = text;
 
-    k = db_batch_add(b, "finish the job", JOB_FINISH_SQL, 3, params);
+    k = db_batch_add(b, "finish the job",
+                     "UPDATE jobs SET status = 'done', result = $3::jsonb,"
+                     "       error = NULL, finished_at = now(),"
+                     "       updated_at = now(), lease_until = NULL"
+                     " WHERE id = $1 AND claimed_by = $2"
+                     "   AND status = 'running'", 3, params);
     if (k < 0) {
         snprintf(err, len, "too many statements for one batch");
         rc = -1;
@@ -222,43 +222,12 @@ job_commit_batch(struct prov *p, struct job *j, struct db_batch *b,
 int
 job_commit(struct prov *p, struct job *j, json_t *result)
 {
-    char       *text;
-    const char *params[3];
-    PGresult   *res;
-    int         n;
+    char             err[256];
+    struct db_batch  b;
 
-    text = json_dumps(result ? result : json_object(), JSON_COMPACT);
-    if (text == NULL) {
-        db_rollback(p->conn);
-        return -1;
-    }
-
-    params[0] = j->idstr;
-    params[1] = p->conf.id;
-    params[2] = text;
-
-    res = db_query(p->conn, "finish the job", JOB_FINISH_SQL, 3, params);
-    explicit_bzero(text, strlen(text));
-    free(text);
-    if (res == NULL) {
-        db_rollback(p->conn);
-        return -1;
-    }
-    n = atoi(PQcmdTuples(res));
-    PQclear(res);
-
-    /* another provisioner took the job over: its work counts, not ours */
-    if (n != 1) {
-        log_warn("job %lld: lost its claim, not finishing it", j->id);
-        db_rollback(p->conn);
-        return -1;
-    }
-
-    if (db_commit(p->conn) != 0) {
-        return -1;
-    }
-    log_info("job %lld: %s of %s done", j->id, j->kind, whose(j));
-    return 0;
+    /* the caller's writes are sent already: the job's own alone */
+    memset(&b, 0, sizeof(b));
+    return job_commit_batch(p, j, &b, result, err, sizeof(err)) == 0 ? 0 : -1;
 }
 
 int
