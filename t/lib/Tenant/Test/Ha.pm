@@ -75,16 +75,20 @@ YML
     for my $i (@n) {
         $ha{patroni}{$i} = spawn("$dir/patroni$i.log", 'postgres', '/usr/bin/patroni', "$dir/pg$i.yml");
     }
-    wait_until(sub { $self->ha_leader && grep { $self->ha_role($_) eq 'replica' } @n }, 60)
-        or die "no Patroni leader with replicas:\n" . join '', map { slurp("$dir/patroni$_.log") // '' } @n;
+    # all three, not just one replica: on a busy machine the second
+    # replica's base backup can still be running when the first is up, and
+    # the database made below would reach it only after that
+    wait_until(sub { my @r = map { $self->ha_role($_, 'running') } @n;
+                     (grep { $_ eq 'primary' } @r) == 1 && (grep { $_ eq 'replica' } @r) == 2 }, 120)
+        or die "no Patroni leader with two running replicas:\n" . join '', map { slurp("$dir/patroni$_.log") // '' } @n;
     wait_until(sub { my ($rc) = run_cmd('/usr/bin/createdb', '--maintenance-db', ha_conninfo(\%ha, 'postgres'), 'tenant'); $rc == 0 }, 30)
         or die "createdb on the leader failed";
     # on every node: libpq tries the next host when one refuses the
     # connection, not when one without the database answers FATAL
     for my $i (@n) {
         wait_until(sub { (run_cmd('/usr/bin/psql', '-X', '-At', '-h', '127.0.0.1', '-p', $ha{pgport}{$i},
-                                  '-U', 'postgres', '-d', 'tenant', '-c', 'SELECT 1'))[0] == 0 }, 30)
-            or die "node $i never had the database tenant";
+                                  '-U', 'postgres', '-d', 'tenant', '-c', 'SELECT 1'))[0] == 0 }, 60)
+            or die "node $i never had the database tenant:\n" . (slurp("$dir/patroni$i.log") // '');
     }
     $self->{pgport} = $ha{pgport}{ $self->ha_leader };
     return $self;
@@ -111,11 +115,13 @@ sub ha_conninfo {
         . " dbname=$db user=postgres connect_timeout=2 target_session_attrs=read-write";
 }
 
-# what Patroni's REST API says node i is: "primary", "replica", or "" (down)
+# what Patroni's REST API says node i is: "primary", "replica", or "" (down);
+# with $state, "" also unless Patroni reports its PostgreSQL in that state
 sub ha_role {
-    my ($self, $i) = @_;
+    my ($self, $i, $state) = @_;
     my (undef, $out) = run_cmd('curl', '-s', '-m', '2', "http://127.0.0.1:$self->{ha}{rest}{$i}/patroni");
     my ($role) = ($out // '') =~ /"role":\s*"(\w+)"/;
+    return '' if defined $state && ($out // '') !~ /"state":\s*"\Q$state\E"/;
     return 'primary' if ($role // '') eq 'master';    # Patroni before 3.1
     return $role // '';
 }
