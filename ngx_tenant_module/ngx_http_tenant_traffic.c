@@ -84,9 +84,11 @@ struct ngx_http_tenant_tnode_s {
 
 static ngx_int_t ngx_http_tenant_traffic_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static ngx_http_tenant_tnode_t *ngx_http_tenant_traffic_pin(
-    ngx_http_tenant_traffic_t *tt, ngx_http_tenant_record_t *record,
-    uint32_t hash, ngx_msec_t now, ngx_uint_t enforce);
+static ngx_int_t ngx_http_tenant_traffic_pin(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_record_t *record, uint64_t key, ngx_msec_t now,
+    ngx_uint_t enforce, ngx_http_tenant_tnode_t **node);
+static ngx_http_tenant_traffic_memo_t *ngx_http_tenant_traffic_memo(
+    ngx_http_tenant_traffic_t *tt, uint64_t key, ngx_uint_t add);
 static ngx_http_tenant_tnode_t *ngx_http_tenant_traffic_node(
     ngx_http_tenant_traffic_t *tt, ngx_str_t *id, uint32_t hash,
     ngx_msec_t now);
@@ -118,26 +120,28 @@ static void ngx_http_tenant_traffic_quota_month(ngx_http_tenant_quota_t *q,
 
 
 /*
- * Ids are short (NGX_HTTP_TENANT_ID_MAX): a multiplicative hash, mixed so
- * the low bits the buckets and the memo take depend on every byte, and a
- * byte loop, cost less than crc32 and a call to memcmp.
+ * Ids are short (NGX_HTTP_TENANT_ID_MAX): FNV-1a and a final mix, so the
+ * low bits the buckets and the memo take depend on every byte, and a byte
+ * loop, cost less than crc32 and a call to memcmp.  64 bits, because the
+ * memo tells tenants apart by this alone (two of a million tenants share
+ * one with a chance of about 3 in 10^8); the buckets take the low 32.
  */
 
-static ngx_inline uint32_t
+static ngx_inline uint64_t
 ngx_http_tenant_traffic_hash(u_char *id, size_t len)
 {
     size_t    i;
-    uint32_t  h;
+    uint64_t  h;
 
-    h = 0;
+    h = 0xcbf29ce484222325ULL;
 
     for (i = 0; i < len; i++) {
-        h = ngx_hash(h, id[i]);
+        h = (h ^ id[i]) * 0x100000001b3ULL;
     }
 
-    h ^= h >> 16;
-    h *= 0x85ebca6b;
-    h ^= h >> 13;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
 
     return h;
 }
@@ -384,6 +388,7 @@ ngx_int_t
 ngx_http_tenant_traffic_init_process(ngx_cycle_t *cycle,
     ngx_http_tenant_traffic_t *tt)
 {
+    size_t                   memo;
     ngx_uint_t               i, size;
     ngx_http_tenant_proc_t  *proc;
 
@@ -394,11 +399,16 @@ ngx_http_tenant_traffic_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    tt->memo = ngx_pcalloc(cycle->pool, NGX_HTTP_TENANT_TRAFFIC_MEMO
-                                        * sizeof(ngx_http_tenant_traffic_memo_t));
+    /* a set to a cache line */
+    memo = 2 * NGX_HTTP_TENANT_TRAFFIC_MEMO
+           * sizeof(ngx_http_tenant_traffic_memo_t);
+
+    tt->memo = ngx_pmemalign(cycle->pool, memo, 64);
     if (tt->memo == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_memzero(tt->memo, memo);
 
     ngx_shmtx_lock(&tt->shpool->mutex);
 
@@ -479,6 +489,7 @@ ngx_http_tenant_traffic_reclaim(ngx_http_tenant_traffic_t *tt,
             continue;
         }
 
+        /* NULL: a request counted in "other" without its node */
         tn = (ngx_http_tenant_tnode_t *) (v & ~(uintptr_t) 1);
         ngx_http_tenant_traffic_release(tt, tn, v & 1);
     }
@@ -503,13 +514,14 @@ ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
 {
     time_t                           left;
     uint32_t                         hash;
+    uint64_t                         key;
     uintptr_t                        v;
     ngx_msec_t                       now;
     ngx_uint_t                       refused, i, quota;
     ngx_http_tenant_tnode_t         *tn;
     ngx_http_tenant_traffic_memo_t  *m;
 
-    if (ctx->traffic) {
+    if (ctx->traffic || ctx->admitted) {
         /* again, after an internal redirect: the first answer holds */
         return ctx->refused ? NGX_BUSY : NGX_OK;
     }
@@ -521,13 +533,18 @@ ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
     }
 
     now = ngx_current_msec;
-    hash = ngx_http_tenant_traffic_hash(ctx->record.id.data, ctx->record.id.len);
+    key = ngx_http_tenant_traffic_hash(ctx->record.id.data, ctx->record.id.len);
+    hash = (uint32_t) key;
 
-    tn = ngx_http_tenant_traffic_pin(tt, &ctx->record, hash, now, enforce);
-
-    if (tn) {
+    if (ngx_http_tenant_traffic_pin(tt, &ctx->record, key, now, enforce, &tn)
+        == NGX_OK)
+    {
         refused = NGX_HTTP_TENANT_REFUSED_NONE;
-        (void) ngx_atomic_fetch_add(&tn->active, 1);
+
+        if (tn) {
+            (void) ngx_atomic_fetch_add(&tn->active, 1);
+        }
+
         goto admitted;
     }
 
@@ -579,11 +596,13 @@ ngx_http_tenant_traffic_admit(ngx_http_tenant_traffic_t *tt,
         (void) ngx_atomic_fetch_add(&tn->active, 1);
     }
 
-    /* gen moves only under the lock */
-    m = &tt->memo[hash & (NGX_HTTP_TENANT_TRAFFIC_MEMO - 1)];
+    /* gen, series and the epoch move only under the lock */
+    m = ngx_http_tenant_traffic_memo(tt, key, 1);
     m->node = tn;
-    m->gen = tn->gen;
-    m->hash = hash;
+    m->gen = (uint32_t) tn->gen;
+    m->series = tn->series;
+    m->seen = (uint32_t) now;
+    m->epoch = (uint32_t) tt->sh->series_epoch;
 
     ngx_shmtx_unlock(&tt->shpool->mutex);
 
@@ -612,16 +631,50 @@ admitted:
 
 
 /*
- * Without the lock: the node this worker last found for the tenant,
- * pinned, if it is still the tenant's and the request needs nothing the
- * lock guards: no limit to apply, no quota to keep, no move in the queue
- * (due every tt->touch).  NULL: the locked way.
+ * The tenant's place in this worker's memo, or NULL; with add, a place
+ * for it in any case: its own, or the older of the set's two, the newer
+ * moving there.
  */
 
-static ngx_http_tenant_tnode_t *
+static ngx_http_tenant_traffic_memo_t *
+ngx_http_tenant_traffic_memo(ngx_http_tenant_traffic_t *tt, uint64_t key,
+    ngx_uint_t add)
+{
+    ngx_http_tenant_traffic_memo_t  *set;
+
+    set = &tt->memo[(key & (NGX_HTTP_TENANT_TRAFFIC_MEMO - 1)) * 2];
+
+    if (set[0].key == key && set[0].node) {
+        return &set[0];
+    }
+
+    if (set[1].key == key && set[1].node) {
+        return &set[1];
+    }
+
+    if (!add) {
+        return NULL;
+    }
+
+    set[1] = set[0];
+    set[0].key = key;
+
+    return &set[0];
+}
+
+
+/*
+ * Without the lock, if the request needs nothing the lock guards (no limit
+ * to apply, no quota to keep, no move in the queue, due every tt->touch):
+ * NGX_OK, and in *node the tenant's node, pinned, when it has a series
+ * of its own; NULL when it has none (its counts go to "other", which needs
+ * no node, so none is read).  NGX_DECLINED: the locked way.
+ */
+
+static ngx_int_t
 ngx_http_tenant_traffic_pin(ngx_http_tenant_traffic_t *tt,
-    ngx_http_tenant_record_t *record, uint32_t hash, ngx_msec_t now,
-    ngx_uint_t enforce)
+    ngx_http_tenant_record_t *record, uint64_t key, ngx_msec_t now,
+    ngx_uint_t enforce, ngx_http_tenant_tnode_t **node)
 {
     ngx_http_tenant_tnode_t         *tn;
     ngx_http_tenant_limits_t        *limits;
@@ -632,15 +685,30 @@ ngx_http_tenant_traffic_pin(ngx_http_tenant_traffic_t *tt,
     if (limits->requests || limits->bytes
         || (enforce && (limits->conns || limits->rate)))
     {
-        return NULL;
+        return NGX_DECLINED;
     }
 
-    m = &tt->memo[hash & (NGX_HTTP_TENANT_TRAFFIC_MEMO - 1)];
+    m = ngx_http_tenant_traffic_memo(tt, key, 0);
+
+    if (m == NULL || (uint32_t) now - m->seen >= (uint32_t) tt->touch) {
+        return NGX_DECLINED;
+    }
+
+    if (m->series == 0) {
+        /*
+         * Still without a series if none was given since: a series given
+         * moves the epoch first.  A node dropped meanwhile is no matter:
+         * without one, the tenant's counts go to "other" too.
+         */
+        if (m->epoch != (uint32_t) tt->sh->series_epoch) {
+            return NGX_DECLINED;
+        }
+
+        *node = NULL;
+        return NGX_OK;
+    }
+
     tn = m->node;
-
-    if (tn == NULL || m->hash != hash) {
-        return NULL;
-    }
 
     /*
      * Counted in refs first, then gen read: whatever drops the node or
@@ -651,16 +719,17 @@ ngx_http_tenant_traffic_pin(ngx_http_tenant_traffic_t *tt,
 
     (void) ngx_atomic_fetch_add(&tn->refs, 1);
 
-    if (tn->gen != m->gen
+    if ((uint32_t) tn->gen != m->gen
         || tn->quota
-        || (ngx_msec_int_t) (now - tn->seen) >= (ngx_msec_int_t) tt->touch
         || !ngx_http_tenant_traffic_same(tn, record->id.data, record->id.len))
     {
         (void) ngx_atomic_fetch_add(&tn->refs, -1);
-        return NULL;
+        return NGX_DECLINED;
     }
 
-    return tn;
+    *node = tn;
+
+    return NGX_OK;
 }
 
 
@@ -930,6 +999,9 @@ ngx_http_tenant_traffic_series_give(ngx_http_tenant_traffic_t *tt,
 {
     ngx_http_tenant_series_t  *s;
 
+    /* before the series is the tenant's: see ngx_http_tenant_traffic_pin() */
+    (void) ngx_atomic_fetch_add(&tt->sh->series_epoch, 1);
+
     tn->series = tt->sh->free;
     s = &tt->sh->series[tn->series - 1];
     tt->sh->free = s->next;
@@ -1170,11 +1242,7 @@ ngx_http_tenant_traffic_count(ngx_http_tenant_traffic_t *tt,
         (void) ngx_atomic_fetch_add(&c->upstream_ms, ms);
     }
 
-    if (tn == NULL) {
-        return;
-    }
-
-    if (ctx->admitted && tn->quota && tn->q) {
+    if (tn && ctx->admitted && tn->quota && tn->q) {
         (void) ngx_atomic_fetch_add(&tn->q->requests, 1);
         (void) ngx_atomic_fetch_add(&tn->q->bytes, in + out);
     }
@@ -1192,13 +1260,22 @@ ngx_http_tenant_traffic_count(ngx_http_tenant_traffic_t *tt,
 }
 
 
+/* tn NULL: a request counted without its node (or with none: zone full) */
+
 static void
 ngx_http_tenant_traffic_release(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_tnode_t *tn, ngx_uint_t admitted)
 {
     if (admitted) {
-        (void) ngx_atomic_fetch_add(&tn->active, -1);
         (void) ngx_atomic_fetch_add(&tt->sh->active, -1);
+    }
+
+    if (tn == NULL) {
+        return;
+    }
+
+    if (admitted) {
+        (void) ngx_atomic_fetch_add(&tn->active, -1);
     }
 
     (void) ngx_atomic_fetch_add(&tn->refs, -1);
@@ -1287,6 +1364,7 @@ void
 ngx_http_tenant_traffic_usage_done(ngx_http_tenant_traffic_t *tt,
     ngx_array_t *sent, ngx_array_t *totals)
 {
+    uint32_t                      hash;
     ngx_uint_t                    i;
     ngx_http_tenant_quota_t      *q;
     ngx_http_tenant_tnode_t      *tn;
@@ -1298,10 +1376,10 @@ ngx_http_tenant_traffic_usage_done(ngx_http_tenant_traffic_t *tt,
         row = totals->elts;
 
         for (i = 0; i < totals->nelts; i++) {
+            hash = (uint32_t) ngx_http_tenant_traffic_hash(row[i].id.data,
+                                                           row[i].id.len);
             tn = ngx_http_tenant_traffic_find(tt, row[i].id.data,
-                             row[i].id.len,
-                             ngx_http_tenant_traffic_hash(row[i].id.data,
-                                                      row[i].id.len));
+                                              row[i].id.len, hash);
 
             if (tn == NULL || tn->q == NULL || tn->q->month != row[i].month) {
                 continue;
@@ -1324,9 +1402,10 @@ ngx_http_tenant_traffic_usage_done(ngx_http_tenant_traffic_t *tt,
     row = sent->elts;
 
     for (i = 0; i < sent->nelts; i++) {
+        hash = (uint32_t) ngx_http_tenant_traffic_hash(row[i].id.data,
+                                                       row[i].id.len);
         tn = ngx_http_tenant_traffic_find(tt, row[i].id.data, row[i].id.len,
-                             ngx_http_tenant_traffic_hash(row[i].id.data,
-                                                      row[i].id.len));
+                                          hash);
 
         if (tn == NULL || tn->q == NULL) {
             continue;

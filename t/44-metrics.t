@@ -287,4 +287,27 @@ $r = $t4->request(host => 'localhost', path => '/metrics');
 is_deeply([ map { $count->($r->{body}, $_) } qw(many1 many2 many3 _other) ], [ 0, 4, 2, 6 ],
           'many1 idle past series_idle=1s: its series went to many3, its counts to _other');
 
+# a series given on one worker reaches the other at once: a tenant that
+# worker remembers as counted in _other (for up to series_idle/6) is counted
+# in its new series from the next request on
+my $t6 = Tenant::Test->new->share_pg($t);
+$t6->start_nginx(workers => 2, http => Tenant::Conf::http(traffic => 'given:1m series=1 series_idle=3s',
+                                                          extra => "        add_header X-Worker \$pid always;"));
+my %workers;
+my $visit = sub { my $r = $t6->get('many2.localhost'); $workers{ $r->{headers}{'x-worker'} // '' }++; $r };
+$t6->get('many1.localhost');    # many1 has the series, many2 counts in _other
+my $given = Tenant::Test::wait_until(sub {
+    $visit->() for 1 .. 2;
+    $count->($t6->request(host => 'localhost', path => '/metrics')->{body}, 'many2') > 0;
+}, 20, 0.1);
+ok($given, 'many1 idle past series_idle=3s: its series went to many2');
+$r = $t6->request(host => 'localhost', path => '/metrics');
+my ($mine, $rest) = map { $count->($r->{body}, $_) } qw(many2 _other);
+$visit->() for 1 .. 30;
+$r = $t6->request(host => 'localhost', path => '/metrics');
+is_deeply([ map { $count->($r->{body}, $_) } qw(many2 _other) ], [ $mine + 30, $rest ],
+          'the next 30 requests all in many2\'s new series, on either worker');
+is(scalar(grep { /^\d+$/ } keys %workers), 2, 'both workers served many2');
+$t6->stop_nginx;
+
 Tenant::Test::finish(allow => qr/exited on signal 9/);
