@@ -361,12 +361,13 @@ static ngx_int_t
 ngx_http_tenant_metrics_edge(ngx_http_tenant_metrics_ctx_t *mc,
     ngx_http_tenant_main_conf_t *tmcf)
 {
-    u_char                        *p, *start;
-    ngx_uint_t                     i, sum;
-    ngx_http_tenant_cache_t       *cache;
-    ngx_http_tenant_cache_sh_t    *sh;
-    ngx_http_tenant_traffic_t     *tt;
-    ngx_http_tenant_traffic_sh_t  *tsh;
+    u_char                         *p, *start;
+    ngx_uint_t                      i, sum;
+    ngx_http_tenant_cache_t        *cache;
+    ngx_http_tenant_cache_sh_t     *sh;
+    ngx_http_tenant_traffic_t      *tt;
+    ngx_http_tenant_traffic_sh_t   *tsh;
+    ngx_http_tenant_proc_counts_t   edge;
 
     if (ngx_http_tenant_metrics_room(mc, 12288) != NGX_OK) {
         return NGX_ERROR;
@@ -379,6 +380,8 @@ ngx_http_tenant_metrics_edge(ngx_http_tenant_metrics_ctx_t *mc,
         tt = tmcf->traffic_zone->data;
         tsh = tt->sh;
 
+        ngx_http_tenant_traffic_edge(tt, &edge);
+
         p = ngx_sprintf(p,
             "# HELP ngx_tenant_edge_requests_total Requests the tenant "
             "handler saw, by how their host was found.\n"
@@ -387,7 +390,7 @@ ngx_http_tenant_metrics_edge(ngx_http_tenant_metrics_ctx_t *mc,
         for (i = 0; i < NGX_HTTP_TENANT_CACHE_STATUSES; i++) {
             p = ngx_sprintf(p, "ngx_tenant_edge_requests_total{cache=\"%s\"} "
                             "%uA\n", ngx_http_tenant_metrics_cache[i],
-                            tsh->routed[i]);
+                            edge.routed[i]);
         }
 
         p = ngx_sprintf(p,
@@ -419,7 +422,7 @@ ngx_http_tenant_metrics_edge(ngx_http_tenant_metrics_ctx_t *mc,
             "registry did not answer, sent again.\n"
             "# TYPE ngx_tenant_quota_sync_errors_total counter\n"
             "ngx_tenant_quota_sync_errors_total %uA\n",
-            tsh->active, tsh->tenants, tt->nseries, tsh->evictions,
+            edge.active, tsh->tenants, tt->nseries, tsh->evictions,
             tsh->full, tsh->syncs, tsh->sync_errors);
     }
 

@@ -101,6 +101,8 @@ static void ngx_http_tenant_traffic_drop(ngx_http_tenant_traffic_t *tt,
 static ngx_uint_t ngx_http_tenant_traffic_limit(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_tnode_t *tn,
     ngx_http_tenant_limits_t *limits, ngx_msec_t now, time_t *retry_after);
+static void ngx_http_tenant_traffic_sum(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_proc_counts_t *sum);
 static void ngx_http_tenant_traffic_release(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_tnode_t *tn, ngx_uint_t admitted);
 static void ngx_http_tenant_traffic_reclaim(ngx_http_tenant_traffic_t *tt,
@@ -164,6 +166,21 @@ ngx_http_tenant_traffic_same(ngx_http_tenant_tnode_t *tn, u_char *id,
     }
 
     return 1;
+}
+
+
+/* own: a process's own counter, which no other process writes */
+
+static ngx_inline void
+ngx_http_tenant_traffic_add(ngx_atomic_t *counter, ngx_atomic_int_t n,
+    ngx_uint_t own)
+{
+    if (own) {
+        *counter += n;
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(counter, n);
 }
 
 
@@ -428,9 +445,15 @@ ngx_http_tenant_traffic_init_process(ngx_cycle_t *cycle,
         }
 
         if (proc->pid == 0 && tt->proc == NULL) {
-            proc->journal = ngx_slab_calloc_locked(tt->shpool,
-                                                   size * sizeof(uintptr_t));
-            if (proc->journal) {
+            /*
+             * Pages, or a chunk aligned to its power-of-two size: no other
+             * process writes to the cache lines of these counts.
+             */
+            proc->counts = ngx_slab_calloc_locked(tt->shpool,
+                               sizeof(ngx_http_tenant_proc_counts_t)
+                               + size * sizeof(uintptr_t));
+            if (proc->counts) {
+                proc->journal = (uintptr_t *) (proc->counts + 1);
                 proc->pid = ngx_pid;
                 proc->size = size;
                 tt->proc = proc;
@@ -479,7 +502,8 @@ ngx_http_tenant_traffic_reclaim(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_proc_t *proc)
 {
     uintptr_t                 v;
-    ngx_uint_t                j;
+    ngx_uint_t                i, j;
+    ngx_atomic_t             *from, *to;
     ngx_http_tenant_tnode_t  *tn;
 
     for (j = 0; j < proc->size; j++) {
@@ -489,13 +513,29 @@ ngx_http_tenant_traffic_reclaim(ngx_http_tenant_traffic_t *tt,
             continue;
         }
 
-        /* NULL: a request counted in "other" without its node */
         tn = (ngx_http_tenant_tnode_t *) (v & ~(uintptr_t) 1);
         ngx_http_tenant_traffic_release(tt, tn, v & 1);
     }
 
-    ngx_slab_free_locked(tt->shpool, proc->journal);
+    /* its requests in flight went with it: its active is not added */
 
+    from = (ngx_atomic_t *) &proc->counts->other;
+    to = (ngx_atomic_t *) &tt->sh->other;
+
+    for (i = 0; i < sizeof(ngx_http_tenant_counters_t) / sizeof(ngx_atomic_t);
+         i++)
+    {
+        (void) ngx_atomic_fetch_add(&to[i], from[i]);
+    }
+
+    for (i = 0; i < NGX_HTTP_TENANT_CACHE_STATUSES; i++) {
+        (void) ngx_atomic_fetch_add(&tt->sh->routed[i],
+                                    proc->counts->routed[i]);
+    }
+
+    ngx_slab_free_locked(tt->shpool, proc->counts);
+
+    proc->counts = NULL;
     proc->journal = NULL;
     proc->size = 0;
     proc->pid = 0;
@@ -611,13 +651,19 @@ admitted:
     v = (uintptr_t) tn;
 
     if (refused == NGX_HTTP_TENANT_REFUSED_NONE) {
-        (void) ngx_atomic_fetch_add(&tt->sh->active, 1);
+        if (tt->proc) {
+            tt->proc->counts->active++;
+
+        } else {
+            (void) ngx_atomic_fetch_add(&tt->sh->active, 1);
+        }
+
         ctx->admitted = 1;
         v |= 1;
     }
 
     /* this worker's own: a worker reads another's only once it is dead */
-    if (tt->nfree) {
+    if (tn && tt->nfree) {
         i = tt->free[--tt->nfree];
         tt->proc->journal[i] = v;
         ctx->journal = i + 1;
@@ -1182,15 +1228,23 @@ void
 ngx_http_tenant_traffic_count(ngx_http_tenant_traffic_t *tt,
     ngx_http_request_t *r, ngx_http_tenant_ctx_t *ctx)
 {
-    off_t                        in, out;
-    ngx_uint_t                   i, status, ms;
-    ngx_http_tenant_tnode_t     *tn;
-    ngx_http_upstream_state_t   *state;
-    ngx_http_tenant_counters_t  *c;
+    off_t                           in, out;
+    ngx_uint_t                      i, status, ms, own;
+    ngx_http_tenant_tnode_t        *tn;
+    ngx_http_upstream_state_t      *state;
+    ngx_http_tenant_counters_t     *c;
+    ngx_http_tenant_proc_counts_t  *pc;
 
     static ngx_uint_t  bounds[] = { 5, 25, 100, 500, 2500 };
 
-    (void) ngx_atomic_fetch_add(&tt->sh->routed[ctx->cache_status], 1);
+    pc = tt->proc ? tt->proc->counts : NULL;
+
+    if (pc) {
+        pc->routed[ctx->cache_status]++;
+
+    } else {
+        (void) ngx_atomic_fetch_add(&tt->sh->routed[ctx->cache_status], 1);
+    }
 
     if (ctx->record.id.len == 0) {
         return;
@@ -1198,28 +1252,36 @@ ngx_http_tenant_traffic_count(ngx_http_tenant_traffic_t *tt,
 
     tn = ctx->traffic;
 
+    /* a series is shared by every worker; "other" is this worker's own */
+
     if (tn && tn->series) {
         c = &tt->sh->series[tn->series - 1].c;
+        own = 0;
+
+    } else if (pc) {
+        c = &pc->other;
+        own = 1;
 
     } else {
         c = &tt->sh->other;
+        own = 0;
     }
 
     status = r->headers_out.status;
 
     if (status >= 100 && status < 600) {
-        (void) ngx_atomic_fetch_add(&c->requests[status / 100 - 1], 1);
+        ngx_http_tenant_traffic_add(&c->requests[status / 100 - 1], 1, own);
     }
 
     in = r->request_length;
     out = r->connection->sent;
 
-    (void) ngx_atomic_fetch_add(&c->bytes_in, in);
-    (void) ngx_atomic_fetch_add(&c->bytes_out, out);
-    (void) ngx_atomic_fetch_add(&c->cache[ctx->cache_status], 1);
+    ngx_http_tenant_traffic_add(&c->bytes_in, in, own);
+    ngx_http_tenant_traffic_add(&c->bytes_out, out, own);
+    ngx_http_tenant_traffic_add(&c->cache[ctx->cache_status], 1, own);
 
     if (ctx->refused) {
-        (void) ngx_atomic_fetch_add(&c->refused[ctx->refused], 1);
+        ngx_http_tenant_traffic_add(&c->refused[ctx->refused], 1, own);
     }
 
     if (r->upstream_states && r->upstream_states->nelts) {
@@ -1238,8 +1300,8 @@ ngx_http_tenant_traffic_count(ngx_http_tenant_traffic_t *tt,
             }
         }
 
-        (void) ngx_atomic_fetch_add(&c->upstream[i], 1);
-        (void) ngx_atomic_fetch_add(&c->upstream_ms, ms);
+        ngx_http_tenant_traffic_add(&c->upstream[i], 1, own);
+        ngx_http_tenant_traffic_add(&c->upstream_ms, ms, own);
     }
 
     if (tn && ctx->admitted && tn->quota && tn->q) {
@@ -1253,27 +1315,30 @@ ngx_http_tenant_traffic_count(ngx_http_tenant_traffic_t *tt,
         ctx->journal = 0;
     }
 
-    ngx_http_tenant_traffic_release(tt, tn, ctx->admitted);
+    if (ctx->admitted) {
+        if (pc) {
+            pc->active--;
+
+        } else {
+            (void) ngx_atomic_fetch_add(&tt->sh->active, -1);
+        }
+    }
+
+    if (tn) {
+        ngx_http_tenant_traffic_release(tt, tn, ctx->admitted);
+    }
 
     ctx->traffic = NULL;
     ctx->admitted = 0;
 }
 
 
-/* tn NULL: a request counted without its node (or with none: zone full) */
+/* the node's part: the edge's active is the caller's */
 
 static void
 ngx_http_tenant_traffic_release(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_tnode_t *tn, ngx_uint_t admitted)
 {
-    if (admitted) {
-        (void) ngx_atomic_fetch_add(&tt->sh->active, -1);
-    }
-
-    if (tn == NULL) {
-        return;
-    }
-
     if (admitted) {
         (void) ngx_atomic_fetch_add(&tn->active, -1);
     }
@@ -1440,6 +1505,7 @@ ngx_http_tenant_traffic_copy(ngx_http_tenant_traffic_t *tt, ngx_pool_t *pool,
     ngx_uint_t                      i, active;
     ngx_http_tenant_tnode_t        *tn;
     ngx_http_tenant_series_t       *s;
+    ngx_http_tenant_proc_counts_t   sum;
     ngx_http_tenant_series_copy_t  *sc;
 
     if (ngx_array_init(series, pool, tt->sh->nseries ? tt->sh->nseries : 1,
@@ -1478,10 +1544,12 @@ ngx_http_tenant_traffic_copy(ngx_http_tenant_traffic_t *tt, ngx_pool_t *pool,
         active += sc->active;
     }
 
-    other->c = tt->sh->other;
-    other->active = tt->sh->active;
+    ngx_http_tenant_traffic_sum(tt, &sum);
 
     ngx_shmtx_unlock(&tt->shpool->mutex);
+
+    other->c = sum.other;
+    other->active = sum.active;
 
     /* decrements are not under the lock: never below zero */
     other->active = (other->active > active) ? other->active - active : 0;
@@ -1489,4 +1557,62 @@ ngx_http_tenant_traffic_copy(ngx_http_tenant_traffic_t *tt, ngx_pool_t *pool,
     ngx_str_set(&other->id, "_other");
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_tenant_traffic_edge(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_proc_counts_t *sum)
+{
+    ngx_shmtx_lock(&tt->shpool->mutex);
+    ngx_http_tenant_traffic_sum(tt, sum);
+    ngx_shmtx_unlock(&tt->shpool->mutex);
+}
+
+
+/*
+ * Under the lock, which a process gone takes to add its counts to the
+ * zone's: so each is in one place or the other, not both, not neither.
+ * A live process's own are read as it writes them: each an aligned word.
+ */
+
+static void
+ngx_http_tenant_traffic_sum(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_proc_counts_t *sum)
+{
+    ngx_uint_t                      i, j;
+    ngx_atomic_t                   *from, *to;
+    ngx_http_tenant_proc_counts_t  *pc;
+
+    sum->other = tt->sh->other;
+    sum->active = tt->sh->active;
+
+    for (i = 0; i < NGX_HTTP_TENANT_CACHE_STATUSES; i++) {
+        sum->routed[i] = tt->sh->routed[i];
+    }
+
+    to = (ngx_atomic_t *) &sum->other;
+
+    for (i = 0; i < NGX_HTTP_TENANT_PROCS; i++) {
+        pc = tt->sh->procs[i].counts;
+
+        if (pc == NULL) {
+            continue;
+        }
+
+        from = (ngx_atomic_t *) &pc->other;
+
+        for (j = 0;
+             j < sizeof(ngx_http_tenant_counters_t) / sizeof(ngx_atomic_t);
+             j++)
+        {
+            to[j] += from[j];
+        }
+
+        for (j = 0; j < NGX_HTTP_TENANT_CACHE_STATUSES; j++) {
+            sum->routed[j] += pc->routed[j];
+        }
+
+        sum->active += pc->active;
+    }
 }

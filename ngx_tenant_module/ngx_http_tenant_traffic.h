@@ -51,11 +51,25 @@ typedef struct {
 
 
 /*
- * A process's requests in flight, each its node and whether it was
- * admitted: what a worker that died holding them still counted.
+ * What a process counts on its own, with no atomic operation (it is the
+ * only writer): "other", every request by how its host was found, and its
+ * requests in flight.  Added to the zone's when the process is gone.
+ */
+typedef struct {
+    ngx_http_tenant_counters_t      other;
+    ngx_atomic_t                    routed[NGX_HTTP_TENANT_CACHE_STATUSES];
+    ngx_atomic_t                    active;
+} ngx_http_tenant_proc_counts_t;
+
+
+/*
+ * A process's counts and its requests in flight that hold a node, each
+ * the node and whether it was admitted: what a worker that died holding
+ * them still counted.
  */
 typedef struct {
     ngx_atomic_t                    pid;
+    ngx_http_tenant_proc_counts_t  *counts;    /* the journal follows */
     uintptr_t                      *journal;
     ngx_uint_t                      size;
 } ngx_http_tenant_proc_t;
@@ -94,7 +108,11 @@ typedef struct {
     ngx_msec_t                      series_idle;
     ngx_http_tenant_counters_t      other;
 
-    /* every request the tenant handler saw, by how its host was found */
+    /*
+     * Every request the tenant handler saw, by how its host was found, and
+     * those in flight: of processes gone, or without a place in procs
+     * (each process counts its own in procs[].counts)
+     */
     ngx_atomic_t                    routed[NGX_HTTP_TENANT_CACHE_STATUSES];
     ngx_atomic_t                    active;
     ngx_atomic_t                    tenants;
@@ -165,6 +183,9 @@ void ngx_http_tenant_traffic_usage_done(ngx_http_tenant_traffic_t *tt,
 
 ngx_int_t ngx_http_tenant_traffic_copy(ngx_http_tenant_traffic_t *tt,
     ngx_pool_t *pool, ngx_array_t *series, ngx_http_tenant_series_copy_t *other);
+/* the edge's counts: the zone's and every process's, added up */
+void ngx_http_tenant_traffic_edge(ngx_http_tenant_traffic_t *tt,
+    ngx_http_tenant_proc_counts_t *sum);
 
 
 #endif /* _NGX_HTTP_TENANT_TRAFFIC_H_INCLUDED_ */
