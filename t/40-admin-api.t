@@ -154,6 +154,24 @@ ok(!exists $r->{json}{job}{result}{admin}{password}, 'and never again');
 is($r->{json}{job}{result}{admin}{email}, 'owner@acme.test', 'the email stays');
 unlike($t->psql("SELECT result::text FROM jobs WHERE id = $job"), qr/S3cret/, 'the registry no longer holds it');
 
+# eight readers at once: exactly one of them is shown the password
+$t->psql(qq{UPDATE jobs SET result = '{"admin":{"email":"owner\@acme.test","password":"Only-one-of-8"}}', revealed_at = NULL WHERE id = $job});
+my @readers;
+for my $i (1 .. 8) {
+    my $rp = fork // die;
+    if (!$rp) {
+        my $x = $t->api(GET => "jobs/$job");
+        Tenant::Test::write_file($t->dir . "/reader$i", "$x->{status} " . ($x->{json}{job}{result}{admin}{password} // '-'));
+        POSIX::_exit(0);
+    }
+    push @readers, $rp;
+}
+waitpid $_, 0 for @readers;
+my @seen = map { Tenant::Test::slurp($t->dir . "/reader$_") } 1 .. 8;
+is(scalar(grep { /^200 / } @seen), 8, 'all eight answered 200');
+is(scalar(grep { /Only-one-of-8/ } @seen), 1, 'the password in exactly one answer');
+unlike($t->psql("SELECT result::text FROM jobs WHERE id = $job"), qr/Only-one/, 'and gone from the registry');
+
 # create with ?wait
 $pid = fork // die;
 if (!$pid) {
