@@ -109,4 +109,24 @@ is($t->psql("SELECT count(*) FROM tenant_endpoints WHERE tenant_id = 'late'"), 2
 is($t->get('late.localhost')->{status}, 200, '... and routed');
 $t->stop_provisioner('p4');
 
+# The health wait outlasts the 3 s lease: the services step's own record
+# renews the lease for it (10 s a service checked), with no round trip
+# apart. The failpoint stops the claimer after the wait, before its record.
+$t->reset_query_stats;
+my $p5 = $t->start_provisioner(blueprints => $bps, name => 'p5',
+                               env => { PROVISIONER_FAILPOINT => 'create:health:stop' });
+my $stopped5 = sub { (split ' ', Tenant::Test::slurp("/proc/$p5/stat") =~ s/^.*\) //sr)[0] eq 'T' };
+$t->psql("INSERT INTO tenants (id, blueprint, mode) VALUES ('leased', 'static', 'dedicated');"
+    . " INSERT INTO jobs (tenant_id, kind) VALUES ('leased', 'create')");
+ok(Tenant::Test::wait_until($stopped5, 30), 'lease: the claimer stopped after the health wait');
+my $lease = $t->psql("SELECT round(extract(epoch FROM lease_until - updated_at)) FROM jobs WHERE tenant_id = 'leased'");
+ok($lease >= 20, "lease: renewed for the health wait ($lease s: 10 s a service checked) with the services step, not for the 3 s lease");
+is($t->psql("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE 'UPDATE jobs SET lease_until%'"),
+   0, 'lease: no statement of its own to extend it');
+kill 'CONT', $p5;
+ok(Tenant::Test::wait_until(sub { $t->psql("SELECT status FROM jobs WHERE tenant_id = 'leased'") eq 'done' }, 30),
+   'lease: the job done, once');
+is($t->psql("SELECT attempts FROM jobs WHERE tenant_id = 'leased'"), 1, '... at the first attempt');
+$t->stop_provisioner('p5');
+
 Tenant::Test::finish();

@@ -132,14 +132,15 @@ job_extend(struct prov *p, struct job *j, int seconds)
 }
 
 int
-job_step(struct prov *p, struct job *j, const char *step)
+job_step(struct prov *p, struct job *j, const char *step, int seconds)
 {
     char        lease[16];
     const char *params[4] = { j->idstr, p->conf.id, step, lease };
     PGresult   *res;
     int         n;
 
-    snprintf(lease, sizeof(lease), "%d", p->conf.lease);
+    snprintf(lease, sizeof(lease), "%d",
+             seconds > p->conf.lease ? seconds : p->conf.lease);
 
     res = db_query(p->conn, "record a job step",
                    "UPDATE jobs SET steps = steps || jsonb_build_object($3::text,"

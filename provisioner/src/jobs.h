@@ -23,9 +23,9 @@ void job_free(struct job *j);
 /* drops the claim's liveness lock once the job is finished or given back */
 void job_unlock(struct prov *p, struct job *j);
 
-/* records a finished step and renews the lease: 0 still ours,
- * PROV_NONE the claim is lost, -1 error */
-int  job_step(struct prov *p, struct job *j, const char *step);
+/* records a finished step and renews the lease for seconds (at least the
+ * configured lease): 0 still ours, PROV_NONE the claim is lost, -1 error */
+int  job_step(struct prov *p, struct job *j, const char *step, int seconds);
 
 /* the lease held for at least seconds more, before a step that may take
  * that long (an application's migrations): 0, PROV_NONE lost, -1 error */

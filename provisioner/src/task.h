@@ -16,7 +16,14 @@ enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST, DEFERRED };
 #define ERRLEN 512
 
 /* runs a step, records it, and stops on failure, shutdown or a lost claim */
-#define STEP(name, call)                                                     \
+#define STEP(name, call)  STEP_FOR(name, 0, call)
+
+/*
+ * The same, the lease renewed for what the next step may take (seconds;
+ * 0: the configured lease) in the step's own record: one round trip
+ * fewer than extending it apart, and a burst of creates waits on each.
+ */
+#define STEP_FOR(name, seconds, call)                                        \
     do {                                                                     \
         if (*p->stop) {                                                       \
             return RELEASE;                                                  \
@@ -25,7 +32,7 @@ enum outcome { DONE, FAILED, PERMANENT, RELEASE, LOST, DEFERRED };
             return *p->stop ? RELEASE : FAILED;                              \
         }                                                                    \
         failpoint(j->kind, name);                                            \
-        switch (job_step(p, j, name)) {                                      \
+        switch (job_step(p, j, name, seconds)) {                             \
         case 0:                                                              \
             break;                                                           \
         case PROV_NONE:                                                      \

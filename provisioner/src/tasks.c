@@ -112,7 +112,7 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
     struct db_batch               b;
     struct tenant_endpoint_rows   rows;
     json_t                       *result;
-    int                           dedicated, clone;
+    int                           dedicated, clone, setup;
     const char                   *runtime;
     const struct blueprint       *rbp;
 
@@ -185,27 +185,23 @@ do_create(struct prov *p, struct job *j, struct tenant *t, char *err)
             snprintf(err, ERRLEN, "cannot make the admin password");
             return FAILED;
         }
-        STEP("files", tenant_write_files(p, t, err, ERRLEN)
-                      || tenant_write_login(p, t, email, password, err,
-                                            ERRLEN));
-        if (!clone && json_object_get(t->bp->json, "setup") != NULL) {
-            if (task_extend(p, j, tenant_setup_time(t), err) != 0) {
-                return LOST;
-            }
+        /* each step's record renews the lease for the one after it */
+        setup = !clone && json_object_get(t->bp->json, "setup") != NULL;
+        STEP_FOR("files", setup ? tenant_setup_time(t) : 0,
+                 tenant_write_files(p, t, err, ERRLEN)
+                 || tenant_write_login(p, t, email, password, err, ERRLEN));
+        if (setup) {
             STEP("setup", tenant_run_setup(p, t, err, ERRLEN));
         }
-        STEP("services", tenant_start_all(p, t, err, ERRLEN));
         /* made while the service starts: a login made by the application's
          * own command boots about as slowly as the application itself */
+        STEP_FOR("services", login_by_command(t) ? tenant_setup_time(t)
+                                                 : tenant_health_time(p, t),
+                 tenant_start_all(p, t, err, ERRLEN));
         if (login_by_command(t)) {
-            if (task_extend(p, j, tenant_setup_time(t), err) != 0) {
-                return LOST;
-            }
-            STEP("admin", tenant_run_admin_login(p, t, email, password, err,
-                                                 ERRLEN));
-        }
-        if (task_extend(p, j, tenant_health_time(p, t), err) != 0) {
-            return LOST;
+            STEP_FOR("admin", tenant_health_time(p, t),
+                     tenant_run_admin_login(p, t, email, password, err,
+                                            ERRLEN));
         }
         STEP("health", tenant_wait_healthy(p, t, err, ERRLEN));
     }
@@ -299,10 +295,8 @@ do_resume(struct prov *p, struct job *j, struct tenant *t, char *err)
         return task_finish(p, j, task_skipped("the tenant is not suspended"), err);
     }
     STEP("prepare", tenant_prepare(p, t, err, ERRLEN));
-    STEP("services", tenant_start_all(p, t, err, ERRLEN));
-    if (task_extend(p, j, tenant_health_time(p, t), err) != 0) {
-        return LOST;
-    }
+    STEP_FOR("services", tenant_health_time(p, t),
+             tenant_start_all(p, t, err, ERRLEN));
     STEP("health", tenant_wait_healthy(p, t, err, ERRLEN));
 
     if (job_begin(p) != 0
@@ -337,11 +331,8 @@ do_seed_admin(struct prov *p, struct job *j, struct tenant *t, char *err)
         return PERMANENT;
     }
 
-    STEP("prepare", tenant_prepare(p, t, err, ERRLEN));
-    if (login_by_command(t) && task_extend(p, j, tenant_setup_time(t), err) != 0)
-    {
-        return LOST;
-    }
+    STEP_FOR("prepare", login_by_command(t) ? tenant_setup_time(t) : 0,
+             tenant_prepare(p, t, err, ERRLEN));
     STEP("login", login_by_command(t)
                   ? tenant_run_admin_login(p, t, email, password, err, ERRLEN)
                   : tenant_write_login(p, t, email, password, err, ERRLEN));
