@@ -101,6 +101,8 @@ static void ngx_http_tenant_traffic_drop(ngx_http_tenant_traffic_t *tt,
 static ngx_uint_t ngx_http_tenant_traffic_limit(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_tnode_t *tn,
     ngx_http_tenant_limits_t *limits, ngx_msec_t now, time_t *retry_after);
+static void ngx_http_tenant_traffic_fold(ngx_http_tenant_counters_t *from,
+    ngx_http_tenant_counters_t *to);
 static void ngx_http_tenant_traffic_sum(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_proc_counts_t *sum);
 static void ngx_http_tenant_traffic_release(ngx_http_tenant_traffic_t *tt,
@@ -181,6 +183,26 @@ ngx_http_tenant_traffic_add(ngx_atomic_t *counter, ngx_atomic_int_t n,
     }
 
     (void) ngx_atomic_fetch_add(counter, n);
+}
+
+
+/* counts that go on in the zone's "other": every sum only grows */
+
+static void
+ngx_http_tenant_traffic_fold(ngx_http_tenant_counters_t *from,
+    ngx_http_tenant_counters_t *to)
+{
+    ngx_uint_t     i;
+    ngx_atomic_t  *f, *t;
+
+    f = (ngx_atomic_t *) from;
+    t = (ngx_atomic_t *) to;
+
+    for (i = 0; i < sizeof(ngx_http_tenant_counters_t) / sizeof(ngx_atomic_t);
+         i++)
+    {
+        (void) ngx_atomic_fetch_add(&t[i], f[i]);
+    }
 }
 
 
@@ -503,7 +525,6 @@ ngx_http_tenant_traffic_reclaim(ngx_http_tenant_traffic_t *tt,
 {
     uintptr_t                 v;
     ngx_uint_t                i, j;
-    ngx_atomic_t             *from, *to;
     ngx_http_tenant_tnode_t  *tn;
 
     for (j = 0; j < proc->size; j++) {
@@ -519,14 +540,7 @@ ngx_http_tenant_traffic_reclaim(ngx_http_tenant_traffic_t *tt,
 
     /* its requests in flight went with it: its active is not added */
 
-    from = (ngx_atomic_t *) &proc->counts->other;
-    to = (ngx_atomic_t *) &tt->sh->other;
-
-    for (i = 0; i < sizeof(ngx_http_tenant_counters_t) / sizeof(ngx_atomic_t);
-         i++)
-    {
-        (void) ngx_atomic_fetch_add(&to[i], from[i]);
-    }
+    ngx_http_tenant_traffic_fold(&proc->counts->other, &tt->sh->other);
 
     for (i = 0; i < NGX_HTTP_TENANT_CACHE_STATUSES; i++) {
         (void) ngx_atomic_fetch_add(&tt->sh->routed[i],
@@ -1068,20 +1082,11 @@ static void
 ngx_http_tenant_traffic_series_take(ngx_http_tenant_traffic_t *tt,
     ngx_http_tenant_tnode_t *tn)
 {
-    ngx_uint_t                 i;
-    ngx_atomic_t              *from, *to;
     ngx_http_tenant_series_t  *s;
 
     s = &tt->sh->series[tn->series - 1];
 
-    from = (ngx_atomic_t *) &s->c;
-    to = (ngx_atomic_t *) &tt->sh->other;
-
-    for (i = 0; i < sizeof(ngx_http_tenant_counters_t)
-                    / sizeof(ngx_atomic_t); i++)
-    {
-        (void) ngx_atomic_fetch_add(&to[i], from[i]);
-    }
+    ngx_http_tenant_traffic_fold(&s->c, &tt->sh->other);
 
     ngx_queue_remove(&s->queue);
 
